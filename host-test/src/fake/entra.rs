@@ -1,0 +1,489 @@
+//! Fake Entra ID v2.0 token endpoint: `POST /{tenant}/oauth2/v2.0/token`,
+//! client credentials grant with a client secret.
+//!
+//! Checks run in the order Entra applies them (tenant, parameters, app,
+//! credential, scope) and failures answer with Entra's JSON error shape:
+//! `error`, `error_description` ("AADSTSnnn: …" plus trace/correlation/time
+//! lines), `error_codes`, `timestamp`, `trace_id`, `correlation_id`, `error_uri`.
+
+use super::ids::entra_timestamp;
+use super::{DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, percent};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use serde_json::json;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A token the fake issued, so that Dataverse can check it.
+pub(crate) struct IssuedToken {
+    pub(crate) client_id: String,
+    /// The resource the scope named, without a trailing slash.
+    pub(crate) resource: String,
+    pub(crate) expires: Instant,
+}
+
+/// An Entra error before it is rendered.
+struct EntraError {
+    status: StatusCode,
+    error: &'static str,
+    code: u32,
+    message: String,
+}
+
+fn fail(status: StatusCode, error: &'static str, code: u32, message: String) -> EntraError {
+    EntraError {
+        status,
+        error,
+        code,
+        message,
+    }
+}
+
+fn bad_request(error: &'static str, code: u32, message: String) -> EntraError {
+    fail(StatusCode::BAD_REQUEST, error, code, message)
+}
+
+pub(crate) fn handle(
+    config: &FakeConfig,
+    state: &mut State,
+    req: &Request<Bytes>,
+) -> Response<Bytes> {
+    let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+    let [tenant, "oauth2", "v2.0", "token"] = segments[..] else {
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Bytes::from_static(
+                b"The fake Entra ID serves only POST /{tenant}/oauth2/v2.0/token",
+            ))
+            .expect("static response parts are valid");
+    };
+    state.stats.token_requests += 1;
+    // Entra echoes the caller's `client-request-id` as the correlation id.
+    let correlation_id = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| state.ids.guid());
+    match issue(config, state, req, tenant) {
+        Ok(body) => respond(StatusCode::OK, &correlation_id, body.to_string()),
+        Err(e) => {
+            let trace_id = state.ids.guid();
+            let timestamp = entra_timestamp(SystemTime::now());
+            let body = json!({
+                "error": e.error,
+                "error_description": format!(
+                    "AADSTS{}: {}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}",
+                    e.code, e.message
+                ),
+                "error_codes": [e.code],
+                "timestamp": timestamp,
+                "trace_id": trace_id,
+                "correlation_id": correlation_id,
+                "error_uri": format!("https://{}/error?code={}", config.login_host, e.code),
+            });
+            respond(e.status, &correlation_id, body.to_string())
+        }
+    }
+}
+
+fn respond(status: StatusCode, correlation_id: &str, body: String) -> Response<Bytes> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store, no-cache")
+        .header(header::PRAGMA, "no-cache")
+        .header("client-request-id", correlation_id)
+        .body(Bytes::from(body))
+        .expect("response parts are valid")
+}
+
+/// Validates the request and issues a token, or says why not.
+fn issue(
+    config: &FakeConfig,
+    state: &mut State,
+    req: &Request<Bytes>,
+    tenant: &str,
+) -> Result<serde_json::Value, EntraError> {
+    if !tenant.eq_ignore_ascii_case(&config.tenant_id)
+        && !tenant.eq_ignore_ascii_case(DEMO_TENANT_DOMAIN)
+    {
+        return Err(bad_request(
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+            ),
+        ));
+    }
+    if req.method() != Method::POST {
+        return Err(bad_request(
+            "invalid_request",
+            900561,
+            format!(
+                "The endpoint only accepts POST, OPTIONS requests. Received a {} request.",
+                req.method()
+            ),
+        ));
+    }
+    let form = percent::parse_pairs(&String::from_utf8_lossy(req.body()));
+    let param = |name: &str| {
+        form.iter()
+            .rev() // last duplicate wins, like most form parsers
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let required = |name: &'static str| {
+        param(name).ok_or_else(|| {
+            bad_request(
+                "invalid_request",
+                900144,
+                format!("The request body must contain the following parameter: '{name}'."),
+            )
+        })
+    };
+
+    let grant_type = required("grant_type")?;
+    if grant_type != "client_credentials" {
+        return Err(bad_request(
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant_type}'."),
+        ));
+    }
+    let client_id = required("client_id")?;
+    let app = find_app(config, client_id).ok_or_else(|| {
+        bad_request(
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        )
+    })?;
+    check_credential(app, param("client_secret"), param("client_assertion"))?;
+
+    let scope = required("scope")?;
+    let Some(resource) = scope.strip_suffix("/.default") else {
+        return Err(bad_request(
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        ));
+    };
+    // `https://org/` + `/.default` yields a double slash; Entra accepts both forms.
+    let resource = resource.strip_suffix('/').unwrap_or(resource);
+    if !resource.eq_ignore_ascii_case(&format!("https://{}", config.org_host)) {
+        return Err(bad_request(
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        ));
+    }
+
+    let access_token = state.ids.token();
+    state.tokens.insert(
+        access_token.clone(),
+        IssuedToken {
+            client_id: app.client_id.clone(),
+            resource: resource.to_ascii_lowercase(),
+            expires: Instant::now() + Duration::from_secs(config.token_lifetime_secs),
+        },
+    );
+    Ok(json!({
+        "token_type": "Bearer",
+        "expires_in": config.token_lifetime_secs,
+        "ext_expires_in": config.token_lifetime_secs,
+        "access_token": access_token,
+    }))
+}
+
+pub(crate) fn find_app<'a>(config: &'a FakeConfig, client_id: &str) -> Option<&'a FakeApp> {
+    config
+        .apps
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+}
+
+/// The fake's apps have secrets only: a certificate assertion can never match.
+fn check_credential(
+    app: &FakeApp,
+    secret: Option<&str>,
+    assertion: Option<&str>,
+) -> Result<(), EntraError> {
+    match (secret, assertion) {
+        (Some(s), _) if s == app.secret => Ok(()),
+        (Some(_), _) => Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                app.client_id
+            ),
+        )),
+        (None, Some(_)) => Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            700027,
+            "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]".into(),
+        )),
+        (None, None) => Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::super::*;
+
+    fn form(client_id: &str, secret: &str, scope: &str) -> String {
+        format!(
+            "client_id={client_id}&grant_type=client_credentials&client_secret={}&scope={}",
+            percent::encode(secret, b"", true),
+            percent::encode(scope, b"", true)
+        )
+    }
+
+    fn demo_form() -> String {
+        form(
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            "https://contoso.crm.dynamics.com/.default",
+        )
+    }
+
+    /// Asserts Entra's error shape and returns the parsed body.
+    fn assert_entra_error(
+        resp: &http::Response<Bytes>,
+        status: u16,
+        error: &str,
+        code: u64,
+    ) -> serde_json::Value {
+        assert_eq!(resp.status(), status);
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        let body = json(resp);
+        assert_eq!(body["error"], error);
+        assert_eq!(body["error_codes"], serde_json::json!([code]));
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.starts_with(&format!("AADSTS{code}: ")),
+            "{description}"
+        );
+        let trace_id = body["trace_id"].as_str().unwrap();
+        let correlation_id = body["correlation_id"].as_str().unwrap();
+        let timestamp = body["timestamp"].as_str().unwrap();
+        assert_eq!((trace_id.len(), correlation_id.len()), (36, 36));
+        assert!(description.ends_with(&format!(
+            "\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+        )));
+        assert_eq!(timestamp.len(), "2026-11-27 10:00:00Z".len());
+        assert!(timestamp.ends_with('Z'));
+        assert_eq!(
+            body["error_uri"],
+            format!("https://login.microsoftonline.com/error?code={code}")
+        );
+        body
+    }
+
+    #[test]
+    fn token_success_has_entra_shape() {
+        let fake = Fake::demo();
+        let resp = token_request(&fake, DEMO_TENANT_ID, &demo_form());
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        let body = json(&resp);
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 3599);
+        assert_eq!(body["ext_expires_in"], 3599);
+        assert!(body["access_token"].as_str().unwrap().len() > 40);
+        assert_eq!(fake.stats().token_requests, 1);
+    }
+
+    #[test]
+    fn token_accepts_tenant_domain_and_double_slash_scope() {
+        let fake = Fake::demo();
+        let f = form(
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            "https://contoso.crm.dynamics.com//.default",
+        );
+        assert_eq!(
+            token_request(&fake, "Contoso.OnMicrosoft.com", &f).status(),
+            200
+        );
+        let upper = DEMO_TENANT_ID.to_uppercase();
+        assert_eq!(token_request(&fake, &upper, &demo_form()).status(), 200);
+    }
+
+    #[test]
+    fn token_lifetime_follows_config() {
+        let fake = Fake::new(FakeConfig {
+            token_lifetime_secs: 120,
+            ..FakeConfig::default()
+        });
+        let body = json(&token_request(&fake, DEMO_TENANT_ID, &demo_form()));
+        assert_eq!(body["expires_in"], 120);
+    }
+
+    #[test]
+    fn unknown_tenant_is_aadsts90002() {
+        let resp = token_request(&Fake::demo(), "fabrikam.onmicrosoft.com", &demo_form());
+        let body = assert_entra_error(&resp, 400, "invalid_request", 90002);
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("Tenant 'fabrikam.onmicrosoft.com' not found.")
+        );
+    }
+
+    #[test]
+    fn wrong_grant_type_is_aadsts70003() {
+        let f = demo_form().replace("client_credentials", "password");
+        assert_entra_error(
+            &token_request(&Fake::demo(), DEMO_TENANT_ID, &f),
+            400,
+            "unsupported_grant_type",
+            70003,
+        );
+    }
+
+    #[test]
+    fn missing_parameter_is_aadsts900144() {
+        let resp = token_request(
+            &Fake::demo(),
+            DEMO_TENANT_ID,
+            "grant_type=client_credentials",
+        );
+        let body = assert_entra_error(&resp, 400, "invalid_request", 900144);
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("'client_id'")
+        );
+    }
+
+    #[test]
+    fn unknown_client_is_aadsts700016() {
+        let f = form(
+            "00000000-0000-0000-0000-000000000001",
+            "x",
+            "https://contoso.crm.dynamics.com/.default",
+        );
+        let resp = token_request(&Fake::demo(), DEMO_TENANT_ID, &f);
+        let body = assert_entra_error(&resp, 400, "unauthorized_client", 700016);
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains("Application with identifier '00000000-0000-0000-0000-000000000001' was not found in the directory"));
+    }
+
+    #[test]
+    fn wrong_secret_is_aadsts7000215_and_never_echoed() {
+        let f = form(
+            DEMO_CLIENT_ID,
+            "wrong~secret",
+            "https://contoso.crm.dynamics.com/.default",
+        );
+        let resp = token_request(&Fake::demo(), DEMO_TENANT_ID, &f);
+        let body = assert_entra_error(&resp, 401, "invalid_client", 7000215);
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains("the client secret value, not the client secret ID"));
+        assert!(description.contains(&format!("app '{DEMO_CLIENT_ID}'")));
+        assert!(!String::from_utf8_lossy(resp.body()).contains("wrong~secret"));
+    }
+
+    #[test]
+    fn missing_secret_is_aadsts7000218_and_assertion_is_aadsts700027() {
+        let fake = Fake::demo();
+        let scope = "scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2F.default";
+        let base = format!("grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&{scope}");
+        assert_entra_error(
+            &token_request(&fake, DEMO_TENANT_ID, &base),
+            401,
+            "invalid_client",
+            7000218,
+        );
+        let assertion = format!(
+            "{base}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJ.x.y"
+        );
+        assert_entra_error(
+            &token_request(&fake, DEMO_TENANT_ID, &assertion),
+            401,
+            "invalid_client",
+            700027,
+        );
+    }
+
+    #[test]
+    fn scope_without_default_is_aadsts1002012() {
+        let f = form(
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            "https://contoso.crm.dynamics.com/user_impersonation",
+        );
+        assert_entra_error(
+            &token_request(&Fake::demo(), DEMO_TENANT_ID, &f),
+            400,
+            "invalid_scope",
+            1002012,
+        );
+    }
+
+    #[test]
+    fn foreign_resource_is_aadsts500011() {
+        let f = form(
+            DEMO_CLIENT_ID,
+            DEMO_CLIENT_SECRET,
+            "https://fabrikam.crm.dynamics.com/.default",
+        );
+        let resp = token_request(&Fake::demo(), DEMO_TENANT_ID, &f);
+        let body = assert_entra_error(&resp, 400, "invalid_resource", 500011);
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("https://fabrikam.crm.dynamics.com")
+        );
+    }
+
+    #[test]
+    fn get_on_token_endpoint_is_rejected_and_correlation_id_is_echoed() {
+        let fake = Fake::demo();
+        let req = http::Request::get(format!(
+            "https://{LOGIN_HOST}/{DEMO_TENANT_ID}/oauth2/v2.0/token"
+        ))
+        .header("client-request-id", "11111111-2222-4333-8444-555555555555")
+        .body(Bytes::new())
+        .unwrap();
+        let resp = fake.handle(req);
+        let body = assert_entra_error(&resp, 400, "invalid_request", 900561);
+        assert_eq!(
+            body["correlation_id"],
+            "11111111-2222-4333-8444-555555555555"
+        );
+        assert_eq!(fake.stats().token_requests, 1);
+        assert_eq!(
+            fake.handle(get(&format!("https://{LOGIN_HOST}/common/discovery")))
+                .status(),
+            404
+        );
+        assert_eq!(fake.stats().token_requests, 1);
+    }
+}

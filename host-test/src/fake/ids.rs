@@ -1,0 +1,166 @@
+//! Identifiers, tokens and timestamps the fake hands out.
+//!
+//! The fake needs values that *look* like the real services' (GUIDs, opaque
+//! tokens, `2026-11-27 10:00:00Z` timestamps) without pulling in a random-number
+//! or date crate: SHA-256 over a per-process random seed and a counter gives
+//! unpredictable values, SHA-256 over a label gives stable ones.
+
+use sha2::{Digest, Sha256};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A source of fresh, unpredictable identifiers (trace ids, request ids, tokens).
+pub(crate) struct IdSource {
+    seed: [u8; 16],
+    counter: u64,
+}
+
+impl IdSource {
+    pub(crate) fn new() -> Self {
+        // `RandomState` is seeded from the OS on creation: good enough entropy
+        // for a test double, and it keeps the dependency list short.
+        let mut seed = [0u8; 16];
+        for chunk in seed.chunks_mut(8) {
+            let mut hasher = RandomState::new().build_hasher();
+            hasher.write_u128(now_nanos());
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+        }
+        IdSource { seed, counter: 0 }
+    }
+
+    fn next_block(&mut self) -> [u8; 32] {
+        self.counter += 1;
+        let mut hasher = Sha256::new();
+        hasher.update(self.seed);
+        hasher.update(self.counter.to_le_bytes());
+        hasher.finalize().into()
+    }
+
+    /// A fresh random (version 4 shaped) GUID, lower case.
+    pub(crate) fn guid(&mut self) -> String {
+        format_guid(&self.next_block())
+    }
+
+    /// A fresh opaque access token: 86 characters of base64url, roughly the
+    /// entropy and alphabet of a real one, so length limits get exercised.
+    pub(crate) fn token(&mut self) -> String {
+        let mut bytes = Vec::with_capacity(64);
+        bytes.extend_from_slice(&self.next_block());
+        bytes.extend_from_slice(&self.next_block());
+        base64url(&bytes)
+    }
+}
+
+/// A GUID derived from `label`: the same label always gives the same GUID.
+pub(crate) fn stable_guid(label: &str) -> String {
+    format_guid(&Sha256::digest(label.as_bytes()))
+}
+
+/// Formats the first 16 bytes as `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
+fn format_guid(bytes: &[u8]) -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&bytes[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 3);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Entra's timestamp format, in UTC: `2026-11-27 10:00:00Z`.
+pub(crate) fn entra_timestamp(now: SystemTime) -> String {
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's well-known algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn guids_are_well_formed_and_fresh() {
+        let mut ids = IdSource::new();
+        let (a, b) = (ids.guid(), ids.guid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert_eq!(stable_guid("x"), stable_guid("x"));
+        assert_ne!(stable_guid("x"), stable_guid("y"));
+    }
+
+    #[test]
+    fn tokens_are_base64url_and_fresh() {
+        let mut ids = IdSource::new();
+        let t = ids.token();
+        assert_eq!(t.len(), 86);
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(t, ids.token());
+        assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64url(b"fo"), "Zm8");
+    }
+
+    #[test]
+    fn timestamps_use_entra_format_in_utc() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_773_600); // 2026-11-27 10:00:00Z
+        assert_eq!(entra_timestamp(t), "2026-11-27 10:00:00Z");
+        assert_eq!(entra_timestamp(UNIX_EPOCH), "1970-01-01 00:00:00Z");
+    }
+}

@@ -1,0 +1,461 @@
+//! A fake Microsoft Entra ID token endpoint plus a fake Dataverse Web API,
+//! faithful to the real services' wire formats, for tests and the CLI demo.
+//!
+//! * In process: [`Fake::handle`] answers one `http::Request` synchronously.
+//! * On the network: [`serve_tls`] serves the same [`Fake`] on a loopback TLS
+//!   port with a throw-away CA, for hosts that really connect.
+//!
+//! Requests are routed by host name: [`FakeConfig::login_host`] goes to
+//! `entra`, [`FakeConfig::org_host`] to `dataverse`, anything else gets a 421.
+//! All state (issued tokens, tables, statistics, the request log) lives behind
+//! one mutex, so a `Fake` can be shared freely between threads.
+
+mod dataverse;
+mod entra;
+mod ids;
+mod odata;
+mod percent;
+mod table;
+mod tls;
+
+pub use tls::{TlsFakeServer, serve_tls};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The demo tenant's directory (tenant) id.
+pub const DEMO_TENANT_ID: &str = "8f2c1f3e-5b7a-4c1d-9e3f-2a6b4c8d0e1f";
+/// The demo tenant's verified domain; accepted in place of the id in token URLs.
+pub const DEMO_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
+/// The demo Dataverse environment.
+pub const ORG_HOST: &str = "contoso.crm.dynamics.com";
+/// Entra ID's public-cloud authority host.
+pub const LOGIN_HOST: &str = "login.microsoftonline.com";
+/// An app registration that has an Application User in the environment.
+pub const DEMO_CLIENT_ID: &str = "3c9d2e71-4b8a-4f6e-9d15-7a0b2c4e6f81";
+/// The client secret *value* of [`DEMO_CLIENT_ID`] (shaped like a real one).
+pub const DEMO_CLIENT_SECRET: &str = "Fk8Q~demo.Secret_Value-NotReal0123456789ab";
+/// The `systemuserid` of [`DEMO_CLIENT_ID`]'s Application User (WhoAmI's `UserId`).
+pub const DEMO_USER_ID: &str = "0b6f3d2a-7c1e-4a59-8e24-93d1f05c6b7a";
+/// An app registration in the tenant with NO Application User: it gets tokens,
+/// then 403 `0x80072560` from Dataverse.
+pub const NO_USER_CLIENT_ID: &str = "a7e4b0c2-91d3-4e58-b6f2-0c3d5e7f9a14";
+/// The client secret value of [`NO_USER_CLIENT_ID`].
+pub const NO_USER_CLIENT_SECRET: &str = "Qz3Q~nouser.Secret_Value-NotReal9876543210cd";
+/// WhoAmI's `OrganizationId` (same for every config).
+pub const DEMO_ORGANIZATION_ID: &str = "5d9e8c7b-2a41-4f3e-b6d0-1c2e3f4a5b6c";
+/// WhoAmI's `BusinessUnitId` (same for every config).
+pub const DEMO_BUSINESS_UNIT_ID: &str = "c4b3a291-8e7d-4c6f-95a4-3b2c1d0e9f8a";
+
+/// A connection string for the demo app, in ServiceClient syntax.
+pub fn demo_connection_string() -> String {
+    format!(
+        "AuthType=ClientSecret;Url=https://{ORG_HOST}/;ClientId={DEMO_CLIENT_ID};ClientSecret={DEMO_CLIENT_SECRET}"
+    )
+}
+
+/// An app registration in the fake tenant.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FakeApp {
+    pub client_id: String,
+    pub secret: String,
+    /// Whether an Application User exists for it in the environment.
+    pub application_user: bool,
+    /// The Application User's `systemuserid`.
+    pub user_id: String,
+}
+
+impl fmt::Debug for FakeApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeApp")
+            .field("client_id", &self.client_id)
+            .field("secret", &"<redacted>")
+            .field("application_user", &self.application_user)
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
+/// What the fake tenant and environment contain.
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    pub tenant_id: String,
+    pub org_host: String,
+    pub login_host: String,
+    pub apps: Vec<FakeApp>,
+    /// How many demo accounts to seed.
+    pub account_count: usize,
+    /// `expires_in` of issued tokens; they really expire after this long.
+    pub token_lifetime_secs: u64,
+}
+
+impl Default for FakeConfig {
+    /// The demo data set: the two demo apps and 25 accounts.
+    fn default() -> Self {
+        FakeConfig {
+            tenant_id: DEMO_TENANT_ID.into(),
+            org_host: ORG_HOST.into(),
+            login_host: LOGIN_HOST.into(),
+            apps: vec![
+                FakeApp {
+                    client_id: DEMO_CLIENT_ID.into(),
+                    secret: DEMO_CLIENT_SECRET.into(),
+                    application_user: true,
+                    user_id: DEMO_USER_ID.into(),
+                },
+                FakeApp {
+                    client_id: NO_USER_CLIENT_ID.into(),
+                    secret: NO_USER_CLIENT_SECRET.into(),
+                    application_user: false,
+                    user_id: ids::stable_guid("no-user"),
+                },
+            ],
+            account_count: 25,
+            token_lifetime_secs: 3599,
+        }
+    }
+}
+
+/// Counters, for asserting how much traffic a client produced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FakeStats {
+    /// Requests to the org host without any `Authorization` header.
+    pub discovery_requests: usize,
+    /// Requests to the token endpoint (`/{tenant}/oauth2/v2.0/token`), any outcome.
+    pub token_requests: usize,
+    /// Org-host requests that carried a valid, unexpired token (including 403s).
+    pub api_requests: usize,
+    /// TLS handshakes completed by [`serve_tls`] servers.
+    pub tls_connections: usize,
+}
+
+/// One handled request, as seen by the fake.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Lower case, without port.
+    pub host: String,
+    pub path_and_query: String,
+    /// The raw `Authorization` header (it holds a live token: `Debug` redacts it).
+    pub authorization: Option<String>,
+    pub status: u16,
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let authorization = self
+            .authorization
+            .as_deref()
+            .map(|a| match a.split_once(' ') {
+                Some((scheme, _)) => format!("{scheme} <redacted>"),
+                None => "<redacted>".to_string(),
+            });
+        f.debug_struct("RecordedRequest")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path_and_query", &self.path_and_query)
+            .field("authorization", &authorization)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// Mutable state shared by both fake services.
+pub(crate) struct State {
+    stats: FakeStats,
+    requests: Vec<RecordedRequest>,
+    tokens: HashMap<String, entra::IssuedToken>,
+    /// Entity set name → table.
+    tables: BTreeMap<&'static str, table::Table>,
+    ids: ids::IdSource,
+}
+
+/// The fake services. Create with [`Fake::new`] or [`Fake::demo`], share the `Arc`.
+pub struct Fake {
+    config: FakeConfig,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Fake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fake")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fake {
+    pub fn new(config: FakeConfig) -> Arc<Fake> {
+        let mut tables = BTreeMap::new();
+        tables.insert("accounts", table::accounts(config.account_count));
+        Arc::new(Fake {
+            config,
+            state: Mutex::new(State {
+                stats: FakeStats::default(),
+                requests: Vec::new(),
+                tokens: HashMap::new(),
+                tables,
+                ids: ids::IdSource::new(),
+            }),
+        })
+    }
+
+    /// `Fake::new(FakeConfig::default())`.
+    pub fn demo() -> Arc<Fake> {
+        Fake::new(FakeConfig::default())
+    }
+
+    pub fn config(&self) -> &FakeConfig {
+        &self.config
+    }
+
+    /// Handles one request. The URI may be absolute
+    /// (`https://contoso.crm.dynamics.com/api/data/v9.2/WhoAmI`) or origin-form
+    /// with a `Host` header; the host picks the service.
+    pub fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        let host = request_host(&req);
+        let mut state = self.lock();
+        let response = if host == self.config.login_host.to_ascii_lowercase() {
+            entra::handle(&self.config, &mut state, &req)
+        } else if host == self.config.org_host.to_ascii_lowercase() {
+            dataverse::handle(&self.config, &mut state, &req)
+        } else {
+            misdirected(&host, &self.config)
+        };
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        state.requests.push(RecordedRequest {
+            method: req.method().to_string(),
+            host,
+            path_and_query,
+            authorization: req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            status: response.status().as_u16(),
+        });
+        response
+    }
+
+    pub fn stats(&self) -> FakeStats {
+        self.lock().stats
+    }
+
+    /// Every request handled so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().requests.clone()
+    }
+
+    /// Account names in default (creation) order.
+    pub fn account_names(&self) -> Vec<String> {
+        let state = self.lock();
+        state.tables["accounts"]
+            .rows
+            .iter()
+            .filter_map(|r| r.get("name").as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Makes every token issued so far expired, as if its lifetime had passed,
+    /// to exercise a client's re-acquire-on-401 path.
+    pub fn expire_tokens(&self) {
+        let now = std::time::Instant::now();
+        for token in self.lock().tokens.values_mut() {
+            token.expires = now;
+        }
+    }
+
+    pub(crate) fn count_tls_connection(&self) {
+        self.lock().stats.tls_connections += 1;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not take every later assertion down with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The request's host, lower case, without port or trailing dot: the absolute
+/// URI's, else the `Host` header's. A loopback URI (a host that rewrote the URL
+/// to reach the fake's port) defers to the `Host` header when there is one.
+fn request_host(req: &Request<Bytes>) -> String {
+    let header_host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(|raw| match raw.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => raw.split(':').next().unwrap_or(""),
+        });
+    let uri_host = req
+        .uri()
+        .host()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'));
+    let is_loopback = |h: &str| {
+        h == "localhost"
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    let host = match (uri_host, header_host) {
+        (Some(u), Some(h)) if is_loopback(u) => h,
+        (Some(u), _) => u,
+        (None, h) => h.unwrap_or(""),
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// 421 Misdirected Request: the fake serves only its two hosts.
+fn misdirected(host: &str, config: &FakeConfig) -> Response<Bytes> {
+    let body = serde_json::json!({"error": {
+        "code": "MisdirectedRequest",
+        "message": format!(
+            "The fake serves {} and {}, not '{host}'.",
+            config.login_host, config.org_host
+        ),
+    }});
+    Response::builder()
+        .status(StatusCode::MISDIRECTED_REQUEST)
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(Bytes::from(body.to_string()))
+        .expect("static response parts are valid")
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Request builders shared by the fake's unit tests.
+    use super::*;
+
+    pub(crate) fn get(url: &str) -> Request<Bytes> {
+        Request::get(url).body(Bytes::new()).unwrap()
+    }
+
+    pub(crate) fn json(resp: &Response<Bytes>) -> serde_json::Value {
+        serde_json::from_slice(resp.body()).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(resp.body()))
+        })
+    }
+
+    pub(crate) fn token_request(fake: &Fake, tenant: &str, form: &str) -> Response<Bytes> {
+        fake.handle(
+            Request::post(format!("https://{LOGIN_HOST}/{tenant}/oauth2/v2.0/token"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Bytes::from(form.to_string()))
+                .unwrap(),
+        )
+    }
+
+    /// Gets a token for `client_id`/`secret` at the demo org, panicking on failure.
+    pub(crate) fn token_for(fake: &Fake, client_id: &str, secret: &str) -> String {
+        let form = format!(
+            "grant_type=client_credentials&client_id={client_id}&client_secret={}&scope=https%3A%2F%2F{ORG_HOST}%2F.default",
+            percent::encode(secret, b"-._~", true)
+        );
+        let resp = token_request(fake, DEMO_TENANT_ID, &form);
+        assert_eq!(resp.status(), 200, "{:?}", resp.body());
+        json(&resp)["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub(crate) fn api_get(fake: &Fake, token: &str, path_and_query: &str) -> Response<Bytes> {
+        fake.handle(
+            Request::get(format!("https://{ORG_HOST}{path_and_query}"))
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Bytes::new())
+                .unwrap(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn routes_by_host_header_and_rejects_unknown_hosts() {
+        let fake = Fake::demo();
+        let by_header = Request::get("/api/data/v9.2/WhoAmI")
+            .header(header::HOST, "Contoso.CRM.Dynamics.com:443")
+            .body(Bytes::new())
+            .unwrap();
+        assert_eq!(fake.handle(by_header).status(), 401);
+        let rewritten = Request::get("https://127.0.0.1:8443/api/data/v9.2/")
+            .header(header::HOST, ORG_HOST)
+            .body(Bytes::new())
+            .unwrap();
+        assert_eq!(fake.handle(rewritten).status(), 401);
+        let other = fake.handle(get("https://example.com/"));
+        assert_eq!(other.status(), 421);
+        assert_eq!(json(&other)["error"]["code"], "MisdirectedRequest");
+        let hosts: Vec<_> = fake.requests().into_iter().map(|r| r.host).collect();
+        assert_eq!(hosts, [ORG_HOST, ORG_HOST, "example.com"]);
+    }
+
+    #[test]
+    fn stats_count_discovery_token_and_api_requests() {
+        let fake = Fake::demo();
+        fake.handle(get(&format!("https://{ORG_HOST}/api/data/v9.2/")));
+        let token = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        token_request(&fake, DEMO_TENANT_ID, "grant_type=password");
+        api_get(&fake, &token, "/api/data/v9.2/WhoAmI");
+        api_get(&fake, &token, "/api/data/v9.2/accounts?$top=1");
+        api_get(&fake, "not-a-token", "/api/data/v9.2/WhoAmI");
+        assert_eq!(
+            fake.stats(),
+            FakeStats {
+                discovery_requests: 1,
+                token_requests: 2,
+                api_requests: 2,
+                tls_connections: 0
+            }
+        );
+        let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [401, 200, 400, 200, 200, 401]);
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets_or_tokens() {
+        let fake = Fake::demo();
+        let token = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        api_get(&fake, &token, "/api/data/v9.2/WhoAmI");
+        let debug = format!("{fake:?} {:?} {:?}", fake.requests(), FakeConfig::default());
+        assert!(!debug.contains(DEMO_CLIENT_SECRET));
+        assert!(!debug.contains(NO_USER_CLIENT_SECRET));
+        assert!(!debug.contains(&token));
+        assert!(debug.contains("Bearer <redacted>"));
+    }
+
+    #[test]
+    fn expired_tokens_are_challenged() {
+        let fake = Fake::demo();
+        let token = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        fake.expire_tokens();
+        assert_eq!(
+            api_get(&fake, &token, "/api/data/v9.2/WhoAmI").status(),
+            401
+        );
+    }
+
+    #[test]
+    fn demo_data_and_connection_string() {
+        let fake = Fake::demo();
+        let names = fake.account_names();
+        assert_eq!(names.len(), 25);
+        assert_eq!(
+            names[..3],
+            ["Contoso Ltd", "Fabrikam Inc", "Adventure Works"]
+        );
+        assert_eq!(
+            demo_connection_string(),
+            format!(
+                "AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientId={DEMO_CLIENT_ID};ClientSecret={DEMO_CLIENT_SECRET}"
+            )
+        );
+    }
+}

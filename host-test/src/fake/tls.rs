@@ -1,0 +1,281 @@
+//! Serves a [`Fake`] over HTTPS on a loopback port, so a host can make real
+//! TLS connections to "login.microsoftonline.com" and "contoso.crm.dynamics.com"
+//! (by resolving them to the returned address and trusting `ca_pem`).
+
+use super::Fake;
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+/// Request bodies beyond this are refused (413): the fake must stay bounded too.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// A running TLS fake. Dropping it stops the server and every open connection.
+pub struct TlsFakeServer {
+    /// `127.0.0.1:<port>`.
+    pub addr: SocketAddr,
+    /// The PEM of the throw-away CA that signed the server certificate: the only
+    /// root a client needs.
+    pub ca_pem: String,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TlsFakeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFakeServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TlsFakeServer {
+    /// The accept task owns the listener and every connection task, so aborting
+    /// it closes them all (as soon as the runtime gets to run the cancellation).
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a TLS server on `127.0.0.1:0` serving `fake` for every host name:
+/// HTTP/1.1 with keep-alive, a fresh CA, and a leaf certificate for the
+/// config's login and org hosts, the public-cloud defaults, `localhost` and
+/// `127.0.0.1`. Must be called inside a Tokio runtime.
+pub async fn serve_tls(fake: Arc<Fake>) -> anyhow::Result<TlsFakeServer> {
+    let config = fake.config();
+    let mut names = vec![
+        config.login_host.clone(),
+        config.org_host.clone(),
+        super::LOGIN_HOST.to_string(),
+        super::ORG_HOST.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ];
+    names.sort();
+    names.dedup();
+    let (ca_pem, acceptor) = tls_acceptor(names)?;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .context("binding the fake's loopback port")?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(accept_loop(listener, acceptor, fake));
+    Ok(TlsFakeServer { addr, ca_pem, task })
+}
+
+/// Makes a CA and a leaf certificate for `names`; returns the CA PEM and an acceptor.
+fn tls_acceptor(names: Vec<String>) -> anyhow::Result<(String, TlsAcceptor)> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name = DistinguishedName::new();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "dataverse-wasm fake CA (tests only)");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let leaf_key = KeyPair::generate()?;
+    let mut leaf_params = CertificateParams::new(names)?;
+    leaf_params.distinguished_name = DistinguishedName::new();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "dataverse-wasm fake server");
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer)?;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf_cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        )?;
+    // Only HTTP/1.1 is served; say so in ALPN so clients offering h2 fall back.
+    server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((ca_cert.pem(), TlsAcceptor::from(Arc::new(server_config))))
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, fake: Arc<Fake>) {
+    // Connections live in this JoinSet, so they die with this task.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                connections.spawn(serve_connection(stream, acceptor.clone(), fake.clone()));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, fake: Arc<Fake>) {
+    let Ok(tls) = acceptor.accept(stream).await else {
+        return; // failed handshake (e.g. a client that does not trust the CA)
+    };
+    fake.count_tls_connection();
+    // Requests without a Host header are attributed to the SNI name.
+    let sni = tls.get_ref().1.server_name().map(str::to_string);
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        let fake = fake.clone();
+        let sni = sni.clone();
+        async move { Ok::<_, Infallible>(answer(&fake, req, sni.as_deref()).await) }
+    });
+    // Errors here are client disconnects or protocol garbage: nothing to report.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(tls), service)
+        .await;
+}
+
+async fn answer(
+    fake: &Fake,
+    req: hyper::Request<Incoming>,
+    sni: Option<&str>,
+) -> hyper::Response<Full<Bytes>> {
+    let (mut parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            let mut resp =
+                hyper::Response::new(Full::new(Bytes::from_static(b"request body too large")));
+            *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+            return resp;
+        }
+    };
+    if !parts.headers.contains_key(http::header::HOST)
+        && parts.uri.host().is_none()
+        && let Some(value) = sni.and_then(|s| http::HeaderValue::from_str(s).ok())
+    {
+        parts.headers.insert(http::header::HOST, value);
+    }
+    fake.handle(http::Request::from_parts(parts, body))
+        .map(Full::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DEMO_TENANT_ID, Fake, ORG_HOST};
+    use super::*;
+    use http_body_util::Empty;
+    use rustls::pki_types::ServerName;
+    use std::time::Duration;
+    use tokio_rustls::TlsConnector;
+
+    /// A TLS connection that trusts only `ca_pem`, with SNI `name`.
+    async fn connect(
+        server: &TlsFakeServer,
+        name: &str,
+    ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut server.ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = TcpStream::connect(server.addr).await?;
+        let name = ServerName::try_from(name.to_string())?;
+        Ok(TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await?)
+    }
+
+    fn get(path: &str) -> hyper::Request<Empty<Bytes>> {
+        hyper::Request::get(path)
+            .header("host", ORG_HOST)
+            .body(Empty::new())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn tls_client_trusting_only_the_ca_gets_the_challenge_and_keeps_alive() {
+        let fake = Fake::demo();
+        let server = serve_tls(fake.clone()).await.unwrap();
+        let tls = connect(&server, ORG_HOST).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+
+        for path in ["/api/data/v9.2/", "/api/data/v9.2/WhoAmI"] {
+            let resp = sender.send_request(get(path)).await.unwrap();
+            assert_eq!(resp.status(), 401);
+            let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+            assert!(
+                challenge.contains(&format!("/{DEMO_TENANT_ID}/oauth2/authorize")),
+                "{challenge}"
+            );
+            assert_eq!(resp.headers()["content-length"], "0");
+            resp.into_body().collect().await.unwrap();
+        }
+        let stats = fake.stats();
+        assert_eq!(stats.tls_connections, 1);
+        assert_eq!(stats.discovery_requests, 2);
+    }
+
+    #[tokio::test]
+    async fn sni_stands_in_for_a_missing_host_header_and_login_host_is_served() {
+        let fake = Fake::demo();
+        let server = serve_tls(fake.clone()).await.unwrap();
+        let tls = connect(&server, "login.microsoftonline.com").await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let req = hyper::Request::post(format!("/{DEMO_TENANT_ID}/oauth2/v2.0/token"))
+            .body(Full::new(Bytes::from_static(
+                b"grant_type=client_credentials",
+            )))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 400); // missing client_id, but it reached Entra
+        assert_eq!(fake.stats().token_requests, 1);
+        assert!(connect(&server, "localhost").await.is_ok());
+        assert!(
+            connect(&server, "example.com").await.is_err(),
+            "certificate must not cover other names"
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_server_closes_the_port_and_open_connections() {
+        let fake = Fake::demo();
+        let server = serve_tls(fake.clone()).await.unwrap();
+        let addr = server.addr;
+        let tls = connect(&server, ORG_HOST).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        let conn = tokio::spawn(conn);
+        assert_eq!(sender.send_request(get("/")).await.unwrap().status(), 401);
+
+        drop(server);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "listener still open"
+        );
+        let closed = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        assert!(closed.is_ok(), "keep-alive connection still open");
+    }
+}

@@ -1,0 +1,247 @@
+//! Outgoing HTTPS over real sockets: curl-style `--connect-to` rewriting
+//! (the Host header and the TLS server name stay the original host) and
+//! extra trusted roots (`--cacert`) on top of the Mozilla roots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions};
+
+/// Largest response body the host accepts, whatever the guest allows.
+const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+
+/// `HOST1:PORT1:HOST2:PORT2` — connect to HOST2:PORT2 for requests to
+/// HOST1:PORT1. An empty HOST1 or PORT1 matches any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub from_host: String,
+    pub from_port: Option<u16>,
+    pub to_host: String,
+    pub to_port: u16,
+}
+
+impl std::str::FromStr for ConnectTo {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<ConnectTo> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [from_host, from_port, to_host, to_port] = parts[..] else {
+            bail!("--connect-to expects HOST1:PORT1:HOST2:PORT2, got '{s}'");
+        };
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .with_context(|| format!("bad port '{p}' in --connect-to '{s}'"))
+        };
+        Ok(ConnectTo {
+            from_host: from_host.to_ascii_lowercase(),
+            from_port: if from_port.is_empty() {
+                None
+            } else {
+                Some(port(from_port)?)
+            },
+            to_host: to_host.to_string(),
+            to_port: port(to_port)?,
+        })
+    }
+}
+
+/// The network upstream.
+pub struct Network {
+    connect_to: Vec<ConnectTo>,
+    tls: TlsConnector,
+}
+
+impl Network {
+    /// `extra_roots_pem`: PEM certificates trusted in addition to the Mozilla roots.
+    pub fn new(
+        connect_to: Vec<ConnectTo>,
+        extra_roots_pem: Option<&str>,
+    ) -> anyhow::Result<Network> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = extra_roots_pem {
+            let mut found = 0;
+            for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
+                roots.add(cert.context("reading a --cacert certificate")?)?;
+                found += 1;
+            }
+            if found == 0 {
+                bail!("--cacert file holds no PEM certificate");
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Network {
+            connect_to,
+            tls: TlsConnector::from(Arc::new(config)),
+        })
+    }
+
+    /// Where to open the TCP connection for `host:port`.
+    fn destination(&self, host: &str, port: u16) -> (String, u16) {
+        for rule in &self.connect_to {
+            let host_matches =
+                rule.from_host.is_empty() || rule.from_host.eq_ignore_ascii_case(host);
+            let port_matches = rule.from_port.is_none_or(|p| p == port);
+            if host_matches && port_matches {
+                return (rule.to_host.clone(), rule.to_port);
+            }
+        }
+        (host.to_string(), port)
+    }
+
+    /// Sends one request on a fresh connection and reads the whole response.
+    pub async fn send(
+        &self,
+        request: http::Request<Bytes>,
+        options: RequestOptions,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        let uri = request.uri().clone();
+        if uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
+            return Err(HttpError::HttpProtocolError);
+        }
+        let host = uri
+            .host()
+            .ok_or(HttpError::HttpRequestUriInvalid)?
+            .to_string();
+        let port = uri.port_u16().unwrap_or(443);
+        let (to_host, to_port) = self.destination(&host, port);
+
+        let connect = TcpStream::connect((to_host.as_str(), to_port));
+        let tcp = with_timeout(
+            options.connect_timeout,
+            connect,
+            HttpError::ConnectionTimeout,
+        )
+        .await?
+        .map_err(|_| HttpError::ConnectionRefused)?;
+        let _ = tcp.set_nodelay(true);
+        let server_name =
+            ServerName::try_from(host.clone()).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let tls = self.tls.connect(server_name, tcp).await.map_err(|e| {
+            if e.to_string().contains("certificate") {
+                HttpError::TlsCertificateError
+            } else {
+                HttpError::TlsProtocolError
+            }
+        })?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(connection);
+
+        // Origin-form on the wire; the Host header keeps the original host.
+        let (mut parts, body) = request.into_parts();
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = path.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let host_header = if port == 443 {
+            host.clone()
+        } else {
+            format!("{host}:{port}")
+        };
+        parts.headers.insert(
+            http::header::HOST,
+            host_header
+                .parse()
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?,
+        );
+        let response = sender.send_request(http::Request::from_parts(parts, Full::new(body)));
+        let response = with_timeout(
+            options.first_byte_timeout,
+            response,
+            HttpError::ConnectionReadTimeout,
+        )
+        .await??;
+
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = Vec::new();
+        loop {
+            let frame = with_timeout(
+                options.between_bytes_timeout,
+                body.frame(),
+                HttpError::ConnectionReadTimeout,
+            )
+            .await?;
+            match frame {
+                None => break,
+                Some(frame) => {
+                    if let Ok(data) = frame?.into_data() {
+                        if bytes.len() + data.len() > MAX_BODY_BYTES {
+                            return Err(HttpError::HttpResponseBodySize(Some(
+                                MAX_BODY_BYTES as u64,
+                            )));
+                        }
+                        bytes.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+        Ok(http::Response::from_parts(parts, Bytes::from(bytes)))
+    }
+}
+
+async fn with_timeout<F: Future>(
+    limit: Option<Duration>,
+    future: F,
+    error: HttpError,
+) -> Result<F::Output, HttpError> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, future).await.map_err(|_| error),
+        None => Ok(future.await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_parses_like_curl() {
+        let rule: ConnectTo = "login.microsoftonline.com:443:127.0.0.1:8443"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            rule,
+            ConnectTo {
+                from_host: "login.microsoftonline.com".into(),
+                from_port: Some(443),
+                to_host: "127.0.0.1".into(),
+                to_port: 8443
+            }
+        );
+        let any: ConnectTo = "::localhost:9000".parse().unwrap();
+        assert_eq!((any.from_host.as_str(), any.from_port), ("", None));
+        for bad in ["a:1:b", "a:x:b:1", "a:1:b:99999"] {
+            assert!(bad.parse::<ConnectTo>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn destination_applies_the_first_matching_rule() {
+        let network = Network::new(
+            vec![
+                "contoso.crm.dynamics.com:443:127.0.0.1:1".parse().unwrap(),
+                "::127.0.0.1:2".parse().unwrap(),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            network.destination("contoso.crm.dynamics.com", 443),
+            ("127.0.0.1".into(), 1)
+        );
+        assert_eq!(
+            network.destination("login.microsoftonline.com", 443),
+            ("127.0.0.1".into(), 2)
+        );
+    }
+}

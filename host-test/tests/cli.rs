@@ -1,0 +1,221 @@
+//! The `host-test` CLI as a user runs it: the real binary, the real component,
+//! and the fake served on loopback TLS, reached through --connect-to/--cacert.
+
+use std::process::{Command, Output};
+
+use host_test::fake::{self, Fake, TlsFakeServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_host-test");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn finish(output: Output) -> Run {
+    Run {
+        code: output.status.code().expect("exited normally"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs the CLI against `server` (blocking, off the runtime the server needs).
+async fn run_against(server: &TlsFakeServer, connection: Option<&str>, args: &[&str]) -> Run {
+    let dir = std::env::temp_dir().join(format!(
+        "host-test-cli-{}-{}",
+        std::process::id(),
+        server.addr.port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    let port = server.addr.port();
+    let mut command = Command::new(BIN);
+    command
+        .env_remove("DATAVERSE_CONNECTION")
+        .args([
+            "--connect-to",
+            &format!("{}:443:127.0.0.1:{port}", fake::ORG_HOST),
+        ])
+        .args([
+            "--connect-to",
+            &format!("{}:443:127.0.0.1:{port}", fake::LOGIN_HOST),
+        ])
+        .arg("--cacert")
+        .arg(&ca)
+        .args(args);
+    if let Some(connection) = connection {
+        command.env("DATAVERSE_CONNECTION", connection);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output().expect("the CLI runs"))
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    finish(output)
+}
+
+fn wrong_secret_connection() -> String {
+    format!(
+        "AuthType=ClientSecret;Url=https://{}/;ClientId={};ClientSecret=Wr0ng~Value",
+        fake::ORG_HOST,
+        fake::DEMO_CLIENT_ID
+    )
+}
+
+#[test]
+fn demo_prints_who_am_i_and_three_account_names() {
+    let run = finish(
+        Command::new(BIN)
+            .arg("demo")
+            .env_remove("DATAVERSE_CONNECTION")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(fake::DEMO_USER_ID), "{}", run.stdout);
+    for name in ["Contoso Ltd", "Fabrikam Inc", "Adventure Works"] {
+        assert!(run.stdout.contains(name), "{}", run.stdout);
+    }
+    assert!(!run.stdout.contains(fake::DEMO_CLIENT_SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whoami_over_tls_prints_the_user_id() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let run = run_against(&server, Some(&fake::demo_connection_string()), &["whoami"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("UserId:         {}", fake::DEMO_USER_ID)),
+        "{}",
+        run.stdout
+    );
+
+    let json = run_against(
+        &server,
+        Some(&fake::demo_connection_string()),
+        &["--json", "whoami"],
+    )
+    .await;
+    let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(value["UserId"], fake::DEMO_USER_ID);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_secret_exits_3_naming_aadsts7000215_and_never_the_secret() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let run = run_against(&server, Some(&wrong_secret_connection()), &["-v", "whoami"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("AADSTS7000215"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Wr0ng~Value") && !run.stdout.contains("Wr0ng~Value"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_application_user_exits_4_with_the_hint() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let connection = format!(
+        "AuthType=ClientSecret;Url=https://{}/;ClientId={};ClientSecret={}",
+        fake::ORG_HOST,
+        fake::NO_USER_CLIENT_ID,
+        fake::NO_USER_CLIENT_SECRET
+    );
+    let run = run_against(&server, Some(&connection), &["whoami"]).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("0x80072560"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("create an Application User"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_settings_and_usage_exit_2_without_the_secret() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let bad = "AuthType=ClientSecret;Url=http://contoso.crm.dynamics.com/;ClientId=x;ClientSecret=S3cr3t!Value";
+    let run = run_against(&server, Some(bad), &["-v", "whoami"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("Url"), "{}", run.stderr);
+    assert!(!run.stderr.contains("S3cr3t!Value"));
+
+    let missing = run_against(&server, None, &["whoami"]).await;
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("DATAVERSE_CONNECTION"),
+        "{}",
+        missing.stderr
+    );
+
+    let unknown = run_against(&server, None, &["frobnicate"]).await;
+    assert_eq!(unknown.code, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_all_json_returns_every_row() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let args = [
+        "--json",
+        "query",
+        "accounts",
+        "--select",
+        "name",
+        "--page-size",
+        "10",
+        "--all",
+        "--count",
+    ];
+    let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&str> = value["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, fake.account_names());
+    assert_eq!(value["@odata.count"], 25);
+    assert!(value.get("@odata.nextLink").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_without_all_stops_after_one_page() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let args = [
+        "query",
+        "accounts",
+        "--select",
+        "name",
+        "--filter",
+        "name eq 'Contoso Ltd'",
+    ];
+    let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["name"], "Contoso Ltd");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_server_exits_5() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let port = server.addr.port();
+    let run = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .env("DATAVERSE_CONNECTION", fake::demo_connection_string())
+            .args(["--connect-to", &format!("::127.0.0.1:{port}"), "whoami"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let run = finish(run);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+}

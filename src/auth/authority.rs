@@ -1,0 +1,345 @@
+//! The authority: which Entra ID host and tenant issue our tokens, and for
+//! which scope. Found from Dataverse's `WWW-Authenticate` challenge, or from
+//! the `TenantId` / `Authority` settings.
+
+use crate::error::Error;
+use crate::http::{Method, Request, Response};
+use crate::settings::Settings;
+
+/// Entra ID login hosts of Microsoft's clouds. Tokens are requested only from
+/// these, or from hosts the settings trust explicitly (`AuthorityHost`).
+pub const KNOWN_LOGIN_HOSTS: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.partner.microsoftonline.cn",
+    "login.chinacloudapi.cn",
+];
+
+/// Tenants that need a user; client credentials require a real tenant.
+const MULTI_TENANT_ALIASES: &[&str] = &["common", "organizations", "consumers"];
+
+/// An Entra ID authority: `https://{host}/{tenant}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authority {
+    pub host: String,
+    pub tenant: String,
+}
+
+impl Authority {
+    pub fn url(&self) -> String {
+        format!("https://{}/{}", self.host, self.tenant)
+    }
+
+    /// The v2.0 token endpoint; also the `aud` of a client assertion.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/oauth2/v2.0/token", self.url())
+    }
+
+    /// Parses `https://host/tenant[/anything]`. Does not decide whether the
+    /// host is trusted: see [`from_discovery`].
+    pub fn parse(url: &str) -> Result<Authority, Error> {
+        let rest = strip_prefix_ignore_case(url, "https://").ok_or_else(|| {
+            Error::Authority(format!("the authority '{url}' is not an https URL"))
+        })?;
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = host.to_ascii_lowercase();
+        let tenant = path.split('/').next().unwrap_or("").trim();
+        if host.is_empty() || tenant.is_empty() {
+            return Err(Error::Authority(format!(
+                "the authority '{url}' has no tenant; expected https://login.microsoftonline.com/{{tenant}}"
+            )));
+        }
+        let tenant = tenant.to_string();
+        if MULTI_TENANT_ALIASES
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&tenant))
+        {
+            return Err(Error::Authority(format!(
+                "the authority names the '{tenant}' tenant; client credentials need a specific tenant (its GUID or domain)"
+            )));
+        }
+        Ok(Authority { host, tenant })
+    }
+}
+
+/// Where the authority comes from before any I/O: the settings name it, or
+/// it has to be discovered. An `Authority` the user wrote is trusted as
+/// written; a `TenantId` uses the login host of the org's cloud.
+pub fn from_settings(settings: &Settings) -> Option<Result<Authority, Error>> {
+    if let Some(authority) = &settings.authority {
+        return Some(Authority::parse(authority));
+    }
+    let tenant = settings.tenant_id.as_ref()?;
+    let url = format!(
+        "https://{}/{}",
+        default_login_host(&settings.org_url),
+        tenant
+    );
+    Some(Authority::parse(&url))
+}
+
+/// The scope to ask for when the settings skip discovery.
+pub fn default_scope(settings: &Settings) -> String {
+    format!("{}/.default", settings.org_url)
+}
+
+/// The login host of the cloud the org lives in, from its domain suffix.
+fn default_login_host(org_url: &str) -> &'static str {
+    let host = org_url.trim_start_matches("https://");
+    let host = host.split(':').next().unwrap_or(host);
+    if host.ends_with(".microsoftdynamics.us") || host.ends_with(".appsplatform.us") {
+        "login.microsoftonline.us"
+    } else if host.ends_with(".dynamics.cn") {
+        "login.chinacloudapi.cn"
+    } else {
+        "login.microsoftonline.com"
+    }
+}
+
+fn check_trusted_host(host: &str, settings: &Settings) -> Result<(), Error> {
+    let trusted = KNOWN_LOGIN_HOSTS.contains(&host)
+        || settings.trusted_authority_hosts.iter().any(|h| h == host);
+    if trusted {
+        Ok(())
+    } else {
+        Err(Error::Authority(format!(
+            "the authority host '{host}' is not a known Microsoft Entra ID host; no credential was sent. \
+             If you trust it, add AuthorityHost={host} to the settings"
+        )))
+    }
+}
+
+/// The parameters of a `WWW-Authenticate: Bearer …` challenge we use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub authorization_uri: String,
+    pub resource_id: Option<String>,
+}
+
+/// The unauthenticated request whose 401 tells us the tenant.
+pub fn discovery_request(org_url: &str) -> Request {
+    Request::new(Method::Get, format!("{org_url}/api/data/v9.2/"))
+        .header("Accept", "application/json")
+}
+
+/// Reads the authority and the scope from the discovery response.
+pub fn from_discovery(
+    response: &Response,
+    settings: &Settings,
+) -> Result<(Authority, String), Error> {
+    let Some(header) = response.header("www-authenticate") else {
+        return Err(Error::Authority(format!(
+            "{} answered HTTP {} without a WWW-Authenticate challenge; is Url a Dataverse environment?",
+            settings.org_url, response.status
+        )));
+    };
+    let challenge = parse_challenge(header)?;
+    let authority_url = challenge
+        .authorization_uri
+        .trim_end_matches('/')
+        .trim_end_matches("/oauth2/authorize")
+        .trim_end_matches("/oauth2/v2.0/authorize");
+    let authority = Authority::parse(authority_url)?;
+    // The challenge comes from whoever answered at Url: only a known Entra
+    // host (or one the settings trust) may receive our credential.
+    check_trusted_host(&authority.host, settings)?;
+    let scope = match challenge.resource_id {
+        Some(resource) if resource.ends_with('/') => format!("{resource}.default"),
+        Some(resource) => format!("{resource}/.default"),
+        None => default_scope(settings),
+    };
+    Ok((authority, scope))
+}
+
+/// Parses the Bearer challenge: `Bearer authorization_uri=…, resource_id=…`
+/// (values may be quoted; other schemes in the same header are skipped).
+pub fn parse_challenge(header: &str) -> Result<Challenge, Error> {
+    let bearer = find_bearer(header).ok_or_else(|| {
+        Error::InvalidResponse("the WWW-Authenticate header has no Bearer challenge".into())
+    })?;
+    let mut authorization_uri = None;
+    let mut resource_id = None;
+    for param in bearer.split(',') {
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().trim_matches('"').to_string();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "authorization_uri" | "authorization" => authorization_uri = Some(value),
+            "resource_id" | "resource" => resource_id = Some(value),
+            _ => {}
+        }
+    }
+    let authorization_uri = authorization_uri.ok_or_else(|| {
+        Error::InvalidResponse("the Bearer challenge has no authorization_uri".into())
+    })?;
+    Ok(Challenge {
+        authorization_uri,
+        resource_id,
+    })
+}
+
+/// The parameters following the `Bearer` scheme token.
+fn find_bearer(header: &str) -> Option<&str> {
+    let lower = header.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("bearer") {
+        let start = from + i;
+        let end = start + "bearer".len();
+        let at_word_start = start == 0 || !lower.as_bytes()[start - 1].is_ascii_alphanumeric();
+        let followed_by_space = header[end..].starts_with(' ');
+        if at_word_start && followed_by_space {
+            return Some(header[end..].trim());
+        }
+        from = end;
+    }
+    None
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::settings::Credential;
+
+    fn settings() -> Settings {
+        Settings {
+            org_url: "https://contoso.crm.dynamics.com".into(),
+            client_id: "app".into(),
+            credential: Credential::ClientSecret(Secret::new("s")),
+            tenant_id: None,
+            authority: None,
+            trusted_authority_hosts: vec![],
+            require_new_instance: false,
+        }
+    }
+
+    fn challenge_response(header: &str) -> Response {
+        Response {
+            status: 401,
+            headers: vec![("WWW-Authenticate".into(), header.into())],
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn discovery_reads_tenant_and_scope_from_the_dataverse_challenge() {
+        let response = challenge_response(
+            "Bearer authorization_uri=https://login.microsoftonline.com/tid-1/oauth2/authorize, resource_id=https://contoso.crm.dynamics.com/",
+        );
+        let (authority, scope) = from_discovery(&response, &settings()).unwrap();
+        assert_eq!(authority.url(), "https://login.microsoftonline.com/tid-1");
+        assert_eq!(
+            authority.token_endpoint(),
+            "https://login.microsoftonline.com/tid-1/oauth2/v2.0/token"
+        );
+        assert_eq!(scope, "https://contoso.crm.dynamics.com/.default");
+    }
+
+    #[test]
+    fn challenge_values_may_be_quoted_and_resource_may_lack_the_slash() {
+        let response = challenge_response(
+            r#"Basic realm="x", Bearer authorization_uri="https://login.microsoftonline.us/t/oauth2/authorize", resource_id="https://org.crm9.dynamics.com""#,
+        );
+        let (authority, scope) = from_discovery(&response, &settings()).unwrap();
+        assert_eq!(authority.host, "login.microsoftonline.us");
+        assert_eq!(scope, "https://org.crm9.dynamics.com/.default");
+    }
+
+    #[test]
+    fn an_unknown_authority_host_is_refused_unless_trusted() {
+        let response = challenge_response(
+            "Bearer authorization_uri=https://login.evil.example/t/oauth2/authorize, resource_id=https://contoso.crm.dynamics.com/",
+        );
+        let err = from_discovery(&response, &settings()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Authority(m) if m.contains("login.evil.example")),
+            "{err}"
+        );
+        let mut trusting = settings();
+        trusting.trusted_authority_hosts = vec!["login.evil.example".into()];
+        assert!(from_discovery(&response, &trusting).is_ok());
+    }
+
+    #[test]
+    fn a_missing_or_malformed_challenge_is_a_typed_error() {
+        let no_header = Response {
+            status: 200,
+            headers: vec![],
+            body: vec![],
+        };
+        assert!(matches!(
+            from_discovery(&no_header, &settings()),
+            Err(Error::Authority(_))
+        ));
+        for bad in [
+            "Basic realm=x",
+            "Bearer",
+            "Bearer resource_id=x",
+            "Bearerx a=b",
+            "",
+        ] {
+            assert!(
+                from_discovery(&challenge_response(bad), &settings()).is_err(),
+                "{bad}"
+            );
+        }
+        let no_tenant =
+            challenge_response("Bearer authorization_uri=https://login.microsoftonline.com/");
+        assert!(matches!(
+            from_discovery(&no_tenant, &settings()),
+            Err(Error::Authority(_))
+        ));
+    }
+
+    #[test]
+    fn multi_tenant_authorities_are_refused() {
+        for tenant in ["common", "Organizations", "consumers"] {
+            let url = format!("https://login.microsoftonline.com/{tenant}");
+            let err = Authority::parse(&url).unwrap_err();
+            assert!(err.to_string().contains("specific tenant"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tenant_id_setting_skips_discovery_on_the_orgs_cloud() {
+        let mut s = settings();
+        s.tenant_id = Some("contoso.onmicrosoft.com".into());
+        let a = from_settings(&s).unwrap().unwrap();
+        assert_eq!(
+            a.url(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com"
+        );
+        s.org_url = "https://x.crm.microsoftdynamics.us".into();
+        assert_eq!(
+            from_settings(&s).unwrap().unwrap().host,
+            "login.microsoftonline.us"
+        );
+        s.org_url = "https://x.crm.dynamics.cn".into();
+        assert_eq!(
+            from_settings(&s).unwrap().unwrap().host,
+            "login.chinacloudapi.cn"
+        );
+        assert!(from_settings(&settings()).is_none());
+    }
+
+    #[test]
+    fn authority_setting_is_parsed_and_trusted_as_written() {
+        let mut s = settings();
+        s.authority = Some("https://login.microsoftonline.com/tid/".into());
+        assert_eq!(from_settings(&s).unwrap().unwrap().tenant, "tid");
+        s.authority = Some("https://login.contoso-proxy.example/tid".into());
+        assert_eq!(
+            from_settings(&s).unwrap().unwrap().host,
+            "login.contoso-proxy.example"
+        );
+        s.authority = Some("http://login.microsoftonline.com/tid".into());
+        assert!(from_settings(&s).unwrap().is_err());
+    }
+}

@@ -1,0 +1,269 @@
+//! The client-credentials token request and the token response.
+
+use serde::Deserialize;
+
+use super::Authority;
+use crate::error::{AuthFailure, Error};
+use crate::http::{Method, Request, Response};
+use crate::percent::form_body;
+use crate::secret::Secret;
+
+/// An access token and when it stops being usable (Unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    pub value: Secret,
+    pub expires_at: u64,
+    /// When Entra ID suggests renewing (`refresh_in`), if it said.
+    pub refresh_at: Option<u64>,
+}
+
+/// `POST {authority}/oauth2/v2.0/token` with a client secret.
+pub fn client_secret_request(
+    authority: &Authority,
+    client_id: &str,
+    secret: &Secret,
+    scope: &str,
+) -> Request {
+    let body = form_body(&[
+        ("client_id", client_id),
+        ("grant_type", "client_credentials"),
+        ("scope", scope),
+        ("client_secret", secret.expose()),
+    ]);
+    Request::new(Method::Post, authority.token_endpoint())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Accept", "application/json")
+        .body(body.into_bytes())
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    access_token: Option<String>,
+    expires_in: Option<NumberOrString>,
+    refresh_in: Option<NumberOrString>,
+    error: Option<String>,
+    error_description: Option<String>,
+    #[serde(default)]
+    error_codes: Vec<u32>,
+    trace_id: Option<String>,
+    correlation_id: Option<String>,
+}
+
+/// Entra ID sends numbers; some proxies and older endpoints send strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Number(u64),
+    Text(String),
+}
+
+impl NumberOrString {
+    fn seconds(&self) -> Option<u64> {
+        match self {
+            NumberOrString::Number(n) => Some(*n),
+            NumberOrString::Text(s) => s.trim().parse().ok(),
+        }
+    }
+}
+
+/// Reads a token response. `now` is Unix seconds when the request was sent.
+pub fn parse_response(response: &Response, now: u64) -> Result<AccessToken, Error> {
+    let body: TokenBody = serde_json::from_slice(&response.body).map_err(|_| {
+        Error::InvalidResponse(format!(
+            "the token endpoint answered HTTP {} with a body that is not a token response",
+            response.status
+        ))
+    })?;
+    if response.status != 200 || body.error.is_some() {
+        return Err(Error::Authentication(Box::new(failure(
+            response.status,
+            body,
+        ))));
+    }
+    let value = body
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::InvalidResponse("the token response has no access_token".into()))?;
+    let expires_in = body
+        .expires_in
+        .as_ref()
+        .and_then(NumberOrString::seconds)
+        .ok_or_else(|| {
+            Error::InvalidResponse("the token response has no valid expires_in".into())
+        })?;
+    Ok(AccessToken {
+        value: Secret::new(value),
+        expires_at: now.saturating_add(expires_in),
+        refresh_at: body
+            .refresh_in
+            .as_ref()
+            .and_then(NumberOrString::seconds)
+            .map(|s| now.saturating_add(s)),
+    })
+}
+
+fn failure(status: u16, body: TokenBody) -> AuthFailure {
+    let description_full = body.error_description.unwrap_or_default();
+    // Entra appends "\r\nTrace ID: …\r\nCorrelation ID: …\r\nTimestamp: …"; the
+    // ids are separate fields, so keep the human sentence only.
+    let description = description_full
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let code = body
+        .error_codes
+        .first()
+        .copied()
+        .or_else(|| aadsts_code(&description));
+    AuthFailure {
+        status,
+        code,
+        error: body.error.unwrap_or_else(|| "unknown_error".into()),
+        description,
+        trace_id: body.trace_id,
+        correlation_id: body.correlation_id,
+        hint: code.and_then(hint).map(str::to_string),
+    }
+}
+
+/// `AADSTS7000215: …` → 7000215.
+fn aadsts_code(description: &str) -> Option<u32> {
+    let digits: String = description
+        .strip_prefix("AADSTS")?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// What the user should do about the AADSTS errors an S2S app meets.
+pub fn hint(code: u32) -> Option<&'static str> {
+    Some(match code {
+        7000215 => {
+            "the client secret is wrong: use the secret's Value (shown once when it was created), not its Secret ID"
+        }
+        7000222 => {
+            "the client secret has expired: create a new one under Certificates & secrets in the app registration"
+        }
+        700016 => {
+            "no app with this ClientId exists in the tenant: check the ClientId and that the app is registered (or consented) in the environment's tenant"
+        }
+        90002 => {
+            "the tenant does not exist: check TenantId/Authority, or drop them to discover the tenant from the environment"
+        }
+        700027 => {
+            "the certificate is not registered on the app, or the assertion's signature does not verify: upload the certificate's public key to the app registration"
+        }
+        700024 => "the client assertion is outside its valid time window: check the host's clock",
+        1002012 => "the scope must end in /.default for client credentials",
+        500011 => {
+            "the environment's resource is not in the tenant: check Url and that the environment belongs to this tenant"
+        }
+        50059 => "no tenant was found in the request: set TenantId or let the client discover it",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authority() -> Authority {
+        Authority {
+            host: "login.microsoftonline.com".into(),
+            tenant: "tid".into(),
+        }
+    }
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn secret_request_posts_the_documented_form_fields() {
+        let req = client_secret_request(
+            &authority(),
+            "app-id",
+            &Secret::new("a+b=c&d"),
+            "https://contoso.crm.dynamics.com/.default",
+        );
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(
+            req.url,
+            "https://login.microsoftonline.com/tid/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            req.header_value("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            String::from_utf8(req.body.clone()).unwrap(),
+            "client_id=app-id&grant_type=client_credentials&scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2F.default&client_secret=a%2Bb%3Dc%26d"
+        );
+        assert!(!format!("{req:?}").contains("a+b"));
+    }
+
+    #[test]
+    fn a_token_response_gives_value_and_expiry() {
+        let body = r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"eyJ0"}"#;
+        let token = parse_response(&response(200, body), 1000).unwrap();
+        assert_eq!(token.value.expose(), "eyJ0");
+        assert_eq!(token.expires_at, 4599);
+        assert_eq!(token.refresh_at, None);
+        let with_refresh = r#"{"expires_in":"3600","refresh_in":1800,"access_token":"t"}"#;
+        let token = parse_response(&response(200, with_refresh), 0).unwrap();
+        assert_eq!((token.expires_at, token.refresh_at), (3600, Some(1800)));
+    }
+
+    #[test]
+    fn entra_errors_become_typed_authentication_errors_with_hints() {
+        let body = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: t-1\r\nCorrelation ID: c-1\r\nTimestamp: 2026-11-27 10:00:00Z","error_codes":[7000215],"timestamp":"2026-11-27 10:00:00Z","trace_id":"t-1","correlation_id":"c-1","error_uri":"https://login.microsoftonline.com/error?code=7000215"}"#;
+        let Err(Error::Authentication(f)) = parse_response(&response(401, body), 0) else {
+            panic!("expected an authentication error")
+        };
+        assert_eq!(f.code, Some(7000215));
+        assert_eq!(f.error, "invalid_client");
+        assert_eq!(
+            f.description,
+            "AADSTS7000215: Invalid client secret provided."
+        );
+        assert_eq!(f.trace_id.as_deref(), Some("t-1"));
+        assert_eq!(f.correlation_id.as_deref(), Some("c-1"));
+        assert!(f.hint.as_deref().unwrap().contains("Value"));
+    }
+
+    #[test]
+    fn each_known_code_has_a_hint_and_the_code_is_read_from_the_description_too() {
+        for code in [
+            7000215, 7000222, 700016, 90002, 700027, 700024, 1002012, 500011, 50059,
+        ] {
+            let body = format!(r#"{{"error":"x","error_description":"AADSTS{code}: text"}}"#);
+            let Err(Error::Authentication(f)) = parse_response(&response(400, &body), 0) else {
+                panic!("{code}")
+            };
+            assert_eq!(f.code, Some(code));
+            assert!(f.hint.is_some(), "{code}");
+        }
+    }
+
+    #[test]
+    fn malformed_token_responses_are_invalid_response_errors() {
+        for (status, body) in [
+            (200, "not json"),
+            (200, r#"{"expires_in":3599}"#),
+            (200, r#"{"access_token":"","expires_in":3599}"#),
+            (200, r#"{"access_token":"t"}"#),
+            (200, r#"{"access_token":"t","expires_in":"soon"}"#),
+            (502, "<html>bad gateway</html>"),
+        ] {
+            let err = parse_response(&response(status, body), 0).unwrap_err();
+            assert!(matches!(err, Error::InvalidResponse(_)), "{body}: {err:?}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! dataverse-wasm: a server-to-server Microsoft Dataverse client.
+//!
+//! Module map. Pure (no I/O, no clocks, no randomness): `settings`, `auth`,
+//! `webapi`, `http`, `percent`, `error`, `secret`. `client` sequences I/O over
+//! the `transport::Transport` trait. `component` is the WIT adapter (wasm only).
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod http;
+mod percent;
+pub mod secret;
+pub mod settings;
+pub mod transport;
+pub mod webapi;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+pub use client::Client;
+pub use error::{AuthFailure, Error, ServiceFailure};
+pub use secret::Secret;
+pub use transport::Transport;

@@ -1,0 +1,196 @@
+//! The seam between the core and the network: `Transport`, and its
+//! `wasi:http/outgoing-handler` implementation for the component.
+
+use crate::error::Error;
+use crate::http::{Request, Response};
+
+/// Sends requests and tells the time. The clock comes with the transport so
+/// that tests can script both.
+pub trait Transport {
+    /// Sends one request and reads the whole response.
+    fn send(&mut self, request: &Request) -> Result<Response, Error>;
+
+    /// Now, in Unix seconds.
+    fn now(&self) -> u64;
+}
+
+/// Default largest response body: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[cfg(target_arch = "wasm32")]
+pub use wasi_http::WasiTransport;
+
+#[cfg(target_arch = "wasm32")]
+mod wasi_http {
+    use super::*;
+    use crate::component::bindings::wasi::clocks::wall_clock;
+    use crate::component::bindings::wasi::http::outgoing_handler;
+    use crate::component::bindings::wasi::http::types::{
+        ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions,
+        Scheme,
+    };
+    use crate::component::bindings::wasi::io::streams::StreamError;
+    use crate::http::split_url;
+
+    /// `wasi:http` transport. Blocking: each call waits on the host's pollable.
+    pub struct WasiTransport {
+        pub max_response_bytes: u64,
+        /// Connect, first-byte and between-bytes timeout.
+        pub timeout_ms: Option<u32>,
+    }
+
+    impl Transport for WasiTransport {
+        fn send(&mut self, request: &Request) -> Result<Response, Error> {
+            let outgoing = self.outgoing(request)?;
+            let options = self.options();
+            let future = outgoing_handler::handle(outgoing, options)
+                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+            let incoming = loop {
+                match future.get() {
+                    Some(result) => break result,
+                    None => future.subscribe().block(),
+                }
+            };
+            let incoming = incoming
+                .map_err(|()| Error::Transport("the response was already taken".into()))?
+                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+            let status = incoming.status();
+            let headers = incoming
+                .headers()
+                .entries()
+                .into_iter()
+                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+                .collect();
+            let body = incoming
+                .consume()
+                .map_err(|()| Error::Transport("the response body was already taken".into()))?;
+            let body = self.read_body(body, &request.url)?;
+            Ok(Response {
+                status,
+                headers,
+                body,
+            })
+        }
+
+        fn now(&self) -> u64 {
+            wall_clock::now().seconds
+        }
+    }
+
+    impl WasiTransport {
+        fn outgoing(&self, request: &Request) -> Result<OutgoingRequest, Error> {
+            let parts = split_url(&request.url).filter(|p| p.https).ok_or_else(|| {
+                Error::InvalidRequest(format!("not an https URL: {}", request.url))
+            })?;
+            let headers = Fields::new();
+            for (name, value) in &request.headers {
+                headers.append(name, value.as_bytes()).map_err(|_| {
+                    Error::InvalidRequest(format!("header '{name}' is not allowed"))
+                })?;
+            }
+            if !request.body.is_empty() || request.method != crate::http::Method::Get {
+                // Always send a length: some servers refuse chunked POSTs.
+                headers
+                    .append("content-length", request.body.len().to_string().as_bytes())
+                    .map_err(|_| Error::InvalidRequest("content-length".into()))?;
+            }
+            let outgoing = OutgoingRequest::new(headers);
+            let method = match request.method {
+                crate::http::Method::Get => Method::Get,
+                crate::http::Method::Post => Method::Post,
+                crate::http::Method::Patch => Method::Patch,
+                crate::http::Method::Put => Method::Put,
+                crate::http::Method::Delete => Method::Delete,
+            };
+            let invalid =
+                |what: &str| Error::InvalidRequest(format!("{what} rejected: {}", request.url));
+            outgoing
+                .set_method(&method)
+                .map_err(|()| invalid("method"))?;
+            outgoing
+                .set_scheme(Some(&Scheme::Https))
+                .map_err(|()| invalid("scheme"))?;
+            outgoing
+                .set_authority(Some(parts.authority))
+                .map_err(|()| invalid("authority"))?;
+            outgoing
+                .set_path_with_query(Some(parts.path_and_query))
+                .map_err(|()| invalid("path"))?;
+            let body = outgoing.body().map_err(|()| invalid("body"))?;
+            {
+                let stream = body.write().map_err(|()| invalid("body stream"))?;
+                // blocking-write-and-flush takes at most 4096 bytes per call.
+                for chunk in request.body.chunks(4096) {
+                    stream.blocking_write_and_flush(chunk).map_err(|_| {
+                        Error::Transport(format!("writing the request body to {}", request.url))
+                    })?;
+                }
+            }
+            OutgoingBody::finish(body, None)
+                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+            Ok(outgoing)
+        }
+
+        fn options(&self) -> Option<RequestOptions> {
+            let ms = self.timeout_ms?;
+            let options = RequestOptions::new();
+            let ns = Some(u64::from(ms) * 1_000_000);
+            // A host may not support a timeout; then its own default applies.
+            let _ = options.set_connect_timeout(ns);
+            let _ = options.set_first_byte_timeout(ns);
+            let _ = options.set_between_bytes_timeout(ns);
+            Some(options)
+        }
+
+        fn read_body(&self, body: IncomingBody, url: &str) -> Result<Vec<u8>, Error> {
+            let mut bytes = Vec::new();
+            {
+                let stream = body.stream().map_err(|()| {
+                    Error::Transport("the response stream was already taken".into())
+                })?;
+                loop {
+                    match stream.blocking_read(64 * 1024) {
+                        Ok(chunk) => {
+                            if (bytes.len() + chunk.len()) as u64 > self.max_response_bytes {
+                                return Err(Error::InvalidResponse(format!(
+                                    "the response from {} is larger than the limit of {} bytes",
+                                    host_of(url),
+                                    self.max_response_bytes
+                                )));
+                            }
+                            bytes.extend_from_slice(&chunk);
+                        }
+                        Err(StreamError::Closed) => break,
+                        Err(StreamError::LastOperationFailed(e)) => {
+                            return Err(Error::Transport(format!(
+                                "reading the response from {}: {}",
+                                host_of(url),
+                                e.to_debug_string()
+                            )));
+                        }
+                    }
+                }
+            }
+            let _ = IncomingBody::finish(body);
+            Ok(bytes)
+        }
+    }
+
+    fn host_of(url: &str) -> &str {
+        split_url(url).map_or(url, |p| p.authority)
+    }
+
+    fn describe(error: &ErrorCode, url: &str) -> String {
+        let host = host_of(url);
+        match error {
+            ErrorCode::DnsError(_) => format!("could not resolve {host}"),
+            ErrorCode::ConnectionRefused => format!("connection to {host} refused"),
+            ErrorCode::ConnectionTimeout => format!("connecting to {host} timed out"),
+            ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => {
+                format!("TLS with {host} failed (certificate not trusted?)")
+            }
+            ErrorCode::ConnectionReadTimeout => format!("reading from {host} timed out"),
+            other => format!("request to {host} failed: {other:?}"),
+        }
+    }
+}

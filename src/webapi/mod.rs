@@ -1,0 +1,87 @@
+//! The Dataverse Web API: request builders and response parsers. Pure.
+
+pub mod error;
+pub mod page;
+pub mod query;
+pub mod who_am_i;
+
+pub use error::parse_error;
+pub use page::Page;
+pub use query::Query;
+pub use who_am_i::WhoAmI;
+
+use crate::http::{Method, Request};
+use crate::secret::Secret;
+
+/// Path of the Web API on an organization's origin.
+pub const API_PATH: &str = "/api/data/v9.2/";
+
+/// `{org}/api/data/v9.2/{relative}`.
+pub fn api_url(org_url: &str, relative: &str) -> String {
+    format!("{org_url}{API_PATH}{relative}")
+}
+
+/// A Web API request with the headers every call carries.
+pub fn request(method: Method, url: String, token: &Secret) -> Request {
+    Request::new(method, url)
+        .header("Authorization", format!("Bearer {}", token.expose()))
+        .header("Accept", "application/json")
+        .header("OData-MaxVersion", "4.0")
+        .header("OData-Version", "4.0")
+}
+
+/// True when `url` is on the organization's own origin; the access token is
+/// only ever sent there.
+pub fn is_org_url(org_url: &str, url: &str) -> bool {
+    match url.strip_prefix(org_url) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => {
+            // Hosts are case-insensitive; `org_url` is already lower-case.
+            let lower = url.to_ascii_lowercase();
+            lower.starts_with(org_url)
+                && matches!(lower.as_bytes().get(org_url.len()), None | Some(b'/'))
+                && !url[..org_url.len()].contains('@')
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_orgs_own_origin_counts_as_the_org() {
+        let org = "https://contoso.crm.dynamics.com";
+        for ok in [
+            "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=x",
+            "https://CONTOSO.crm.dynamics.com/api/data/v9.2/accounts",
+            "https://contoso.crm.dynamics.com",
+        ] {
+            assert!(is_org_url(org, ok), "{ok}");
+        }
+        for bad in [
+            "https://contoso.crm.dynamics.com.evil.example/api",
+            "https://contoso.crm.dynamics.com:8443/api",
+            "https://contoso.crm.dynamics.com@evil.example/api",
+            "http://contoso.crm.dynamics.com/api",
+            "https://evil.example/https://contoso.crm.dynamics.com/",
+            "/api/data/v9.2/accounts",
+        ] {
+            assert!(!is_org_url(org, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_carry_the_odata_headers_and_the_token() {
+        let req = request(
+            Method::Get,
+            api_url("https://o", "WhoAmI"),
+            &Secret::new("tok"),
+        );
+        assert_eq!(req.url, "https://o/api/data/v9.2/WhoAmI");
+        assert_eq!(req.header_value("authorization"), Some("Bearer tok"));
+        assert_eq!(req.header_value("odata-version"), Some("4.0"));
+        assert_eq!(req.header_value("odata-maxversion"), Some("4.0"));
+        assert!(!format!("{req:?}").contains("tok"));
+    }
+}

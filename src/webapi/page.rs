@@ -1,0 +1,94 @@
+//! A page of query results.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::Error;
+use crate::http::Response;
+
+/// One page: the rows as JSON text (a JSON array), and how to go on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub rows: String,
+    pub row_count: u32,
+    pub next_link: Option<String>,
+    pub total_count: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(borrow)]
+    value: &'a RawValue,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.count")]
+    count: Option<i64>,
+}
+
+/// Reads a collection response. The rows are passed on as the server sent
+/// them, without re-serialising.
+pub fn parse(response: &Response) -> Result<Page, Error> {
+    let body: Body = serde_json::from_slice(&response.body)
+        .map_err(|e| Error::InvalidResponse(format!("collection response: {e}")))?;
+    let rows: Vec<&RawValue> = serde_json::from_str(body.value.get())
+        .map_err(|_| Error::InvalidResponse("collection response: value is not an array".into()))?;
+    Ok(Page {
+        rows: body.value.get().to_string(),
+        row_count: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        next_link: body.next_link,
+        total_count: body.count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &str) -> Response {
+        Response {
+            status: 200,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn rows_next_link_and_count_are_read() {
+        let page = parse(&response(
+            r#"{"@odata.context":"c","@odata.count":7,"value":[{"name":"A"},{"name":"B"}],"@odata.nextLink":"https://o/api/data/v9.2/accounts?$skiptoken=x"}"#,
+        ))
+        .unwrap();
+        assert_eq!(page.rows, r#"[{"name":"A"},{"name":"B"}]"#);
+        assert_eq!(page.row_count, 2);
+        assert_eq!(
+            page.next_link.as_deref(),
+            Some("https://o/api/data/v9.2/accounts?$skiptoken=x")
+        );
+        assert_eq!(page.total_count, Some(7));
+    }
+
+    #[test]
+    fn a_last_page_has_no_next_link() {
+        let page = parse(&response(r#"{"value":[]}"#)).unwrap();
+        assert_eq!(
+            (page.row_count, page.next_link, page.total_count),
+            (0, None, None)
+        );
+    }
+
+    #[test]
+    fn malformed_collections_are_invalid_response_errors() {
+        for body in [
+            "",
+            "{",
+            r#"{"value":{}}"#,
+            r#"{"rows":[]}"#,
+            r#"{"value":[1,}"#,
+        ] {
+            assert!(
+                matches!(parse(&response(body)), Err(Error::InvalidResponse(_))),
+                "{body}"
+            );
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Typed OData queries → request URL and headers.
+
+use crate::error::Error;
+use crate::percent::query_encode;
+
+/// Dataverse's largest page.
+pub const MAX_PAGE_SIZE: u32 = 5000;
+
+/// An OData query over one entity set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pub entity_set: String,
+    pub select: Vec<String>,
+    pub filter: Option<String>,
+    pub orderby: Option<String>,
+    pub top: Option<u32>,
+    pub page_size: Option<u32>,
+    pub count: bool,
+}
+
+impl Query {
+    /// The request URL (`{org}/api/data/v9.2/{entity_set}?…`).
+    pub fn url(&self, org_url: &str) -> Result<String, Error> {
+        check_identifier("entity-set", &self.entity_set)?;
+        let mut options = Vec::new();
+        if !self.select.is_empty() {
+            for column in &self.select {
+                check_identifier("select", column)?;
+            }
+            options.push(format!("$select={}", self.select.join(",")));
+        }
+        if let Some(filter) = non_empty("filter", &self.filter)? {
+            options.push(format!("$filter={}", query_encode(filter)));
+        }
+        if let Some(orderby) = non_empty("orderby", &self.orderby)? {
+            options.push(format!("$orderby={}", query_encode(orderby)));
+        }
+        if let Some(top) = self.top {
+            if top == 0 {
+                return Err(Error::InvalidRequest("top must be at least 1".into()));
+            }
+            options.push(format!("$top={top}"));
+        }
+        if self.count {
+            options.push("$count=true".into());
+        }
+        let mut url = super::api_url(org_url, &self.entity_set);
+        if !options.is_empty() {
+            url.push('?');
+            url.push_str(&options.join("&"));
+        }
+        Ok(url)
+    }
+
+    /// The `Prefer` header value for the page size, if one was asked for.
+    pub fn prefer(&self) -> Result<Option<String>, Error> {
+        match self.page_size {
+            None => Ok(None),
+            Some(n @ 1..=MAX_PAGE_SIZE) => Ok(Some(format!("odata.maxpagesize={n}"))),
+            Some(n) => Err(Error::InvalidRequest(format!(
+                "page-size must be between 1 and {MAX_PAGE_SIZE}, not {n}"
+            ))),
+        }
+    }
+}
+
+fn non_empty<'a>(name: &str, value: &'a Option<String>) -> Result<Option<&'a str>, Error> {
+    match value.as_deref().map(str::trim) {
+        Some("") => Err(Error::InvalidRequest(format!("{name} is empty"))),
+        other => Ok(other),
+    }
+}
+
+/// Entity set and column names are OData identifiers; checking them keeps a
+/// caller's string from rewriting the path or the query.
+fn check_identifier(what: &str, name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "{what} '{name}' is not a valid OData name"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: &str = "https://contoso.crm.dynamics.com";
+
+    #[test]
+    fn a_full_query_builds_the_odata_url() {
+        let q = Query {
+            entity_set: "accounts".into(),
+            select: vec!["name".into(), "accountid".into()],
+            filter: Some("name eq 'A&B'".into()),
+            orderby: Some("name desc".into()),
+            top: Some(10),
+            page_size: Some(3),
+            count: true,
+        };
+        assert_eq!(
+            q.url(ORG).unwrap(),
+            "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name,accountid&$filter=name%20eq%20'A%26B'&$orderby=name%20desc&$top=10&$count=true"
+        );
+        assert_eq!(q.prefer().unwrap().as_deref(), Some("odata.maxpagesize=3"));
+    }
+
+    #[test]
+    fn a_bare_query_has_no_options() {
+        let q = Query {
+            entity_set: "accounts".into(),
+            ..Query::default()
+        };
+        assert_eq!(q.url(ORG).unwrap(), format!("{ORG}/api/data/v9.2/accounts"));
+        assert_eq!(q.prefer().unwrap(), None);
+    }
+
+    #[test]
+    fn bad_arguments_are_invalid_request_errors() {
+        let base = Query {
+            entity_set: "accounts".into(),
+            ..Query::default()
+        };
+        let cases = [
+            Query {
+                entity_set: "".into(),
+                ..base.clone()
+            },
+            Query {
+                entity_set: "accounts?$top=1".into(),
+                ..base.clone()
+            },
+            Query {
+                entity_set: "../x".into(),
+                ..base.clone()
+            },
+            Query {
+                select: vec!["name,x".into()],
+                ..base.clone()
+            },
+            Query {
+                filter: Some("  ".into()),
+                ..base.clone()
+            },
+            Query {
+                top: Some(0),
+                ..base.clone()
+            },
+        ];
+        for q in cases {
+            assert!(matches!(q.url(ORG), Err(Error::InvalidRequest(_))), "{q:?}");
+        }
+        for size in [0, 5001] {
+            let q = Query {
+                page_size: Some(size),
+                ..base.clone()
+            };
+            assert!(matches!(q.prefer(), Err(Error::InvalidRequest(_))));
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Shared helpers for the end-to-end tests: the real component, in wasmtime,
+//! against the fake Entra ID + Dataverse.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, OnceLock};
+
+use host_test::fake::{self, Fake};
+use host_test::session::ClientOptions;
+use host_test::{CallError, DataverseError, Query, Runtime, Session, Upstream};
+
+pub const OPTIONS: ClientOptions = ClientOptions {
+    max_response_bytes: None,
+    timeout_ms: None,
+};
+
+/// One runtime per test binary: loading is cheap, but there is no need to repeat it.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::load_default().expect("the component loads"))
+}
+
+pub fn demo_connection() -> String {
+    fake::demo_connection_string()
+}
+
+pub fn no_user_connection() -> String {
+    format!(
+        "AuthType=ClientSecret;Url=https://{}/;ClientId={};ClientSecret={}",
+        fake::ORG_HOST,
+        fake::NO_USER_CLIENT_ID,
+        fake::NO_USER_CLIENT_SECRET
+    )
+}
+
+pub async fn connect(fake: &Arc<Fake>, connection: &str) -> Result<Session, CallError> {
+    runtime()
+        .connect(Upstream::Fake(fake.clone()), connection, OPTIONS)
+        .await
+}
+
+/// The component's typed error, failing the test on a host error.
+pub fn dataverse_error<T>(result: Result<T, CallError>) -> DataverseError {
+    match result {
+        Err(CallError::Dataverse(e)) => e,
+        Err(CallError::Host(e)) => panic!("expected a Dataverse error, got a host error: {e:?}"),
+        Ok(_) => panic!("expected a Dataverse error, the call succeeded"),
+    }
+}
+
+pub fn accounts_query(page_size: Option<u32>) -> Query {
+    Query {
+        entity_set: "accounts".into(),
+        select: vec!["name".into()],
+        filter: None,
+        orderby: None,
+        top: None,
+        page_size,
+        count: false,
+    }
+}
+
+/// Reads every page of `query` and returns the `name` of each row in order.
+pub async fn all_names(session: &mut Session, query: &Query) -> (Vec<String>, usize) {
+    let mut page = session.retrieve_multiple(query).await.expect("first page");
+    let mut names = Vec::new();
+    let mut pages = 1;
+    loop {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&page.rows).expect("rows are JSON");
+        assert_eq!(rows.len() as u32, page.row_count);
+        names.extend(
+            rows.iter()
+                .map(|r| r["name"].as_str().expect("name").to_string()),
+        );
+        match page.next_link.take() {
+            Some(link) => {
+                page = session
+                    .next_page(&link, query.page_size)
+                    .await
+                    .expect("next page");
+                pages += 1;
+            }
+            None => return (names, pages),
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! End to end through the real component in wasmtime, against the fake
+//! Entra ID + Dataverse answering in-process.
+
+mod common;
+
+use common::*;
+use host_test::DataverseError;
+use host_test::fake::{self, Fake};
+
+#[tokio::test]
+async fn who_am_i_returns_the_application_users_ids() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    let who = session.who_am_i().await.unwrap();
+    assert_eq!(who.user_id, fake::DEMO_USER_ID);
+    assert_eq!(who.business_unit_id, fake::DEMO_BUSINESS_UNIT_ID);
+    assert_eq!(who.organization_id, fake::DEMO_ORGANIZATION_ID);
+}
+
+#[tokio::test]
+async fn paging_follows_next_links_across_three_pages_without_loss() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    let (names, pages) = all_names(&mut session, &accounts_query(Some(10))).await;
+    assert_eq!(pages, 3);
+    assert_eq!(names, fake.account_names());
+    let account_requests = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("accounts"))
+        .count();
+    assert_eq!(account_requests, 3);
+}
+
+#[tokio::test]
+async fn query_options_reach_dataverse() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    let query = host_test::Query {
+        filter: Some("name eq 'Fabrikam Inc'".into()),
+        count: true,
+        ..accounts_query(None)
+    };
+    let page = session.retrieve_multiple(&query).await.unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&page.rows).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["name"], "Fabrikam Inc");
+    assert_eq!(page.total_count, Some(1));
+    assert!(
+        rows[0].get("accountnumber").is_none(),
+        "$select limits the columns"
+    );
+
+    let top = host_test::Query {
+        top: Some(2),
+        orderby: Some("name desc".into()),
+        ..accounts_query(None)
+    };
+    let page = session.retrieve_multiple(&top).await.unwrap();
+    assert_eq!(page.row_count, 2);
+    assert!(page.next_link.is_none());
+}
+
+#[tokio::test]
+async fn fifty_calls_use_one_discovery_and_one_token_request() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    for _ in 0..50 {
+        session.who_am_i().await.unwrap();
+    }
+    let stats = fake.stats();
+    assert_eq!(stats.discovery_requests, 1);
+    assert_eq!(stats.token_requests, 1);
+    assert_eq!(stats.api_requests, 50);
+    assert!(session.token_info().await.unwrap().from_cache);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_an_authentication_error_naming_aadsts7000215() {
+    let fake = Fake::demo();
+    let wrong = format!(
+        "AuthType=ClientSecret;Url=https://{}/;ClientId={};ClientSecret=Wrong~Secret-Value",
+        fake::ORG_HOST,
+        fake::DEMO_CLIENT_ID
+    );
+    let DataverseError::Authentication(failure) = dataverse_error(connect(&fake, &wrong).await)
+    else {
+        panic!("expected an authentication error")
+    };
+    assert_eq!(failure.code, Some(7000215));
+    assert_eq!(failure.status, 401);
+    assert_eq!(failure.error, "invalid_client");
+    assert!(failure.description.starts_with("AADSTS7000215"));
+    assert!(failure.trace_id.is_some() && failure.correlation_id.is_some());
+    assert!(failure.hint.unwrap().contains("Value"));
+    assert!(!format!("{:?}", failure.description).contains("Wrong~Secret-Value"));
+}
+
+#[tokio::test]
+async fn an_unknown_app_is_an_authentication_error_with_a_hint() {
+    let fake = Fake::demo();
+    let unknown = format!(
+        "AuthType=ClientSecret;Url=https://{}/;ClientId=00000000-0000-0000-0000-000000000001;ClientSecret=x",
+        fake::ORG_HOST
+    );
+    let DataverseError::Authentication(failure) = dataverse_error(connect(&fake, &unknown).await)
+    else {
+        panic!("expected an authentication error")
+    };
+    assert_eq!(failure.code, Some(700016));
+    assert!(failure.hint.is_some());
+}
+
+#[tokio::test]
+async fn an_app_without_application_user_gets_access_denied_with_the_hint() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &no_user_connection()).await.unwrap();
+    let DataverseError::AccessDenied(failure) = dataverse_error(session.who_am_i().await) else {
+        panic!("expected access denied")
+    };
+    assert_eq!(failure.status, 403);
+    assert_eq!(failure.code.as_deref(), Some("0x80072560"));
+    assert!(failure.hint.unwrap().contains(
+        "create an Application User for this app in the environment and assign it a security role"
+    ));
+    assert!(failure.request_id.is_some());
+}
+
+#[tokio::test]
+async fn malformed_connection_strings_are_invalid_settings_without_the_secret() {
+    let fake = Fake::demo();
+    let secret = "S3cr3t!Value";
+    let cases = [
+        format!(
+            "AuthType=ClientSecret;Url=http://contoso.crm.dynamics.com/;ClientId=a;ClientSecret={secret}"
+        ),
+        format!("AuthType=ClientSecret;Url=contoso;ClientId=a;ClientSecret={secret}"),
+        format!(
+            "AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientSecret={secret}"
+        ),
+        format!(
+            "AuthType=OAuth;Url=https://contoso.crm.dynamics.com/;ClientId=a;ClientSecret={secret}"
+        ),
+        format!(
+            "AuthType=Magic;Url=https://contoso.crm.dynamics.com/;ClientId=a;ClientSecret={secret}"
+        ),
+        format!(
+            "AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientId=a;ClientSecret='{secret}"
+        ),
+        format!("AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientId=a;{secret}"),
+        "AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientId=a".to_string(),
+        String::new(),
+    ];
+    for case in cases {
+        let error = dataverse_error(connect(&fake, &case).await);
+        let DataverseError::InvalidSettings(message) = &error else {
+            panic!("{case}: {error:?}")
+        };
+        assert!(
+            !message.contains(secret),
+            "{case} leaked the secret: {message}"
+        );
+        assert!(!message.is_empty());
+    }
+    assert_eq!(fake.requests().len(), 0, "bad settings send nothing");
+}
+
+#[tokio::test]
+async fn a_foreign_next_link_is_refused_and_no_token_leaves() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    let before = fake.requests().len();
+    for link in [
+        "https://evil.example/api/data/v9.2/accounts?$skiptoken=1",
+        "https://contoso.crm.dynamics.com.evil.example/api/data/v9.2/accounts",
+        "http://contoso.crm.dynamics.com/api/data/v9.2/accounts",
+    ] {
+        let error = dataverse_error(session.next_page(link, None).await);
+        assert!(
+            matches!(error, DataverseError::InvalidRequest(_)),
+            "{link}: {error:?}"
+        );
+    }
+    assert_eq!(fake.requests().len(), before, "nothing was sent anywhere");
+}
+
+#[tokio::test]
+async fn settings_summaries_never_carry_the_secret() {
+    let summary = runtime().parse_settings(&demo_connection()).await.unwrap();
+    assert_eq!(summary.url, "https://contoso.crm.dynamics.com");
+    assert_eq!(summary.client_id, fake::DEMO_CLIENT_ID);
+    assert!(!format!("{summary:?}").contains(fake::DEMO_CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn tenant_id_skips_discovery() {
+    let fake = Fake::demo();
+    let connection = format!("{};TenantId={}", demo_connection(), fake::DEMO_TENANT_ID);
+    let mut session = connect(&fake, &connection).await.unwrap();
+    session.who_am_i().await.unwrap();
+    assert_eq!(fake.stats().discovery_requests, 0);
+    assert_eq!(fake.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn bad_query_arguments_are_refused_before_sending() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    let before = fake.requests().len();
+    for query in [
+        host_test::Query {
+            entity_set: "accounts?$top=1".into(),
+            ..accounts_query(None)
+        },
+        host_test::Query {
+            page_size: Some(0),
+            ..accounts_query(None)
+        },
+        host_test::Query {
+            select: vec!["name,revenue".into()],
+            ..accounts_query(None)
+        },
+    ] {
+        let error = dataverse_error(session.retrieve_multiple(&query).await);
+        assert!(
+            matches!(error, DataverseError::InvalidRequest(_)),
+            "{error:?}"
+        );
+    }
+    assert_eq!(fake.requests().len(), before);
+}
+
+#[tokio::test]
+async fn an_unknown_entity_set_is_not_found() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    let query = host_test::Query {
+        entity_set: "nosuchthings".into(),
+        ..accounts_query(None)
+    };
+    let error = dataverse_error(session.retrieve_multiple(&query).await);
+    assert!(matches!(error, DataverseError::NotFound(_)), "{error:?}");
+}
+
+#[test]
+fn the_component_imports_only_wasi_and_exports_the_dataverse_interfaces() {
+    let (imports, exports) = runtime().interface_names();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")),
+        "{imports:?}"
+    );
+    for import in &imports {
+        assert!(import.starts_with("wasi:"), "unexpected import {import}");
+    }
+    let mut exports = exports;
+    exports.sort();
+    assert_eq!(
+        exports,
+        [
+            "dataverse:client/connection@0.1.0",
+            "dataverse:client/types@0.1.0",
+            "dataverse:client/web-api@0.1.0"
+        ]
+    );
+}

@@ -1,0 +1,118 @@
+//! End to end through the real component in wasmtime, with the host sending
+//! over real TCP + TLS to the fake on a loopback port, the way the CLI reaches
+//! a real org (`--connect-to` + `--cacert`).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use host_test::fake::{self, Fake, TlsFakeServer};
+use host_test::{CallError, DataverseError, Network, Session, Upstream};
+
+/// Routes both Microsoft hosts to the fake, trusting its CA.
+fn network_to(server: &TlsFakeServer, trust_ca: bool) -> Network {
+    let port = server.addr.port();
+    let rules = [fake::ORG_HOST, fake::LOGIN_HOST]
+        .iter()
+        .map(|host| format!("{host}:443:127.0.0.1:{port}").parse().unwrap())
+        .collect();
+    Network::new(rules, trust_ca.then_some(server.ca_pem.as_str())).unwrap()
+}
+
+async fn connect_tls(server: &TlsFakeServer, connection: &str) -> Result<Session, CallError> {
+    let upstream = Upstream::Network(Arc::new(network_to(server, true)));
+    runtime().connect(upstream, connection, OPTIONS).await
+}
+
+#[tokio::test]
+async fn who_am_i_over_tls() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
+    assert_eq!(
+        session.who_am_i().await.unwrap().user_id,
+        fake::DEMO_USER_ID
+    );
+    let stats = fake.stats();
+    assert_eq!(
+        (
+            stats.discovery_requests,
+            stats.token_requests,
+            stats.api_requests
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn paging_over_tls_reads_every_row_once() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
+    let (names, pages) = all_names(&mut session, &accounts_query(Some(7))).await;
+    assert_eq!(pages, 4);
+    assert_eq!(names, fake.account_names());
+}
+
+#[tokio::test]
+async fn a_wrong_secret_over_tls_names_aadsts7000215() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let wrong = format!(
+        "AuthType=ClientSecret;Url=https://{}/;ClientId={};Secret=not-the-value",
+        fake::ORG_HOST,
+        fake::DEMO_CLIENT_ID
+    );
+    let DataverseError::Authentication(f) = dataverse_error(connect_tls(&server, &wrong).await)
+    else {
+        panic!("expected an authentication error")
+    };
+    assert_eq!(f.code, Some(7000215));
+}
+
+#[tokio::test]
+async fn no_application_user_over_tls_is_access_denied() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let mut session = connect_tls(&server, &no_user_connection()).await.unwrap();
+    let error = dataverse_error(session.who_am_i().await);
+    assert!(
+        matches!(&error, DataverseError::AccessDenied(f) if f.hint.is_some()),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_transport_error_and_sends_nothing() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let upstream = Upstream::Network(Arc::new(network_to(&server, false)));
+    let error = dataverse_error(
+        runtime()
+            .connect(upstream, &demo_connection(), OPTIONS)
+            .await,
+    );
+    let DataverseError::Transport(message) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(message.contains("contoso.crm.dynamics.com"), "{message}");
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_transport_error() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let network = network_to(&server, true);
+    drop(server);
+    // Give the runtime a moment to close the listener.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let upstream = Upstream::Network(Arc::new(network));
+    let error = dataverse_error(
+        runtime()
+            .connect(upstream, &demo_connection(), OPTIONS)
+            .await,
+    );
+    assert!(matches!(error, DataverseError::Transport(_)), "{error:?}");
+}
