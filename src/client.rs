@@ -5,6 +5,7 @@
 use crate::auth::{self, Authority, TokenCache, token};
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
+use crate::percent::escape_uri;
 use crate::secret::Secret;
 use crate::settings::{Credential, Settings};
 use crate::transport::Transport;
@@ -83,7 +84,7 @@ impl<T: Transport> Client<T> {
             ..Query::default()
         }
         .prefer()?;
-        self.get_page(next_link.to_string(), prefer)
+        self.get_page(escape_uri(next_link), prefer)
     }
 
     /// Metadata of the current token, acquiring one if the cache has none usable.

@@ -17,6 +17,9 @@ pub mod webapi;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
+#[cfg(test)]
+mod hostile_input_tests;
+
 pub use client::Client;
 pub use error::{AuthFailure, Error, ServiceFailure};
 pub use secret::Secret;

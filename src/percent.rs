@@ -24,6 +24,13 @@ fn encode(value: &str, space: &str, keep: &[u8]) -> String {
     out
 }
 
+/// Percent-encodes the bytes that may not appear in a URI (spaces, `<`, `"`,
+/// non-ASCII…) and leaves everything else, including existing `%XX`, alone.
+/// Servers are supposed to send encoded links; this keeps a sloppy one usable.
+pub fn escape_uri(uri: &str) -> String {
+    encode(uri, "%20", b":/?#[]@!$&'()*+,;=%")
+}
+
 /// Builds a form body from pairs.
 pub fn form_body(pairs: &[(&str, &str)]) -> String {
     let encoded: Vec<String> = pairs
@@ -46,6 +53,16 @@ mod tests {
     #[test]
     fn query_encoding_keeps_odata_punctuation() {
         assert_eq!(query_encode("name eq 'A&B'"), "name%20eq%20'A%26B'");
+    }
+
+    #[test]
+    fn uri_escaping_touches_only_characters_a_uri_cannot_hold() {
+        let link = "https://o/api/data/v9.2/accounts?$skiptoken=<cookie page=\"2\"/>&a=%3C";
+        assert_eq!(
+            escape_uri(link),
+            "https://o/api/data/v9.2/accounts?$skiptoken=%3Ccookie%20page=%222%22/%3E&a=%3C"
+        );
+        assert_eq!(escape_uri("https://o/a?b=é"), "https://o/a?b=%C3%A9");
     }
 
     #[test]

@@ -116,3 +116,40 @@ async fn a_closed_port_is_a_transport_error() {
     );
     assert!(matches!(error, DataverseError::Transport(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_self_signed_server_certificate_given_as_cacert_is_trusted() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls_with(fake.clone(), fake::ServerCert::SelfSigned)
+        .await
+        .unwrap();
+    let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
+    assert_eq!(
+        session.who_am_i().await.unwrap().user_id,
+        fake::DEMO_USER_ID
+    );
+}
+
+#[tokio::test]
+async fn a_pinned_certificate_is_not_trusted_for_another_host_name() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls_with(fake.clone(), fake::ServerCert::SelfSigned)
+        .await
+        .unwrap();
+    // The org is reached under a name the certificate does not cover.
+    let port = server.addr.port();
+    let network = Network::new(
+        vec![format!("::127.0.0.1:{port}").parse().unwrap()],
+        Some(&server.ca_pem),
+    )
+    .unwrap();
+    let other =
+        "AuthType=ClientSecret;Url=https://fabrikam.crm.dynamics.com/;ClientId=a;ClientSecret=b";
+    let error = dataverse_error(
+        runtime()
+            .connect(Upstream::Network(Arc::new(network)), other, OPTIONS)
+            .await,
+    );
+    assert!(matches!(error, DataverseError::Transport(_)), "{error:?}");
+    assert!(fake.requests().is_empty());
+}

@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions};
@@ -66,20 +68,30 @@ impl Network {
     ) -> anyhow::Result<Network> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut pinned = Vec::new();
         if let Some(pem) = extra_roots_pem {
-            let mut found = 0;
             for cert in rustls_pemfile::certs(&mut pem.as_bytes()) {
-                roots.add(cert.context("reading a --cacert certificate")?)?;
-                found += 1;
+                let cert = cert.context("reading a --cacert certificate")?;
+                // A self-signed server certificate may carry CA:TRUE, which
+                // webpki refuses as a root; it is still pinned below.
+                let _ = roots.add(cert.clone());
+                pinned.push(cert);
             }
-            if found == 0 {
+            if pinned.is_empty() {
                 bail!("--cacert file holds no PEM certificate");
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .context("building the certificate verifier")?;
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
             .with_no_client_auth();
         Ok(Network {
             connect_to,
@@ -186,6 +198,72 @@ impl Network {
             }
         }
         Ok(http::Response::from_parts(parts, Bytes::from(bytes)))
+    }
+}
+
+/// Verifies the server's chain against the roots; failing that, accepts a
+/// server certificate that is byte-for-byte one given in `--cacert` and valid
+/// for the server name — what curl does with a self-signed certificate. The
+/// handshake signature is always checked, so the server must hold the key.
+#[derive(Debug)]
+struct RootsOrPinned {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for RootsOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        if verdict.is_ok()
+            || !self
+                .pinned
+                .iter()
+                .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return verdict;
+        }
+        let valid_for_name = webpki::EndEntityCert::try_from(end_entity)
+            .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(server_name).is_ok());
+        if valid_for_name {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            verdict
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
     }
 }
 

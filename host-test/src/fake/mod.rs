@@ -18,7 +18,7 @@ mod percent;
 mod table;
 mod tls;
 
-pub use tls::{TlsFakeServer, serve_tls};
+pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};

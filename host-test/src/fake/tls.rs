@@ -55,6 +55,21 @@ impl Drop for TlsFakeServer {
 /// config's login and org hosts, the public-cloud defaults, `localhost` and
 /// `127.0.0.1`. Must be called inside a Tokio runtime.
 pub async fn serve_tls(fake: Arc<Fake>) -> anyhow::Result<TlsFakeServer> {
+    serve_tls_with(fake, ServerCert::CaSigned).await
+}
+
+/// How the fake's server certificate is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerCert {
+    /// A leaf signed by a throw-away CA; `ca_pem` is the CA.
+    CaSigned,
+    /// One self-signed certificate marked CA:TRUE, as `openssl req -x509`
+    /// makes by default; `ca_pem` is that certificate. Clients must pin it.
+    SelfSigned,
+}
+
+/// [`serve_tls`] with a choice of server certificate.
+pub async fn serve_tls_with(fake: Arc<Fake>, cert: ServerCert) -> anyhow::Result<TlsFakeServer> {
     let config = fake.config();
     let mut names = vec![
         config.login_host.clone(),
@@ -66,7 +81,7 @@ pub async fn serve_tls(fake: Arc<Fake>) -> anyhow::Result<TlsFakeServer> {
     ];
     names.sort();
     names.dedup();
-    let (ca_pem, acceptor) = tls_acceptor(names)?;
+    let (ca_pem, acceptor) = tls_acceptor(names, cert)?;
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("binding the fake's loopback port")?;
@@ -75,8 +90,21 @@ pub async fn serve_tls(fake: Arc<Fake>) -> anyhow::Result<TlsFakeServer> {
     Ok(TlsFakeServer { addr, ca_pem, task })
 }
 
-/// Makes a CA and a leaf certificate for `names`; returns the CA PEM and an acceptor.
-fn tls_acceptor(names: Vec<String>) -> anyhow::Result<(String, TlsAcceptor)> {
+/// Makes the server certificate for `names`; returns the PEM a client must
+/// trust and an acceptor.
+fn tls_acceptor(names: Vec<String>, cert: ServerCert) -> anyhow::Result<(String, TlsAcceptor)> {
+    if cert == ServerCert::SelfSigned {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(names)?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "dataverse-wasm fake (self-signed)");
+        let cert = params.self_signed(&key)?;
+        let der = CertificateDer::from(cert.der().to_vec());
+        return Ok((cert.pem(), acceptor(der, &key)?));
+    }
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -98,17 +126,22 @@ fn tls_acceptor(names: Vec<String>) -> anyhow::Result<(String, TlsAcceptor)> {
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer)?;
 
+    let leaf = CertificateDer::from(leaf_cert.der().to_vec());
+    Ok((ca_cert.pem(), acceptor(leaf, &leaf_key)?))
+}
+
+fn acceptor(cert: CertificateDer<'static>, key: &KeyPair) -> anyhow::Result<TlsAcceptor> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(
-            vec![CertificateDer::from(leaf_cert.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            vec![cert],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )?;
     // Only HTTP/1.1 is served; say so in ALPN so clients offering h2 fall back.
     server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca_cert.pem(), TlsAcceptor::from(Arc::new(server_config))))
+    Ok(TlsAcceptor::from(Arc::new(server_config)))
 }
 
 async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, fake: Arc<Fake>) {
