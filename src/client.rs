@@ -1,14 +1,25 @@
 //! Orchestration: the only place that sequences I/O. `Client` owns the
-//! settings, the authority, the token cache and a `Transport`; each call
-//! gets a token (cached or fresh), sends, and maps the answer.
+//! settings, the authority, the token cache, the retry policy and a
+//! `Transport`; each call gets a token (cached or fresh), sends with retries,
+//! and maps the answer. Every call reports its `CallInfo`.
+
+// A `Failure` carries the whole diagnosis (error + call record); failures are
+// rare next to the network round trip, so boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
 
 use crate::auth::{self, Authority, TokenCache, token};
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
 use crate::percent::escape_uri;
+use crate::retry::{self, Decision, Outcome, RetryPolicy};
 use crate::secret::Secret;
 use crate::settings::{Credential, Settings};
 use crate::transport::Transport;
+use crate::webapi::batch::{self, BatchItem, BatchPart};
+use crate::webapi::crud::{self, Row};
+use crate::webapi::execute::{self, OperationKind};
+use crate::webapi::fetchxml::{self, FetchPage};
+use crate::webapi::options::RequestOptions;
 use crate::webapi::{self, Page, Query, WhoAmI};
 
 /// What a host may know about the current token (never the token itself).
@@ -22,6 +33,59 @@ pub struct TokenInfo {
     pub from_cache: bool,
 }
 
+/// What happened on the wire for one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The `x-ms-client-request-id` sent with every attempt.
+    pub client_request_id: String,
+    /// Requests sent to Dataverse for this call.
+    pub attempts: u32,
+}
+
+/// A successful call: its value and its wire record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply<T> {
+    pub value: T,
+    pub call: CallInfo,
+}
+
+/// A failed call: the error, and the wire record when anything was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub error: Error,
+    pub call: Option<CallInfo>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure { error, call: None }
+    }
+}
+
+pub type CallResult<T> = Result<Reply<T>, Failure>;
+
+/// Options of one call: Dataverse request headers and, optionally, the
+/// `x-ms-client-request-id` to use (a fresh UUID otherwise).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    pub headers: RequestOptions,
+    pub client_request_id: Option<String>,
+}
+
+/// The result of `create`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub id: Option<String>,
+    pub json: Option<String>,
+}
+
+/// What a function or action returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationResult {
+    pub status: u16,
+    pub json: Option<String>,
+}
+
 /// A connection to one environment as one application.
 pub struct Client<T: Transport> {
     settings: Settings,
@@ -30,12 +94,17 @@ pub struct Client<T: Transport> {
     scope: String,
     cache: TokenCache,
     last_token_from_cache: bool,
+    policy: RetryPolicy,
 }
 
 impl<T: Transport> Client<T> {
     /// Finds the authority (from the settings, or by discovery) and acquires
     /// a first token, so wrong settings fail here.
-    pub fn connect(settings: Settings, mut transport: T) -> Result<Self, Error> {
+    pub fn connect(
+        settings: Settings,
+        mut transport: T,
+        policy: RetryPolicy,
+    ) -> Result<Self, Error> {
         if let Credential::Certificate { .. } = settings.credential {
             return Err(certificate_not_available());
         }
@@ -54,37 +123,266 @@ impl<T: Transport> Client<T> {
             scope,
             cache: TokenCache::default(),
             last_token_from_cache: false,
+            policy,
         };
         client.token()?;
         Ok(client)
     }
 
-    pub fn who_am_i(&mut self) -> Result<WhoAmI, Error> {
-        let url = webapi::api_url(&self.settings.org_url, webapi::who_am_i::PATH);
-        let response = self.call(|token| webapi::request(Method::Get, url.clone(), token))?;
-        webapi::who_am_i::parse(&response)
+    pub fn org_url(&self) -> &str {
+        &self.settings.org_url
     }
 
-    pub fn retrieve_multiple(&mut self, query: &Query) -> Result<Page, Error> {
-        let url = query.url(&self.settings.org_url)?;
-        let prefer = query.prefer()?;
-        self.get_page(url, prefer)
+    pub fn who_am_i(&mut self, options: &CallOptions) -> CallResult<WhoAmI> {
+        let request = webapi::get(&self.settings.org_url, webapi::who_am_i::PATH);
+        let reply = self.call(request, options)?;
+        map(reply, |r| webapi::who_am_i::parse(&r))
+    }
+
+    pub fn retrieve(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        select: &[String],
+        expand: Option<&str>,
+        options: &CallOptions,
+    ) -> CallResult<Row> {
+        let request = crud::retrieve(&self.settings.org_url, entity_set, key, select, expand)?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| crud::parse_row(&r))
+    }
+
+    pub fn retrieve_multiple(&mut self, query: &Query, options: &CallOptions) -> CallResult<Page> {
+        let mut request = Request::new(Method::Get, query.url(&self.settings.org_url)?);
+        if let Some(prefer) = query.prefer()? {
+            request = request.header("Prefer", prefer);
+        }
+        let reply = self.call(request, options)?;
+        map(reply, |r| webapi::page::parse(&r))
     }
 
     /// Follows a page's `@odata.nextLink`, only on the organization's origin.
-    pub fn next_page(&mut self, next_link: &str, page_size: Option<u32>) -> Result<Page, Error> {
+    pub fn next_page(
+        &mut self,
+        next_link: &str,
+        page_size: Option<u32>,
+        options: &CallOptions,
+    ) -> CallResult<Page> {
         if !webapi::is_org_url(&self.settings.org_url, next_link) {
             return Err(Error::InvalidRequest(format!(
                 "next-link is not on the organization's origin {}; the access token is sent nowhere else",
                 self.settings.org_url
-            )));
+            ))
+            .into());
         }
+        let mut request = Request::new(Method::Get, escape_uri(next_link));
         let prefer = Query {
             page_size,
             ..Query::default()
         }
         .prefer()?;
-        self.get_page(escape_uri(next_link), prefer)
+        if let Some(prefer) = prefer {
+            request = request.header("Prefer", prefer);
+        }
+        let reply = self.call(request, options)?;
+        map(reply, |r| webapi::page::parse(&r))
+    }
+
+    pub fn fetch_xml(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        page: u32,
+        paging_cookie: Option<&str>,
+        options: &CallOptions,
+    ) -> CallResult<FetchPage> {
+        let request = fetchxml::request(
+            &self.settings.org_url,
+            entity_set,
+            fetch_xml,
+            page,
+            paging_cookie,
+        )?;
+        // Dataverse returns the paging cookie and morerecords only when asked.
+        // A narrower annotation filter of the caller's is widened to "*" so
+        // paging keeps working.
+        let mut options = options.clone();
+        let request = match options.headers.include_annotations.take() {
+            None => request.header("Prefer", FETCH_PAGING_ANNOTATIONS),
+            Some(_) => {
+                options.headers.include_annotations = Some("*".into());
+                request
+            }
+        };
+        let reply = self.call(request, &options)?;
+        map(reply, |r| fetchxml::parse_page(&r))
+    }
+
+    pub fn create(
+        &mut self,
+        entity_set: &str,
+        json: &str,
+        options: &CallOptions,
+    ) -> CallResult<Created> {
+        let request = crud::create(&self.settings.org_url, entity_set, json)?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| {
+            Ok(Created {
+                id: crud::created_id(&r),
+                json: body_text(&r),
+            })
+        })
+    }
+
+    /// Updates an existing row; never creates one (`If-Match: *` without an ETag).
+    pub fn update(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        json: &str,
+        if_match: Option<&str>,
+        options: &CallOptions,
+    ) -> CallResult<Option<String>> {
+        let if_match = Some(if_match.unwrap_or("*"));
+        let request = crud::update(&self.settings.org_url, entity_set, key, json, if_match)?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| Ok(body_text(&r)))
+    }
+
+    pub fn upsert(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        json: &str,
+        prevent_update: bool,
+        options: &CallOptions,
+    ) -> CallResult<Option<String>> {
+        let request = crud::upsert(
+            &self.settings.org_url,
+            entity_set,
+            key,
+            json,
+            prevent_update,
+        )?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| Ok(body_text(&r)))
+    }
+
+    pub fn delete(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        if_match: Option<&str>,
+        options: &CallOptions,
+    ) -> CallResult<()> {
+        let request = crud::delete(&self.settings.org_url, entity_set, key, if_match)?;
+        let reply = self.call(request, options)?;
+        map(reply, |_| Ok(()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn associate(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        navigation_property: &str,
+        target_entity_set: &str,
+        target_key: &str,
+        options: &CallOptions,
+    ) -> CallResult<()> {
+        let request = crud::associate(
+            &self.settings.org_url,
+            entity_set,
+            key,
+            navigation_property,
+            target_entity_set,
+            target_key,
+        )?;
+        let reply = self.call(request, options)?;
+        map(reply, |_| Ok(()))
+    }
+
+    pub fn disassociate(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        navigation_property: &str,
+        target: Option<(&str, &str)>,
+        options: &CallOptions,
+    ) -> CallResult<()> {
+        let request = crud::disassociate(
+            &self.settings.org_url,
+            entity_set,
+            key,
+            navigation_property,
+            target,
+        )?;
+        let reply = self.call(request, options)?;
+        map(reply, |_| Ok(()))
+    }
+
+    pub fn execute(
+        &mut self,
+        name: &str,
+        kind: OperationKind,
+        bound: Option<(&str, &str)>,
+        parameters: Option<&str>,
+        options: &CallOptions,
+    ) -> CallResult<OperationResult> {
+        let request = execute::request(&self.settings.org_url, name, kind, bound, parameters)?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| {
+            Ok(OperationResult {
+                status: r.status,
+                json: body_text(&r),
+            })
+        })
+    }
+
+    pub fn batch(
+        &mut self,
+        parts: &[BatchPart],
+        change_set: bool,
+        continue_on_error: bool,
+        options: &CallOptions,
+    ) -> CallResult<Vec<BatchItem>> {
+        let seed =
+            (u128::from(self.transport.random()) << 64) | u128::from(self.transport.random());
+        let request = batch::request(
+            &self.settings.org_url,
+            parts,
+            change_set,
+            continue_on_error,
+            seed,
+        )?;
+        // Dataverse answers a batch whose request failed with that request's
+        // status on the whole response; the multipart body still holds the
+        // per-request results, which is what the caller asked for.
+        let reply = self.call_accepting(request, options, is_multipart)?;
+        map(reply, |r| batch::parse_response(&r))
+    }
+
+    /// Any Web API request, with authentication, retries and typed errors.
+    pub fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        options: &CallOptions,
+    ) -> CallResult<Response> {
+        let url = webapi::send::url(&self.settings.org_url, path)?;
+        let mut request = Request::new(method, url).body(body);
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("authorization") {
+                return Err(Error::InvalidRequest(
+                    "send sets Authorization itself; do not pass one".into(),
+                )
+                .into());
+            }
+            request = request.header(name, value.clone());
+        }
+        self.call(request, options)
     }
 
     /// Metadata of the current token, acquiring one if the cache has none usable.
@@ -106,28 +404,106 @@ impl<T: Transport> Client<T> {
         self.token()
     }
 
-    fn get_page(&mut self, url: String, prefer: Option<String>) -> Result<Page, Error> {
-        let response = self.call(|token| {
-            let request = webapi::request(Method::Get, url.clone(), token);
-            match &prefer {
-                Some(prefer) => request.header("Prefer", prefer.clone()),
-                None => request,
-            }
-        })?;
-        webapi::page::parse(&response)
+    /// Sends `request` (built without auth) until it succeeds, the retry
+    /// policy gives up, or it fails for good. A 401 on a cached token means
+    /// it was revoked or the clock is off: drop it, acquire once, resend once.
+    fn call(&mut self, request: Request, options: &CallOptions) -> CallResult<Response> {
+        self.call_accepting(request, options, |_| false)
     }
 
-    /// Sends an authenticated request. A 401 on a cached token means the
-    /// token was revoked or the clock is off: drop it, acquire once, retry once.
-    fn call(&mut self, build: impl Fn(&Secret) -> Request) -> Result<Response, Error> {
-        let token = self.token()?;
-        let response = self.transport.send(&build(&token))?;
-        if response.status == 401 && self.last_token_from_cache {
-            self.cache.clear();
-            let token = self.token()?;
-            return success(self.transport.send(&build(&token))?);
+    /// `call`, also taking a non-2xx response that `accept` approves of as the answer.
+    fn call_accepting(
+        &mut self,
+        request: Request,
+        options: &CallOptions,
+        accept: fn(&Response) -> bool,
+    ) -> CallResult<Response> {
+        let request = options.headers.apply(request)?;
+        let client_request_id = match &options.client_request_id {
+            Some(id) => check_request_id(id)?,
+            None => crate::uuid::v4(self.transport.random(), self.transport.random()),
+        };
+        let request = request.header("x-ms-client-request-id", client_request_id.clone());
+        let idempotent = retry::is_idempotent(request.method);
+        let mut call = CallInfo {
+            client_request_id,
+            attempts: 0,
+        };
+        let mut waited_ms = 0u64;
+        let mut reauthenticated = false;
+        loop {
+            let token = match self.token() {
+                Ok(token) => token,
+                Err(error) => {
+                    return Err(Failure {
+                        error,
+                        call: Some(call),
+                    });
+                }
+            };
+            let from_cache = self.last_token_from_cache;
+            call.attempts += 1;
+            let answer = match self
+                .transport
+                .send(&webapi::authorize(request.clone(), &token))
+            {
+                Ok(response) if (200..300).contains(&response.status) || accept(&response) => {
+                    return Ok(Reply {
+                        value: response,
+                        call,
+                    });
+                }
+                Ok(response) if response.status == 401 && from_cache && !reauthenticated => {
+                    self.cache.clear();
+                    reauthenticated = true;
+                    continue;
+                }
+                Ok(response) => Ok(response),
+                Err(error @ Error::Transport(_)) => Err(error),
+                // Not a network failure (an oversized body, a rejected header): final.
+                Err(error) => {
+                    return Err(Failure {
+                        error,
+                        call: Some(call),
+                    });
+                }
+            };
+            let outcome = match &answer {
+                Ok(response) => Outcome::Status {
+                    status: response.status,
+                    retry_after_secs: retry::retry_after_secs(response.header("retry-after")),
+                    throttling_code: retry::throttling_code(&response.body),
+                },
+                Err(_) => Outcome::TransportFailure,
+            };
+            let random = self.transport.random();
+            match retry::decide(
+                &self.policy,
+                idempotent,
+                call.attempts,
+                waited_ms,
+                outcome,
+                random,
+            ) {
+                Decision::RetryAfterMs(ms) => {
+                    self.transport.sleep(ms);
+                    waited_ms = waited_ms.saturating_add(ms);
+                }
+                Decision::GiveUp => {
+                    let error = match answer {
+                        Ok(response) => webapi::parse_error(&response),
+                        Err(Error::Transport(message)) if call.attempts > 1 => Error::Transport(
+                            format!("{message} (after {} attempts)", call.attempts),
+                        ),
+                        Err(error) => error,
+                    };
+                    return Err(Failure {
+                        error,
+                        call: Some(call),
+                    });
+                }
+            }
         }
-        success(response)
     }
 
     /// A usable token: the cached one while more than 5 minutes remain,
@@ -156,18 +532,58 @@ impl<T: Transport> Client<T> {
     }
 }
 
+/// The annotations FetchXML paging needs.
+const FETCH_PAGING_ANNOTATIONS: &str = "odata.include-annotations=\"Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords,Microsoft.Dynamics.CRM.totalrecordcount\"";
+
+fn is_multipart(response: &Response) -> bool {
+    response.status != 429
+        && response.header("content-type").is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/mixed")
+        })
+}
+
+/// Parses a successful response, keeping the call record on failure too.
+fn map<T>(
+    reply: Reply<Response>,
+    parse: impl FnOnce(Response) -> Result<T, Error>,
+) -> CallResult<T> {
+    let Reply { value, call } = reply;
+    match parse(value) {
+        Ok(value) => Ok(Reply { value, call }),
+        Err(error) => Err(Failure {
+            error,
+            call: Some(call),
+        }),
+    }
+}
+
+/// The body as text, when there is one (204 has none).
+fn body_text(response: &Response) -> Option<String> {
+    if response.body.is_empty() {
+        None
+    } else {
+        Some(String::from_utf8_lossy(&response.body).into_owned())
+    }
+}
+
+/// A caller's request id goes into a header: keep it printable and short.
+fn check_request_id(id: &str) -> Result<String, Error> {
+    let printable = id.chars().all(|c| c.is_ascii_graphic());
+    if !id.is_empty() && id.len() <= 200 && printable {
+        Ok(id.to_string())
+    } else {
+        Err(Error::InvalidRequest(
+            "client-request-id must be 1 to 200 printable ASCII characters".into(),
+        ))
+    }
+}
+
 fn certificate_not_available() -> Error {
     Error::InvalidSettings(
         "AuthType=Certificate is recognised, but certificate credentials are not available in this version yet; use AuthType=ClientSecret".into(),
     )
-}
-
-fn success(response: Response) -> Result<Response, Error> {
-    if (200..300).contains(&response.status) {
-        Ok(response)
-    } else {
-        Err(webapi::parse_error(&response))
-    }
 }
 
 #[cfg(test)]
@@ -177,10 +593,12 @@ mod tests {
     use super::*;
     use crate::error::ServiceFailure;
 
-    /// Answers from a script and records what was sent; the clock is settable.
+    /// Answers from a script and records what was sent and slept; the clock
+    /// is settable.
     struct Scripted {
-        answers: VecDeque<Response>,
+        answers: VecDeque<Result<Response, Error>>,
         sent: Vec<Request>,
+        slept: Vec<u64>,
         now: u64,
     }
 
@@ -189,11 +607,19 @@ mod tests {
             self.sent.push(request.clone());
             self.answers
                 .pop_front()
-                .ok_or_else(|| Error::Transport("script exhausted".into()))
+                .unwrap_or_else(|| Err(Error::Transport("script exhausted".into())))
         }
 
         fn now(&self) -> u64 {
             self.now
+        }
+
+        fn sleep(&mut self, millis: u64) {
+            self.slept.push(millis);
+        }
+
+        fn random(&mut self) -> u64 {
+            0x1234_5678_9abc_def0
         }
     }
 
@@ -235,6 +661,22 @@ mod tests {
         )
     }
 
+    fn throttled(retry_after: &str) -> Response {
+        response(
+            429,
+            &[("Retry-After", retry_after)],
+            r#"{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit"}}"#,
+        )
+    }
+
+    fn unavailable() -> Response {
+        response(
+            503,
+            &[],
+            r#"{"error":{"code":"0x80040216","message":"Service unavailable"}}"#,
+        )
+    }
+
     fn settings() -> Settings {
         crate::settings::parse(
             "AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientId=app;ClientSecret=s3cret",
@@ -242,24 +684,37 @@ mod tests {
         .unwrap()
     }
 
+    /// A script that starts with discovery and a token, then `answers`.
     fn script(answers: Vec<Response>) -> Scripted {
+        let mut all = vec![Ok(challenge()), Ok(token("t1"))];
+        all.extend(answers.into_iter().map(Ok));
         Scripted {
-            answers: answers.into(),
+            answers: all.into(),
             sent: Vec::new(),
+            slept: Vec::new(),
             now: 1_000,
         }
+    }
+
+    fn connect(t: &mut Scripted) -> Client<&mut Scripted> {
+        Client::connect(settings(), t, RetryPolicy::default()).unwrap()
     }
 
     fn bearer(request: &Request) -> Option<&str> {
         request.header_value("authorization")
     }
 
+    fn none() -> CallOptions {
+        CallOptions::default()
+    }
+
     #[test]
     fn connect_discovers_then_acquires_and_calls_reuse_the_token() {
-        let mut t = script(vec![challenge(), token("t1"), who_am_i(), who_am_i()]);
-        let mut client = Client::connect(settings(), &mut t).unwrap();
-        client.who_am_i().unwrap();
-        client.who_am_i().unwrap();
+        let mut t = script(vec![who_am_i(), who_am_i()]);
+        let mut client = connect(&mut t);
+        client.who_am_i(&none()).unwrap();
+        let reply = client.who_am_i(&none()).unwrap();
+        assert_eq!(reply.call.attempts, 1);
         drop(client);
         let urls: Vec<&str> = t.sent.iter().map(|r| r.url.as_str()).collect();
         assert_eq!(
@@ -276,26 +731,46 @@ mod tests {
     }
 
     #[test]
+    fn every_call_carries_a_fresh_client_request_id_unless_one_is_given() {
+        let mut t = script(vec![who_am_i(), who_am_i()]);
+        let mut client = connect(&mut t);
+        let first = client.who_am_i(&none()).unwrap().call.client_request_id;
+        let given = CallOptions {
+            client_request_id: Some("my-id-1".into()),
+            ..none()
+        };
+        assert_eq!(
+            client.who_am_i(&given).unwrap().call.client_request_id,
+            "my-id-1"
+        );
+        drop(client);
+        assert_eq!(first.len(), 36);
+        assert_eq!(
+            t.sent[2].header_value("x-ms-client-request-id"),
+            Some(first.as_str())
+        );
+        assert_eq!(
+            t.sent[3].header_value("x-ms-client-request-id"),
+            Some("my-id-1")
+        );
+    }
+
+    #[test]
     fn a_token_with_less_than_five_minutes_left_is_renewed() {
-        let mut t = script(vec![challenge(), token("t1"), token("t2"), who_am_i()]);
-        let mut client = Client::connect(settings(), &mut t).unwrap();
+        let mut t = script(vec![token("t2"), who_am_i()]);
+        let mut client = connect(&mut t);
         client.transport.now = 1_000 + 3600 - 300;
-        client.who_am_i().unwrap();
+        client.who_am_i(&none()).unwrap();
         drop(client);
         assert_eq!(bearer(&t.sent[3]), Some("Bearer t2"));
     }
 
     #[test]
     fn a_401_on_a_cached_token_reacquires_once_and_retries_once() {
-        let mut t = script(vec![
-            challenge(),
-            token("t1"),
-            challenge(),
-            token("t2"),
-            who_am_i(),
-        ]);
-        let mut client = Client::connect(settings(), &mut t).unwrap();
-        client.who_am_i().unwrap();
+        let mut t = script(vec![challenge(), token("t2"), who_am_i()]);
+        let mut client = connect(&mut t);
+        let reply = client.who_am_i(&none()).unwrap();
+        assert_eq!(reply.call.attempts, 2);
         drop(client);
         assert_eq!(t.sent.len(), 5);
         assert_eq!(bearer(&t.sent[4]), Some("Bearer t2"));
@@ -303,48 +778,185 @@ mod tests {
 
     #[test]
     fn a_second_401_is_returned_not_looped() {
-        let mut t = script(vec![
-            challenge(),
-            token("t1"),
-            challenge(),
-            token("t2"),
-            challenge(),
-        ]);
-        let mut client = Client::connect(settings(), &mut t).unwrap();
-        let err = client.who_am_i().unwrap_err();
+        let mut t = script(vec![challenge(), token("t2"), challenge()]);
+        let mut client = connect(&mut t);
+        let failure = client.who_am_i(&none()).unwrap_err();
         drop(client);
         assert!(
-            matches!(err, Error::Service(ServiceFailure { status: 401, .. })),
-            "{err:?}"
+            matches!(
+                failure.error,
+                Error::Service(ServiceFailure { status: 401, .. })
+            ),
+            "{failure:?}"
         );
+        assert_eq!(failure.call.unwrap().attempts, 2);
         assert_eq!(t.sent.len(), 5);
     }
 
     #[test]
-    fn a_next_link_off_the_org_is_refused_without_sending() {
-        let mut t = script(vec![challenge(), token("t1")]);
-        let mut client = Client::connect(settings(), &mut t).unwrap();
-        let err = client
-            .next_page("https://evil.example/api/data/v9.2/accounts", None)
+    fn throttling_waits_for_retry_after_then_succeeds_on_attempt_two() {
+        let mut t = script(vec![throttled("2"), who_am_i()]);
+        let mut client = connect(&mut t);
+        let reply = client.who_am_i(&none()).unwrap();
+        assert_eq!(reply.call.attempts, 2);
+        drop(client);
+        assert_eq!(t.slept, [2000]);
+        let ids: Vec<_> = t.sent[2..]
+            .iter()
+            .map(|r| r.header_value("x-ms-client-request-id"))
+            .collect();
+        assert_eq!(
+            ids[0], ids[1],
+            "one call keeps its request id across attempts"
+        );
+    }
+
+    #[test]
+    fn a_post_is_retried_on_429_but_never_on_503() {
+        let created = response(
+            204,
+            &[(
+                "OData-EntityId",
+                "https://contoso.crm.dynamics.com/api/data/v9.2/accounts(00000000-0000-0000-0000-000000000001)",
+            )],
+            "",
+        );
+        let mut t = script(vec![throttled("1"), created, unavailable()]);
+        let mut client = connect(&mut t);
+        let reply = client
+            .create("accounts", r#"{"name":"A"}"#, &none())
+            .unwrap();
+        assert_eq!(reply.call.attempts, 2);
+        assert_eq!(
+            reply.value.id.as_deref(),
+            Some("00000000-0000-0000-0000-000000000001")
+        );
+        let failure = client
+            .create("accounts", r#"{"name":"B"}"#, &none())
             .unwrap_err();
         drop(client);
-        assert!(matches!(err, Error::InvalidRequest(_)));
+        assert!(matches!(
+            failure.error,
+            Error::Service(ServiceFailure { status: 503, .. })
+        ));
+        assert_eq!(failure.call.unwrap().attempts, 1);
+        assert_eq!(t.slept, [1000]);
+    }
+
+    #[test]
+    fn a_get_gives_up_after_max_retries_with_backoff() {
+        let mut t = script(vec![unavailable(); 10]);
+        let policy = RetryPolicy {
+            max_retries: 2,
+            max_total_wait_ms: 60_000,
+        };
+        let mut client = Client::connect(settings(), &mut t, policy).unwrap();
+        let failure = client.who_am_i(&none()).unwrap_err();
+        drop(client);
+        assert_eq!(failure.call.unwrap().attempts, 3);
+        assert_eq!(t.slept.len(), 2);
+        assert!(t.slept[1] >= t.slept[0] / 2, "backoff grows: {:?}", t.slept);
+    }
+
+    #[test]
+    fn repeated_connection_failures_name_the_attempts() {
+        let mut t = script(vec![]);
+        t.answers
+            .extend((0..5).map(|_| Err(Error::Transport("connection to x refused".into()))));
+        let mut client = connect(&mut t);
+        let failure = client.who_am_i(&none()).unwrap_err();
+        let Error::Transport(message) = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert!(message.contains("after 5 attempts"), "{message}");
+    }
+
+    #[test]
+    fn throttling_longer_than_the_wait_budget_is_returned_as_throttled() {
+        let mut t = script(vec![throttled("300")]);
+        let mut client = connect(&mut t);
+        let failure = client.who_am_i(&none()).unwrap_err();
+        drop(client);
+        assert!(matches!(
+            failure.error,
+            Error::Throttled {
+                retry_after_seconds: Some(300),
+                ..
+            }
+        ));
+        assert!(t.slept.is_empty());
+    }
+
+    #[test]
+    fn a_next_link_off_the_org_is_refused_without_sending() {
+        let mut t = script(vec![]);
+        let mut client = connect(&mut t);
+        let failure = client
+            .next_page("https://evil.example/api/data/v9.2/accounts", None, &none())
+            .unwrap_err();
+        drop(client);
+        assert!(matches!(failure.error, Error::InvalidRequest(_)));
+        assert!(failure.call.is_none());
         assert_eq!(t.sent.len(), 2);
     }
 
     #[test]
     fn next_page_repeats_the_page_size_preference() {
         let page = response(200, &[], r#"{"value":[{"name":"a"}]}"#);
-        let mut t = script(vec![challenge(), token("t1"), page]);
-        let mut client = Client::connect(settings(), &mut t).unwrap();
+        let mut t = script(vec![page]);
+        let mut client = connect(&mut t);
         let link = "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$skiptoken=x";
-        assert_eq!(client.next_page(link, Some(10)).unwrap().row_count, 1);
+        assert_eq!(
+            client
+                .next_page(link, Some(10), &none())
+                .unwrap()
+                .value
+                .row_count,
+            1
+        );
         drop(client);
         assert_eq!(t.sent[2].url, link);
         assert_eq!(
             t.sent[2].header_value("prefer"),
             Some("odata.maxpagesize=10")
         );
+    }
+
+    #[test]
+    fn update_never_creates_unless_an_etag_is_given() {
+        let mut t = script(vec![response(204, &[], ""), response(204, &[], "")]);
+        let mut client = connect(&mut t);
+        client
+            .update("accounts", "accountnumber='A-1'", "{}", None, &none())
+            .unwrap();
+        client
+            .update(
+                "accounts",
+                "accountnumber='A-1'",
+                "{}",
+                Some("W/\"7\""),
+                &none(),
+            )
+            .unwrap();
+        drop(client);
+        assert_eq!(t.sent[2].header_value("if-match"), Some("*"));
+        assert_eq!(t.sent[3].header_value("if-match"), Some("W/\"7\""));
+    }
+
+    #[test]
+    fn send_refuses_foreign_urls_and_caller_authorization() {
+        let mut t = script(vec![]);
+        let mut client = connect(&mut t);
+        let foreign = client.send(Method::Get, "https://evil.example/x", &[], vec![], &none());
+        assert!(matches!(
+            foreign.unwrap_err().error,
+            Error::InvalidRequest(_)
+        ));
+        let auth = [("Authorization".to_string(), "Bearer other".to_string())];
+        let own = client.send(Method::Get, "accounts", &auth, vec![], &none());
+        assert!(matches!(own.unwrap_err().error, Error::InvalidRequest(_)));
+        drop(client);
+        assert_eq!(t.sent.len(), 2);
     }
 
     #[test]
@@ -357,8 +969,15 @@ mod tests {
             )],
             "",
         );
-        let mut t = script(vec![evil]);
-        let err = Client::connect(settings(), &mut t).err().unwrap();
+        let mut t = Scripted {
+            answers: vec![Ok(evil)].into(),
+            sent: vec![],
+            slept: vec![],
+            now: 0,
+        };
+        let err = Client::connect(settings(), &mut t, RetryPolicy::default())
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::Authority(_)));
         assert_eq!(t.sent.len(), 1);
     }
@@ -370,8 +989,15 @@ mod tests {
             "AB".repeat(20)
         ))
         .unwrap();
-        let mut t = script(vec![]);
-        let err = Client::connect(settings, &mut t).err().unwrap();
+        let mut t = Scripted {
+            answers: VecDeque::new(),
+            sent: vec![],
+            slept: vec![],
+            now: 0,
+        };
+        let err = Client::connect(settings, &mut t, RetryPolicy::default())
+            .err()
+            .unwrap();
         assert!(matches!(&err, Error::InvalidSettings(m) if m.contains("Certificate")));
         assert!(t.sent.is_empty());
     }

@@ -1,13 +1,20 @@
 //! The WIT adapter: converts between WIT types and core types, nothing else.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
-use crate::client::Client;
+use crate::client::{CallInfo, CallOptions, Client, Failure, Reply};
 use crate::error::{AuthFailure, Error, ServiceFailure};
+use crate::http::Method;
+use crate::page_reader::PageReader;
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::settings::{self, Credential, Settings};
 use crate::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
-use crate::webapi::{Page, Query};
+use crate::webapi::Query;
+use crate::webapi::batch::BatchPart;
+use crate::webapi::execute::OperationKind;
+use crate::webapi::options::RequestOptions;
 
 pub mod bindings {
     wit_bindgen::generate!({
@@ -19,7 +26,7 @@ pub mod bindings {
 
 use bindings::exports::dataverse::client::connection as wit_conn;
 use bindings::exports::dataverse::client::types as wit;
-use bindings::exports::dataverse::client::web_api as wit_api;
+use bindings::exports::dataverse::client::web_api as api;
 
 struct Component;
 
@@ -29,7 +36,7 @@ impl wit_conn::Guest for Component {
     type Settings = SettingsResource;
 
     fn parse(connection_string: String) -> Result<wit_conn::Settings, wit::Error> {
-        let settings = settings::parse(&connection_string).map_err(to_wit)?;
+        let settings = settings::parse(&connection_string).map_err(error)?;
         Ok(wit_conn::Settings::new(SettingsResource(settings)))
     }
 
@@ -54,7 +61,7 @@ impl wit_conn::Guest for Component {
             require_new_instance: false,
         }
         .validate()
-        .map_err(to_wit)?;
+        .map_err(error)?;
         Ok(wit_conn::Settings::new(SettingsResource(settings)))
     }
 }
@@ -83,18 +90,42 @@ impl wit_conn::GuestSettings for SettingsResource {
     }
 }
 
-impl wit_api::Guest for Component {
+impl api::Guest for Component {
     type Client = ClientResource;
+    type PageReader = PageReaderResource;
 }
 
-/// A `Client` behind a `RefCell`: WIT methods take `&self`.
-pub struct ClientResource(RefCell<Client<WasiTransport>>);
+type Shared = Rc<RefCell<Client<WasiTransport>>>;
 
-impl wit_api::GuestClient for ClientResource {
+/// A `Client` shared with its page readers: WIT methods take `&self`, and a
+/// component instance is single-threaded.
+pub struct ClientResource(Shared);
+
+/// An all-pages read over its client.
+pub struct PageReaderResource {
+    client: Shared,
+    reader: RefCell<PageReader>,
+}
+
+impl api::GuestPageReader for PageReaderResource {
+    fn next(&self) -> Result<Option<api::Page>, wit::Error> {
+        let mut client = self.client.borrow_mut();
+        match self.reader.borrow_mut().next(&mut client) {
+            None => Ok(None),
+            Some(result) => result.map(page).map(Some).map_err(failure),
+        }
+    }
+
+    fn rows_read(&self) -> u64 {
+        self.reader.borrow().rows_read()
+    }
+}
+
+impl api::GuestClient for ClientResource {
     fn connect(
-        settings: wit_api::SettingsBorrow<'_>,
-        options: wit_api::ClientOptions,
-    ) -> Result<wit_api::Client, wit::Error> {
+        settings: api::SettingsBorrow<'_>,
+        options: api::ClientOptions,
+    ) -> Result<api::Client, wit::Error> {
         let settings = settings.get::<SettingsResource>().0.clone();
         let transport = WasiTransport {
             max_response_bytes: options
@@ -102,51 +133,350 @@ impl wit_api::GuestClient for ClientResource {
                 .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             timeout_ms: options.timeout_ms,
         };
-        let client = Client::connect(settings, transport).map_err(to_wit)?;
-        Ok(wit_api::Client::new(ClientResource(RefCell::new(client))))
+        let defaults = RetryPolicy::default();
+        let policy = RetryPolicy {
+            max_retries: options.max_retries.unwrap_or(defaults.max_retries),
+            max_total_wait_ms: options
+                .max_total_wait_ms
+                .unwrap_or(defaults.max_total_wait_ms),
+        };
+        let client = Client::connect(settings, transport, policy).map_err(error)?;
+        Ok(api::Client::new(ClientResource(Rc::new(RefCell::new(
+            client,
+        )))))
     }
 
-    fn who_am_i(&self) -> Result<wit_api::WhoAmIResponse, wit::Error> {
-        let w = self.0.borrow_mut().who_am_i().map_err(to_wit)?;
-        Ok(wit_api::WhoAmIResponse {
-            user_id: w.user_id,
-            business_unit_id: w.business_unit_id,
-            organization_id: w.organization_id,
+    fn who_am_i(
+        &self,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::WhoAmIResponse, wit::Error> {
+        let reply = self
+            .client()
+            .who_am_i(&call_options(options))
+            .map_err(failure)?;
+        Ok(api::WhoAmIResponse {
+            user_id: reply.value.user_id,
+            business_unit_id: reply.value.business_unit_id,
+            organization_id: reply.value.organization_id,
+            call: call(reply.call),
         })
     }
 
-    fn retrieve_multiple(&self, query: wit_api::Query) -> Result<wit_api::Page, wit::Error> {
-        let query = Query {
-            entity_set: query.entity_set,
-            select: query.select,
-            filter: query.filter,
-            orderby: query.orderby,
-            top: query.top,
-            page_size: query.page_size,
-            count: query.count,
-        };
-        self.0
-            .borrow_mut()
-            .retrieve_multiple(&query)
+    fn retrieve(
+        &self,
+        entity_set: String,
+        key: String,
+        select: Vec<String>,
+        expand: Option<String>,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::Row, wit::Error> {
+        let reply = self
+            .client()
+            .retrieve(
+                &entity_set,
+                &key,
+                &select,
+                expand.as_deref(),
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(api::Row {
+            json: reply.value.json,
+            etag: reply.value.etag,
+            call: call(reply.call),
+        })
+    }
+
+    fn retrieve_multiple(
+        &self,
+        query: api::Query,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::Page, wit::Error> {
+        self.client()
+            .retrieve_multiple(&core_query(query), &call_options(options))
             .map(page)
-            .map_err(to_wit)
+            .map_err(failure)
     }
 
     fn next_page(
         &self,
         next_link: String,
         page_size: Option<u32>,
-    ) -> Result<wit_api::Page, wit::Error> {
-        self.0
-            .borrow_mut()
-            .next_page(&next_link, page_size)
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::Page, wit::Error> {
+        self.client()
+            .next_page(&next_link, page_size, &call_options(options))
             .map(page)
-            .map_err(to_wit)
+            .map_err(failure)
     }
 
-    fn token_info(&self) -> Result<wit_api::TokenInfo, wit::Error> {
-        let t = self.0.borrow_mut().token_info().map_err(to_wit)?;
-        Ok(wit_api::TokenInfo {
+    fn read_all(
+        &self,
+        query: api::Query,
+        max_rows: u64,
+        options: Option<api::RequestOptions>,
+    ) -> api::PageReader {
+        let reader = PageReader::new(core_query(query), max_rows, call_options(options));
+        api::PageReader::new(PageReaderResource {
+            client: self.0.clone(),
+            reader: RefCell::new(reader),
+        })
+    }
+
+    fn fetch_xml(
+        &self,
+        entity_set: String,
+        fetch_xml: String,
+        page: u32,
+        paging_cookie: Option<String>,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::FetchPage, wit::Error> {
+        let reply = self
+            .client()
+            .fetch_xml(
+                &entity_set,
+                &fetch_xml,
+                page,
+                paging_cookie.as_deref(),
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        let p = reply.value;
+        Ok(api::FetchPage {
+            rows: p.rows,
+            row_count: p.row_count,
+            more_records: p.more_records,
+            paging_cookie: p.paging_cookie,
+            total_count: p.total_record_count,
+            call: call(reply.call),
+        })
+    }
+
+    fn create(
+        &self,
+        entity_set: String,
+        json: String,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::Created, wit::Error> {
+        let reply = self
+            .client()
+            .create(&entity_set, &json, &call_options(options))
+            .map_err(failure)?;
+        Ok(api::Created {
+            id: reply.value.id,
+            json: reply.value.json,
+            call: call(reply.call),
+        })
+    }
+
+    fn update(
+        &self,
+        entity_set: String,
+        key: String,
+        json: String,
+        if_match: Option<String>,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::Written, wit::Error> {
+        let reply = self
+            .client()
+            .update(
+                &entity_set,
+                &key,
+                &json,
+                if_match.as_deref(),
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(written(reply))
+    }
+
+    fn upsert(
+        &self,
+        entity_set: String,
+        key: String,
+        json: String,
+        prevent_update: bool,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::Written, wit::Error> {
+        let reply = self
+            .client()
+            .upsert(
+                &entity_set,
+                &key,
+                &json,
+                prevent_update,
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(written(reply))
+    }
+
+    fn delete(
+        &self,
+        entity_set: String,
+        key: String,
+        if_match: Option<String>,
+        options: Option<api::RequestOptions>,
+    ) -> Result<wit::CallInfo, wit::Error> {
+        let reply = self
+            .client()
+            .delete(
+                &entity_set,
+                &key,
+                if_match.as_deref(),
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(call(reply.call))
+    }
+
+    fn associate(
+        &self,
+        entity_set: String,
+        key: String,
+        navigation_property: String,
+        target_entity_set: String,
+        target_key: String,
+        options: Option<api::RequestOptions>,
+    ) -> Result<wit::CallInfo, wit::Error> {
+        let reply = self
+            .client()
+            .associate(
+                &entity_set,
+                &key,
+                &navigation_property,
+                &target_entity_set,
+                &target_key,
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(call(reply.call))
+    }
+
+    fn disassociate(
+        &self,
+        entity_set: String,
+        key: String,
+        navigation_property: String,
+        target: Option<api::EntityRef>,
+        options: Option<api::RequestOptions>,
+    ) -> Result<wit::CallInfo, wit::Error> {
+        let target = target
+            .as_ref()
+            .map(|t| (t.entity_set.as_str(), t.key.as_str()));
+        let reply = self
+            .client()
+            .disassociate(
+                &entity_set,
+                &key,
+                &navigation_property,
+                target,
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(call(reply.call))
+    }
+
+    fn execute(
+        &self,
+        operation: api::Operation,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::OperationResult, wit::Error> {
+        let kind = match operation.kind {
+            api::OperationKind::Function => OperationKind::Function,
+            api::OperationKind::Action => OperationKind::Action,
+        };
+        let bound = operation
+            .bound
+            .as_ref()
+            .map(|b| (b.entity_set.as_str(), b.key.as_str()));
+        let reply = self
+            .client()
+            .execute(
+                &operation.name,
+                kind,
+                bound,
+                operation.parameters.as_deref(),
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(api::OperationResult {
+            status: reply.value.status,
+            json: reply.value.json,
+            call: call(reply.call),
+        })
+    }
+
+    fn batch(
+        &self,
+        requests: Vec<api::BatchRequest>,
+        batch_options: api::BatchOptions,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::BatchResult, wit::Error> {
+        let parts = requests
+            .into_iter()
+            .map(|r| {
+                Ok(BatchPart {
+                    method: method(&r.method)?,
+                    url: r.url,
+                    headers: r.headers,
+                    body: r.body,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()
+            .map_err(error)?;
+        let reply = self
+            .client()
+            .batch(
+                &parts,
+                batch_options.change_set,
+                batch_options.continue_on_error,
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        let responses = reply
+            .value
+            .into_iter()
+            .map(|item| api::BatchResponseItem {
+                content_id: item.content_id,
+                status: item.status,
+                headers: item.headers,
+                body: item.body,
+            })
+            .collect();
+        Ok(api::BatchResult {
+            responses,
+            call: call(reply.call),
+        })
+    }
+
+    fn send(
+        &self,
+        request: api::WebRequest,
+        options: Option<api::RequestOptions>,
+    ) -> Result<api::WebResponse, wit::Error> {
+        let method = method(&request.method).map_err(error)?;
+        let reply = self
+            .client()
+            .send(
+                method,
+                &request.path,
+                &request.headers,
+                request.body.unwrap_or_default(),
+                &call_options(options),
+            )
+            .map_err(failure)?;
+        Ok(api::WebResponse {
+            status: reply.value.status,
+            headers: reply.value.headers,
+            body: reply.value.body,
+            call: call(reply.call),
+        })
+    }
+
+    fn token_info(&self) -> Result<api::TokenInfo, wit::Error> {
+        let t = self.client().token_info().map_err(error)?;
+        Ok(api::TokenInfo {
             expires_at: t.expires_at,
             authority: t.authority,
             tenant_id: t.tenant_id,
@@ -157,39 +487,121 @@ impl wit_api::GuestClient for ClientResource {
     }
 
     fn access_token(&self) -> Result<String, wit::Error> {
-        let token = self.0.borrow_mut().access_token().map_err(to_wit)?;
+        let token = self.client().access_token().map_err(error)?;
         Ok(token.expose().to_string())
     }
 }
 
-fn page(p: Page) -> wit_api::Page {
-    wit_api::Page {
+impl ClientResource {
+    fn client(&self) -> std::cell::RefMut<'_, Client<WasiTransport>> {
+        self.0.borrow_mut()
+    }
+}
+
+fn core_query(q: api::Query) -> Query {
+    Query {
+        entity_set: q.entity_set,
+        select: q.select,
+        filter: q.filter,
+        orderby: q.orderby,
+        expand: q.expand,
+        apply: q.apply,
+        top: q.top,
+        page_size: q.page_size,
+        count: q.count,
+    }
+}
+
+fn call_options(options: Option<api::RequestOptions>) -> CallOptions {
+    let Some(o) = options else {
+        return CallOptions::default();
+    };
+    CallOptions {
+        headers: RequestOptions {
+            caller_object_id: o.caller_object_id,
+            bypass_custom_plugins: o.bypass_custom_plugins,
+            suppress_duplicate_detection: o.suppress_duplicate_detection,
+            solution_unique_name: o.solution_unique_name,
+            strong_consistency: o.strong_consistency,
+            include_annotations: o.include_annotations,
+            return_representation: o.return_representation,
+        },
+        client_request_id: o.client_request_id,
+    }
+}
+
+fn method(name: &str) -> Result<Method, Error> {
+    match name.to_ascii_uppercase().as_str() {
+        "GET" => Ok(Method::Get),
+        "POST" => Ok(Method::Post),
+        "PATCH" => Ok(Method::Patch),
+        "PUT" => Ok(Method::Put),
+        "DELETE" => Ok(Method::Delete),
+        _ => Err(Error::InvalidRequest(format!(
+            "method '{name}' is not one of GET, POST, PATCH, PUT, DELETE"
+        ))),
+    }
+}
+
+fn page(reply: Reply<crate::webapi::Page>) -> api::Page {
+    let p = reply.value;
+    api::Page {
         rows: p.rows,
         row_count: p.row_count,
         next_link: p.next_link,
         total_count: p.total_count,
+        call: call(reply.call),
     }
 }
 
-fn to_wit(error: Error) -> wit::Error {
+fn written(reply: Reply<Option<String>>) -> api::Written {
+    api::Written {
+        json: reply.value,
+        call: call(reply.call),
+    }
+}
+
+fn call(c: CallInfo) -> wit::CallInfo {
+    wit::CallInfo {
+        client_request_id: c.client_request_id,
+        attempts: c.attempts,
+    }
+}
+
+fn failure(f: Failure) -> wit::Error {
+    wit::Error {
+        kind: kind(f.error),
+        call: f.call.map(call),
+    }
+}
+
+fn error(e: Error) -> wit::Error {
+    wit::Error {
+        kind: kind(e),
+        call: None,
+    }
+}
+
+fn kind(error: Error) -> wit::ErrorKind {
+    use wit::ErrorKind as K;
     match error {
-        Error::InvalidSettings(m) => wit::Error::InvalidSettings(m),
-        Error::InvalidRequest(m) => wit::Error::InvalidRequest(m),
-        Error::Authentication(a) => wit::Error::Authentication(auth_failure(*a)),
-        Error::Authority(m) => wit::Error::Authority(m),
-        Error::AccessDenied(s) => wit::Error::AccessDenied(service_failure(s)),
-        Error::NotFound(s) => wit::Error::NotFound(service_failure(s)),
-        Error::PreconditionFailed(s) => wit::Error::PreconditionFailed(service_failure(s)),
+        Error::InvalidSettings(m) => K::InvalidSettings(m),
+        Error::InvalidRequest(m) => K::InvalidRequest(m),
+        Error::Authentication(a) => K::Authentication(auth_failure(*a)),
+        Error::Authority(m) => K::Authority(m),
+        Error::AccessDenied(s) => K::AccessDenied(service_failure(s)),
+        Error::NotFound(s) => K::NotFound(service_failure(s)),
+        Error::PreconditionFailed(s) => K::PreconditionFailed(service_failure(s)),
         Error::Throttled {
             retry_after_seconds,
             failure,
-        } => wit::Error::Throttled(wit::Throttling {
+        } => K::Throttled(wit::Throttling {
             retry_after_seconds,
             failure: service_failure(failure),
         }),
-        Error::Service(s) => wit::Error::Service(service_failure(s)),
-        Error::Transport(m) => wit::Error::Transport(m),
-        Error::InvalidResponse(m) => wit::Error::InvalidResponse(m),
+        Error::Service(s) => K::Service(service_failure(s)),
+        Error::Transport(m) => K::Transport(m),
+        Error::InvalidResponse(m) => K::InvalidResponse(m),
     }
 }
 

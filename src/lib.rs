@@ -8,10 +8,13 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod http;
+pub mod page_reader;
 mod percent;
+pub mod retry;
 pub mod secret;
 pub mod settings;
 pub mod transport;
+mod uuid;
 pub mod webapi;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,17 +1,24 @@
-//! The seam between the core and the network: `Transport`, and its
-//! `wasi:http/outgoing-handler` implementation for the component.
+//! The seam between the core and the outside world: `Transport`, and its
+//! `wasi:http/outgoing-handler` + `wasi:clocks` + `wasi:random` implementation
+//! for the component.
 
 use crate::error::Error;
 use crate::http::{Request, Response};
 
-/// Sends requests and tells the time. The clock comes with the transport so
-/// that tests can script both.
+/// The world outside the pure core: the network, the clock and randomness.
+/// One seam, so tests can script all three.
 pub trait Transport {
     /// Sends one request and reads the whole response.
     fn send(&mut self, request: &Request) -> Result<Response, Error>;
 
     /// Now, in Unix seconds.
     fn now(&self) -> u64;
+
+    /// Waits (without spinning) before a retry.
+    fn sleep(&mut self, millis: u64);
+
+    /// 64 random bits (request ids, retry jitter).
+    fn random(&mut self) -> u64;
 }
 
 /// Default largest response body: 64 MiB.
@@ -23,13 +30,14 @@ pub use wasi_http::WasiTransport;
 #[cfg(target_arch = "wasm32")]
 mod wasi_http {
     use super::*;
-    use crate::component::bindings::wasi::clocks::wall_clock;
+    use crate::component::bindings::wasi::clocks::{monotonic_clock, wall_clock};
     use crate::component::bindings::wasi::http::outgoing_handler;
     use crate::component::bindings::wasi::http::types::{
         ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions,
         Scheme,
     };
     use crate::component::bindings::wasi::io::streams::StreamError;
+    use crate::component::bindings::wasi::random::random;
     use crate::http::split_url;
 
     /// `wasi:http` transport. Blocking: each call waits on the host's pollable.
@@ -55,12 +63,16 @@ mod wasi_http {
                 .map_err(|()| Error::Transport("the response was already taken".into()))?
                 .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
             let status = incoming.status();
-            let headers = incoming
+            let headers: Vec<(String, String)> = incoming
                 .headers()
                 .entries()
                 .into_iter()
                 .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
                 .collect();
+            // Refuse a declared oversized body before reading a byte of it.
+            if content_length(&headers).is_some_and(|len| len > self.max_response_bytes) {
+                return Err(too_large(&request.url, self.max_response_bytes));
+            }
             let body = incoming
                 .consume()
                 .map_err(|()| Error::Transport("the response body was already taken".into()))?;
@@ -74,6 +86,14 @@ mod wasi_http {
 
         fn now(&self) -> u64 {
             wall_clock::now().seconds
+        }
+
+        fn sleep(&mut self, millis: u64) {
+            monotonic_clock::subscribe_duration(millis.saturating_mul(1_000_000)).block();
+        }
+
+        fn random(&mut self) -> u64 {
+            random::get_random_u64()
         }
     }
 
@@ -122,7 +142,10 @@ mod wasi_http {
                 // blocking-write-and-flush takes at most 4096 bytes per call.
                 for chunk in request.body.chunks(4096) {
                     stream.blocking_write_and_flush(chunk).map_err(|_| {
-                        Error::Transport(format!("writing the request body to {}", request.url))
+                        Error::Transport(format!(
+                            "writing the request body to {}",
+                            host_of(&request.url)
+                        ))
                     })?;
                 }
             }
@@ -142,8 +165,12 @@ mod wasi_http {
             Some(options)
         }
 
+        /// Reads the body as a list of chunks and joins them once at the end:
+        /// growing one buffer by doubling would leave up to twice the limit
+        /// behind in linear memory (which never shrinks).
         fn read_body(&self, body: IncomingBody, url: &str) -> Result<Vec<u8>, Error> {
-            let mut bytes = Vec::new();
+            let mut chunks: Vec<Vec<u8>> = Vec::new();
+            let mut total = 0usize;
             {
                 let stream = body.stream().map_err(|()| {
                     Error::Transport("the response stream was already taken".into())
@@ -151,14 +178,11 @@ mod wasi_http {
                 loop {
                     match stream.blocking_read(64 * 1024) {
                         Ok(chunk) => {
-                            if (bytes.len() + chunk.len()) as u64 > self.max_response_bytes {
-                                return Err(Error::InvalidResponse(format!(
-                                    "the response from {} is larger than the limit of {} bytes",
-                                    host_of(url),
-                                    self.max_response_bytes
-                                )));
+                            total += chunk.len();
+                            if total as u64 > self.max_response_bytes {
+                                return Err(too_large(url, self.max_response_bytes));
                             }
-                            bytes.extend_from_slice(&chunk);
+                            chunks.push(chunk);
                         }
                         Err(StreamError::Closed) => break,
                         Err(StreamError::LastOperationFailed(e)) => {
@@ -172,8 +196,29 @@ mod wasi_http {
                 }
             }
             let _ = IncomingBody::finish(body);
+            if chunks.len() == 1 {
+                return Ok(chunks.pop().unwrap_or_default());
+            }
+            let mut bytes = Vec::with_capacity(total);
+            for chunk in chunks {
+                bytes.extend_from_slice(&chunk);
+            }
             Ok(bytes)
         }
+    }
+
+    fn content_length(headers: &[(String, String)]) -> Option<u64> {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, value)| value.trim().parse().ok())
+    }
+
+    fn too_large(url: &str, limit: u64) -> Error {
+        Error::InvalidResponse(format!(
+            "the response from {} is larger than the limit of {limit} bytes (client option max-response-bytes)",
+            host_of(url)
+        ))
     }
 
     fn host_of(url: &str) -> &str {
@@ -190,6 +235,9 @@ mod wasi_http {
                 format!("TLS with {host} failed (certificate not trusted?)")
             }
             ErrorCode::ConnectionReadTimeout => format!("reading from {host} timed out"),
+            ErrorCode::HttpResponseIncomplete | ErrorCode::ConnectionTerminated => {
+                format!("the connection to {host} closed before the response was complete")
+            }
             other => format!("request to {host} failed: {other:?}"),
         }
     }

@@ -4,14 +4,14 @@
 mod common;
 
 use common::*;
-use host_test::DataverseError;
+use host_test::ErrorKind;
 use host_test::fake::{self, Fake};
 
 #[tokio::test]
 async fn who_am_i_returns_the_application_users_ids() {
     let fake = Fake::demo();
     let mut session = connect(&fake, &demo_connection()).await.unwrap();
-    let who = session.who_am_i().await.unwrap();
+    let who = session.who_am_i(None).await.unwrap();
     assert_eq!(who.user_id, fake::DEMO_USER_ID);
     assert_eq!(who.business_unit_id, fake::DEMO_BUSINESS_UNIT_ID);
     assert_eq!(who.organization_id, fake::DEMO_ORGANIZATION_ID);
@@ -41,7 +41,7 @@ async fn query_options_reach_dataverse() {
         count: true,
         ..accounts_query(None)
     };
-    let page = session.retrieve_multiple(&query).await.unwrap();
+    let page = session.retrieve_multiple(&query, None).await.unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&page.rows).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["name"], "Fabrikam Inc");
@@ -56,7 +56,7 @@ async fn query_options_reach_dataverse() {
         orderby: Some("name desc".into()),
         ..accounts_query(None)
     };
-    let page = session.retrieve_multiple(&top).await.unwrap();
+    let page = session.retrieve_multiple(&top, None).await.unwrap();
     assert_eq!(page.row_count, 2);
     assert!(page.next_link.is_none());
 }
@@ -66,7 +66,7 @@ async fn fifty_calls_use_one_discovery_and_one_token_request() {
     let fake = Fake::demo();
     let mut session = connect(&fake, &demo_connection()).await.unwrap();
     for _ in 0..50 {
-        session.who_am_i().await.unwrap();
+        session.who_am_i(None).await.unwrap();
     }
     let stats = fake.stats();
     assert_eq!(stats.discovery_requests, 1);
@@ -83,8 +83,7 @@ async fn a_wrong_secret_is_an_authentication_error_naming_aadsts7000215() {
         fake::ORG_HOST,
         fake::DEMO_CLIENT_ID
     );
-    let DataverseError::Authentication(failure) = dataverse_error(connect(&fake, &wrong).await)
-    else {
+    let ErrorKind::Authentication(failure) = dataverse_error(connect(&fake, &wrong).await) else {
         panic!("expected an authentication error")
     };
     assert_eq!(failure.code, Some(7000215));
@@ -103,8 +102,7 @@ async fn an_unknown_app_is_an_authentication_error_with_a_hint() {
         "AuthType=ClientSecret;Url=https://{}/;ClientId=00000000-0000-0000-0000-000000000001;ClientSecret=x",
         fake::ORG_HOST
     );
-    let DataverseError::Authentication(failure) = dataverse_error(connect(&fake, &unknown).await)
-    else {
+    let ErrorKind::Authentication(failure) = dataverse_error(connect(&fake, &unknown).await) else {
         panic!("expected an authentication error")
     };
     assert_eq!(failure.code, Some(700016));
@@ -115,7 +113,7 @@ async fn an_unknown_app_is_an_authentication_error_with_a_hint() {
 async fn an_app_without_application_user_gets_access_denied_with_the_hint() {
     let fake = Fake::demo();
     let mut session = connect(&fake, &no_user_connection()).await.unwrap();
-    let DataverseError::AccessDenied(failure) = dataverse_error(session.who_am_i().await) else {
+    let ErrorKind::AccessDenied(failure) = dataverse_error(session.who_am_i(None).await) else {
         panic!("expected access denied")
     };
     assert_eq!(failure.status, 403);
@@ -153,7 +151,7 @@ async fn malformed_connection_strings_are_invalid_settings_without_the_secret() 
     ];
     for case in cases {
         let error = dataverse_error(connect(&fake, &case).await);
-        let DataverseError::InvalidSettings(message) = &error else {
+        let ErrorKind::InvalidSettings(message) = &error else {
             panic!("{case}: {error:?}")
         };
         assert!(
@@ -175,9 +173,9 @@ async fn a_foreign_next_link_is_refused_and_no_token_leaves() {
         "https://contoso.crm.dynamics.com.evil.example/api/data/v9.2/accounts",
         "http://contoso.crm.dynamics.com/api/data/v9.2/accounts",
     ] {
-        let error = dataverse_error(session.next_page(link, None).await);
+        let error = dataverse_error(session.next_page(link, None, None).await);
         assert!(
-            matches!(error, DataverseError::InvalidRequest(_)),
+            matches!(error, ErrorKind::InvalidRequest(_)),
             "{link}: {error:?}"
         );
     }
@@ -197,7 +195,7 @@ async fn tenant_id_skips_discovery() {
     let fake = Fake::demo();
     let connection = format!("{};TenantId={}", demo_connection(), fake::DEMO_TENANT_ID);
     let mut session = connect(&fake, &connection).await.unwrap();
-    session.who_am_i().await.unwrap();
+    session.who_am_i(None).await.unwrap();
     assert_eq!(fake.stats().discovery_requests, 0);
     assert_eq!(fake.stats().token_requests, 1);
 }
@@ -221,11 +219,8 @@ async fn bad_query_arguments_are_refused_before_sending() {
             ..accounts_query(None)
         },
     ] {
-        let error = dataverse_error(session.retrieve_multiple(&query).await);
-        assert!(
-            matches!(error, DataverseError::InvalidRequest(_)),
-            "{error:?}"
-        );
+        let error = dataverse_error(session.retrieve_multiple(&query, None).await);
+        assert!(matches!(error, ErrorKind::InvalidRequest(_)), "{error:?}");
     }
     assert_eq!(fake.requests().len(), before);
 }
@@ -238,8 +233,8 @@ async fn an_unknown_entity_set_is_not_found() {
         entity_set: "nosuchthings".into(),
         ..accounts_query(None)
     };
-    let error = dataverse_error(session.retrieve_multiple(&query).await);
-    assert!(matches!(error, DataverseError::NotFound(_)), "{error:?}");
+    let error = dataverse_error(session.retrieve_multiple(&query, None).await);
+    assert!(matches!(error, ErrorKind::NotFound(_)), "{error:?}");
 }
 
 #[test]

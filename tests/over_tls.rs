@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::*;
 use host_test::fake::{self, Fake, TlsFakeServer};
-use host_test::{CallError, DataverseError, Network, Session, Upstream};
+use host_test::{CallError, ErrorKind, Network, Session, Upstream};
 
 /// Routes both Microsoft hosts to the fake, trusting its CA.
 fn network_to(server: &TlsFakeServer, trust_ca: bool) -> Network {
@@ -31,7 +31,7 @@ async fn who_am_i_over_tls() {
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
     assert_eq!(
-        session.who_am_i().await.unwrap().user_id,
+        session.who_am_i(None).await.unwrap().user_id,
         fake::DEMO_USER_ID
     );
     let stats = fake.stats();
@@ -64,8 +64,7 @@ async fn a_wrong_secret_over_tls_names_aadsts7000215() {
         fake::ORG_HOST,
         fake::DEMO_CLIENT_ID
     );
-    let DataverseError::Authentication(f) = dataverse_error(connect_tls(&server, &wrong).await)
-    else {
+    let ErrorKind::Authentication(f) = dataverse_error(connect_tls(&server, &wrong).await) else {
         panic!("expected an authentication error")
     };
     assert_eq!(f.code, Some(7000215));
@@ -76,9 +75,9 @@ async fn no_application_user_over_tls_is_access_denied() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     let mut session = connect_tls(&server, &no_user_connection()).await.unwrap();
-    let error = dataverse_error(session.who_am_i().await);
+    let error = dataverse_error(session.who_am_i(None).await);
     assert!(
-        matches!(&error, DataverseError::AccessDenied(f) if f.hint.is_some()),
+        matches!(&error, ErrorKind::AccessDenied(f) if f.hint.is_some()),
         "{error:?}"
     );
 }
@@ -93,7 +92,7 @@ async fn an_untrusted_certificate_is_a_transport_error_and_sends_nothing() {
             .connect(upstream, &demo_connection(), OPTIONS)
             .await,
     );
-    let DataverseError::Transport(message) = &error else {
+    let ErrorKind::Transport(message) = &error else {
         panic!("{error:?}")
     };
     assert!(message.contains("contoso.crm.dynamics.com"), "{message}");
@@ -114,7 +113,7 @@ async fn a_closed_port_is_a_transport_error() {
             .connect(upstream, &demo_connection(), OPTIONS)
             .await,
     );
-    assert!(matches!(error, DataverseError::Transport(_)), "{error:?}");
+    assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
 }
 
 #[tokio::test]
@@ -125,7 +124,7 @@ async fn a_self_signed_server_certificate_given_as_cacert_is_trusted() {
         .unwrap();
     let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
     assert_eq!(
-        session.who_am_i().await.unwrap().user_id,
+        session.who_am_i(None).await.unwrap().user_id,
         fake::DEMO_USER_ID
     );
 }
@@ -150,6 +149,6 @@ async fn a_pinned_certificate_is_not_trusted_for_another_host_name() {
             .connect(Upstream::Network(Arc::new(network)), other, OPTIONS)
             .await,
     );
-    assert!(matches!(error, DataverseError::Transport(_)), "{error:?}");
+    assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
     assert!(fake.requests().is_empty());
 }

@@ -15,4 +15,6 @@ mod state;
 pub use network::{ConnectTo, Network};
 pub use outgoing::Upstream;
 pub use runtime::Runtime;
-pub use session::{CallError, ClientOptions, DataverseError, Page, Query, Session};
+pub use session::{
+    CallError, ClientOptions, DataverseError, ErrorKind, Page, Query, RequestOptions, Session,
+};

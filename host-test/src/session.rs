@@ -27,10 +27,12 @@ mod bindings {
 pub use bindings::ClientPre;
 pub use bindings::exports::dataverse::client::connection::SettingsSummary;
 pub use bindings::exports::dataverse::client::types::{
-    AuthFailure, Error as DataverseError, ServiceFailure, Throttling,
+    AuthFailure, CallInfo, Error as DataverseError, ErrorKind, ServiceFailure, Throttling,
 };
 pub use bindings::exports::dataverse::client::web_api::{
-    ClientOptions, Page, Query, TokenInfo, WhoAmIResponse,
+    BatchOptions, BatchRequest, BatchResponseItem, BatchResult, ClientOptions, Created, EntityRef,
+    FetchPage, Operation, OperationKind, OperationResult, Page, Query, RequestOptions, Row,
+    TokenInfo, WebRequest, WebResponse, WhoAmIResponse, Written,
 };
 
 /// A failed call: either the component's typed error, or a host failure
@@ -39,6 +41,16 @@ pub use bindings::exports::dataverse::client::web_api::{
 pub enum CallError {
     Dataverse(DataverseError),
     Host(wasmtime::Error),
+}
+
+impl CallError {
+    /// The component's error kind, if this is one.
+    pub fn kind(&self) -> Option<&ErrorKind> {
+        match self {
+            CallError::Dataverse(e) => Some(&e.kind),
+            CallError::Host(_) => None,
+        }
+    }
 }
 
 impl From<wasmtime::Error> for CallError {
@@ -67,10 +79,10 @@ impl std::error::Error for CallError {}
 /// One line a person can act on. Never contains a secret: the component's
 /// errors carry none.
 pub fn describe(error: &DataverseError) -> String {
-    match error {
-        DataverseError::InvalidSettings(m) => format!("invalid settings: {m}"),
-        DataverseError::InvalidRequest(m) => format!("invalid request: {m}"),
-        DataverseError::Authentication(a) => {
+    let mut line = match &error.kind {
+        ErrorKind::InvalidSettings(m) => format!("invalid settings: {m}"),
+        ErrorKind::InvalidRequest(m) => format!("invalid request: {m}"),
+        ErrorKind::Authentication(a) => {
             let mut line = format!(
                 "authentication failed (HTTP {}, {}): {}",
                 a.status, a.error, a.description
@@ -83,18 +95,25 @@ pub fn describe(error: &DataverseError) -> String {
             }
             line
         }
-        DataverseError::Authority(m) => format!("authority: {m}"),
-        DataverseError::AccessDenied(s) => format!("access denied: {}", service(s)),
-        DataverseError::NotFound(s) => format!("not found: {}", service(s)),
-        DataverseError::PreconditionFailed(s) => format!("precondition failed: {}", service(s)),
-        DataverseError::Throttled(t) => match t.retry_after_seconds {
+        ErrorKind::Authority(m) => format!("authority: {m}"),
+        ErrorKind::AccessDenied(s) => format!("access denied: {}", service(s)),
+        ErrorKind::NotFound(s) => format!("not found: {}", service(s)),
+        ErrorKind::PreconditionFailed(s) => format!("precondition failed: {}", service(s)),
+        ErrorKind::Throttled(t) => match t.retry_after_seconds {
             Some(s) => format!("throttled: {} (retry after {s} s)", service(&t.failure)),
             None => format!("throttled: {}", service(&t.failure)),
         },
-        DataverseError::Service(s) => format!("Dataverse error: {}", service(s)),
-        DataverseError::Transport(m) => format!("transport: {m}"),
-        DataverseError::InvalidResponse(m) => format!("invalid response: {m}"),
+        ErrorKind::Service(s) => format!("Dataverse error: {}", service(s)),
+        ErrorKind::Transport(m) => format!("transport: {m}"),
+        ErrorKind::InvalidResponse(m) => format!("invalid response: {m}"),
+    };
+    if let Some(call) = &error.call
+        && call.attempts > 1
+        && !line.contains("attempts")
+    {
+        line.push_str(&format!(" ({} attempts)", call.attempts));
     }
+    line
 }
 
 fn service(s: &ServiceFailure) -> String {
@@ -128,6 +147,7 @@ impl Runtime {
         options: ClientOptions,
     ) -> Result<Session, CallError> {
         let mut store = Store::new(&self.engine, HostState::new(OutgoingHooks { upstream }));
+        store.limiter(|state| &mut state.memory);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         let settings = bindings
             .dataverse_client_connection()
@@ -174,15 +194,51 @@ impl Runtime {
 }
 
 impl Session {
-    pub async fn who_am_i(&mut self) -> Result<WhoAmIResponse, CallError> {
-        let api = self.bindings.dataverse_client_web_api().client();
-        Ok(api.call_who_am_i(&mut self.store, self.client).await??)
+    /// The largest linear memory the guest has grown to, in bytes.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.store.data().memory.peak
     }
 
-    pub async fn retrieve_multiple(&mut self, query: &Query) -> Result<Page, CallError> {
+    pub async fn who_am_i(
+        &mut self,
+        options: Option<&RequestOptions>,
+    ) -> Result<WhoAmIResponse, CallError> {
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
-            .call_retrieve_multiple(&mut self.store, self.client, query)
+            .call_who_am_i(&mut self.store, self.client, options)
+            .await??)
+    }
+
+    pub async fn retrieve(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        select: &[String],
+        expand: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<Row, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_retrieve(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                select,
+                expand,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn retrieve_multiple(
+        &mut self,
+        query: &Query,
+        options: Option<&RequestOptions>,
+    ) -> Result<Page, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_retrieve_multiple(&mut self.store, self.client, query, options)
             .await??)
     }
 
@@ -190,10 +246,227 @@ impl Session {
         &mut self,
         next_link: &str,
         page_size: Option<u32>,
+        options: Option<&RequestOptions>,
     ) -> Result<Page, CallError> {
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
-            .call_next_page(&mut self.store, self.client, next_link, page_size)
+            .call_next_page(&mut self.store, self.client, next_link, page_size, options)
+            .await??)
+    }
+
+    /// Reads every page of `query` (at most `max_rows` rows), handing each
+    /// page to `on_page` as it arrives; the guest holds one page at a time.
+    pub async fn read_all(
+        &mut self,
+        query: &Query,
+        max_rows: u64,
+        options: Option<&RequestOptions>,
+        mut on_page: impl FnMut(Page),
+    ) -> Result<u64, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        let reader = api
+            .call_read_all(&mut self.store, self.client, query, max_rows, options)
+            .await?;
+        let pages = self.bindings.dataverse_client_web_api().page_reader();
+        let result = loop {
+            match pages.call_next(&mut self.store, reader).await {
+                Err(e) => break Err(CallError::Host(e)),
+                Ok(Err(e)) => break Err(CallError::Dataverse(e)),
+                Ok(Ok(None)) => {
+                    break pages
+                        .call_rows_read(&mut self.store, reader)
+                        .await
+                        .map_err(CallError::Host);
+                }
+                Ok(Ok(Some(page))) => on_page(page),
+            }
+        };
+        reader.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
+    pub async fn fetch_xml(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        page: u32,
+        paging_cookie: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<FetchPage, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_fetch_xml(
+                &mut self.store,
+                self.client,
+                entity_set,
+                fetch_xml,
+                page,
+                paging_cookie,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn create(
+        &mut self,
+        entity_set: &str,
+        json: &str,
+        options: Option<&RequestOptions>,
+    ) -> Result<Created, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_create(&mut self.store, self.client, entity_set, json, options)
+            .await??)
+    }
+
+    pub async fn update(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        json: &str,
+        if_match: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<Written, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_update(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                json,
+                if_match,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn upsert(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        json: &str,
+        prevent_update: bool,
+        options: Option<&RequestOptions>,
+    ) -> Result<Written, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_upsert(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                json,
+                prevent_update,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn delete(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        if_match: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<CallInfo, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_delete(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                if_match,
+                options,
+            )
+            .await??)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn associate(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        navigation_property: &str,
+        target_entity_set: &str,
+        target_key: &str,
+        options: Option<&RequestOptions>,
+    ) -> Result<CallInfo, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_associate(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                navigation_property,
+                target_entity_set,
+                target_key,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn disassociate(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        navigation_property: &str,
+        target: Option<&EntityRef>,
+        options: Option<&RequestOptions>,
+    ) -> Result<CallInfo, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_disassociate(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                navigation_property,
+                target,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn execute(
+        &mut self,
+        operation: &Operation,
+        options: Option<&RequestOptions>,
+    ) -> Result<OperationResult, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_execute(&mut self.store, self.client, operation, options)
+            .await??)
+    }
+
+    pub async fn batch(
+        &mut self,
+        requests: &[BatchRequest],
+        batch_options: BatchOptions,
+        options: Option<&RequestOptions>,
+    ) -> Result<BatchResult, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_batch(
+                &mut self.store,
+                self.client,
+                requests,
+                batch_options,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn send(
+        &mut self,
+        request: &WebRequest,
+        options: Option<&RequestOptions>,
+    ) -> Result<WebResponse, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_send(&mut self.store, self.client, request, options)
             .await??)
     }
 
@@ -208,5 +481,19 @@ impl Session {
         Ok(api
             .call_access_token(&mut self.store, self.client)
             .await??)
+    }
+}
+
+/// Request options that change nothing (the component's defaults).
+pub fn no_options() -> RequestOptions {
+    RequestOptions {
+        caller_object_id: None,
+        bypass_custom_plugins: false,
+        suppress_duplicate_detection: None,
+        solution_unique_name: None,
+        strong_consistency: false,
+        include_annotations: None,
+        return_representation: false,
+        client_request_id: None,
     }
 }

@@ -1,17 +1,22 @@
-//! What a `Store` holds: WASI and wasi:http contexts, and the hooks that
-//! route the guest's outgoing requests.
+//! What a `Store` holds: WASI and wasi:http contexts, the hooks that route the
+//! guest's outgoing requests, and the guest's memory accounting.
 
+use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::outgoing::OutgoingHooks;
 
+/// Largest linear memory a guest instance may grow to by default.
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
     pub(crate) hooks: OutgoingHooks,
+    pub(crate) memory: MemoryLimit,
 }
 
 impl HostState {
@@ -22,7 +27,41 @@ impl HostState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
+            memory: MemoryLimit {
+                limit: DEFAULT_MEMORY_LIMIT,
+                peak: 0,
+            },
         }
+    }
+}
+
+/// Caps the guest's linear memory and remembers the largest size it reached.
+pub struct MemoryLimit {
+    pub(crate) limit: usize,
+    pub(crate) peak: usize,
+}
+
+impl ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
     }
 }
 

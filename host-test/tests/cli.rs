@@ -219,3 +219,134 @@ async fn an_untrusted_server_exits_5() {
     let run = finish(run);
     assert_eq!(run.code, 5, "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_web_api_command_works_against_the_fake() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let conn = fake::demo_connection_string();
+    let run = |args: Vec<String>| {
+        let server = &server;
+        let conn = conn.clone();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = run_against(server, Some(&conn), &args).await;
+            assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+            run.stdout
+        }
+    };
+    let words = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+
+    // get by alternate key, with --json
+    let row: serde_json::Value = serde_json::from_str(
+        &run(words(
+            "--json get accounts accountnumber='A-0001' --select name,accountnumber",
+        ))
+        .await,
+    )
+    .unwrap();
+    assert_eq!(row["name"], "Contoso Ltd");
+
+    // create prints the new id; get by id; update with the row's ETag; upsert; delete
+    let mut create = words("create accounts --data");
+    create.push(r#"{"name":"CLI Co","accountnumber":"C-1"}"#.into());
+    let id = run(create).await.trim().to_string();
+    assert_eq!(id.len(), 36, "{id}");
+    let row: serde_json::Value =
+        serde_json::from_str(&run(words(&format!("--json get accounts {id}"))).await).unwrap();
+    let etag = row["@odata.etag"].as_str().unwrap().to_string();
+    let mut update = words(&format!("update accounts {id} --if-match"));
+    update.push(etag);
+    update.push("--data".into());
+    update.push(r#"{"name":"CLI Co 2"}"#.into());
+    assert!(run(update).await.contains("updated"));
+    let mut upsert = words("upsert accounts accountnumber='C-2' --data");
+    upsert.push(r#"{"name":"Upserted"}"#.into());
+    assert!(run(upsert).await.contains("upserted"));
+
+    // associate / disassociate a new contact
+    let mut contact = words("create contacts --data");
+    contact.push(r#"{"lastname":"Cli"}"#.into());
+    let contact_id = run(contact).await.trim().to_string();
+    run(words(&format!(
+        "associate accounts {id} contact_customer_accounts contacts {contact_id}"
+    )))
+    .await;
+    run(words(&format!(
+        "disassociate accounts {id} contact_customer_accounts contacts {contact_id}"
+    )))
+    .await;
+    assert!(
+        run(words(&format!("delete accounts {id}")))
+            .await
+            .contains("deleted")
+    );
+
+    // fetchxml from a file, all pages
+    let dir = std::env::temp_dir().join(format!("host-test-cli-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fetch = dir.join("accounts.xml");
+    std::fs::write(&fetch, r#"<fetch count="10"><entity name="account"><attribute name="name"/><order attribute="accountnumber"/></entity></fetch>"#).unwrap();
+    let rows = run(words(&format!(
+        "fetchxml accounts {} --all",
+        fetch.display()
+    )))
+    .await;
+    assert_eq!(
+        rows.lines().count(),
+        26,
+        "25 seeded accounts plus the upserted one"
+    );
+
+    // execute: a function and an action
+    assert!(
+        run(words("execute RetrieveVersion"))
+            .await
+            .contains("Version")
+    );
+    let mut echo = words("execute sample_Echo --data");
+    echo.push(r#"{"Text":"ping"}"#.into());
+    assert!(run(echo).await.contains("ping"));
+
+    // batch from a file
+    let batch = dir.join("batch.json");
+    std::fs::write(&batch, r#"[{"method":"GET","url":"WhoAmI"},{"method":"POST","url":"accounts","body":{"name":"In batch"}}]"#).unwrap();
+    let out: serde_json::Value = serde_json::from_str(
+        &run(words(&format!(
+            "--json batch {} --continue-on-error",
+            batch.display()
+        )))
+        .await,
+    )
+    .unwrap();
+    let statuses: Vec<u64> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 204]);
+
+    // send
+    assert!(
+        run(words("send GET accounts?$top=1"))
+            .await
+            .starts_with("HTTP 200")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dataverse_error_exits_4_with_status_code_and_message() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let run = run_against(
+        &server,
+        Some(&fake::demo_connection_string()),
+        &["get", "accounts", "00000000-0000-0000-0000-0000000000aa"],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 404"), "{}", run.stderr);
+    assert!(run.stderr.contains("0x80040217"), "{}", run.stderr);
+    assert!(run.stderr.contains("Does Not Exist"), "{}", run.stderr);
+}

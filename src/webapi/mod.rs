@@ -1,8 +1,15 @@
 //! The Dataverse Web API: request builders and response parsers. Pure.
 
+pub mod batch;
+pub mod crud;
+pub mod entity_key;
 pub mod error;
+pub mod execute;
+pub mod fetchxml;
+pub mod options;
 pub mod page;
 pub mod query;
+pub mod send;
 pub mod who_am_i;
 
 pub use error::parse_error;
@@ -21,13 +28,18 @@ pub fn api_url(org_url: &str, relative: &str) -> String {
     format!("{org_url}{API_PATH}{relative}")
 }
 
-/// A Web API request with the headers every call carries.
-pub fn request(method: Method, url: String, token: &Secret) -> Request {
-    Request::new(method, url)
+/// Adds the headers every Web API call carries: the token and the OData ones.
+pub fn authorize(request: Request, token: &Secret) -> Request {
+    request
         .header("Authorization", format!("Bearer {}", token.expose()))
         .header("Accept", "application/json")
         .header("OData-MaxVersion", "4.0")
         .header("OData-Version", "4.0")
+}
+
+/// A GET of `{org}/api/data/v9.2/{relative}`.
+pub fn get(org_url: &str, relative: &str) -> Request {
+    Request::new(Method::Get, api_url(org_url, relative))
 }
 
 /// True when `url` is on the organization's own origin; the access token is
@@ -73,11 +85,7 @@ mod tests {
 
     #[test]
     fn requests_carry_the_odata_headers_and_the_token() {
-        let req = request(
-            Method::Get,
-            api_url("https://o", "WhoAmI"),
-            &Secret::new("tok"),
-        );
+        let req = authorize(get("https://o", "WhoAmI"), &Secret::new("tok"));
         assert_eq!(req.url, "https://o/api/data/v9.2/WhoAmI");
         assert_eq!(req.header_value("authorization"), Some("Bearer tok"));
         assert_eq!(req.header_value("odata-version"), Some("4.0"));

@@ -40,6 +40,24 @@ pub fn parse(response: &Response) -> Result<Page, Error> {
     })
 }
 
+/// Keeps only the first `rows` rows of a page (and drops its next link):
+/// the last page of a bounded read.
+pub fn truncate(page: Page, rows: u32) -> Page {
+    if rows >= page.row_count {
+        return page;
+    }
+    let kept: Vec<&RawValue> = serde_json::from_str::<Vec<&RawValue>>(&page.rows)
+        .map(|all| all.into_iter().take(rows as usize).collect())
+        .unwrap_or_default();
+    let texts: Vec<&str> = kept.iter().map(|r| r.get()).collect();
+    Page {
+        rows: format!("[{}]", texts.join(",")),
+        row_count: texts.len() as u32,
+        next_link: None,
+        total_count: page.total_count,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +83,19 @@ mod tests {
             Some("https://o/api/data/v9.2/accounts?$skiptoken=x")
         );
         assert_eq!(page.total_count, Some(7));
+    }
+
+    #[test]
+    fn truncating_keeps_the_first_rows_and_ends_paging() {
+        let page = parse(&response(
+            r#"{"value":[{"a":1},{"a":2},{"a":3}],"@odata.nextLink":"https://o/x"}"#,
+        ))
+        .unwrap();
+        let cut = truncate(page.clone(), 2);
+        assert_eq!(cut.rows, r#"[{"a":1},{"a":2}]"#);
+        assert_eq!((cut.row_count, cut.next_link), (2, None));
+        assert_eq!(truncate(page.clone(), 3), page);
+        assert_eq!(truncate(page, 0).rows, "[]");
     }
 
     #[test]

@@ -13,6 +13,10 @@ pub struct Query {
     pub select: Vec<String>,
     pub filter: Option<String>,
     pub orderby: Option<String>,
+    /// `$expand`, passed through (percent-encoded); related rows to include.
+    pub expand: Option<String>,
+    /// `$apply`, passed through (percent-encoded); aggregation and grouping.
+    pub apply: Option<String>,
     pub top: Option<u32>,
     pub page_size: Option<u32>,
     pub count: bool,
@@ -34,6 +38,12 @@ impl Query {
         }
         if let Some(orderby) = non_empty("orderby", &self.orderby)? {
             options.push(format!("$orderby={}", query_encode(orderby)));
+        }
+        if let Some(expand) = non_empty("expand", &self.expand)? {
+            options.push(format!("$expand={}", query_encode(expand)));
+        }
+        if let Some(apply) = non_empty("apply", &self.apply)? {
+            options.push(format!("$apply={}", query_encode(apply)));
         }
         if let Some(top) = self.top {
             if top == 0 {
@@ -73,7 +83,7 @@ fn non_empty<'a>(name: &str, value: &'a Option<String>) -> Result<Option<&'a str
 
 /// Entity set and column names are OData identifiers; checking them keeps a
 /// caller's string from rewriting the path or the query.
-fn check_identifier(what: &str, name: &str) -> Result<(), Error> {
+pub(crate) fn check_identifier(what: &str, name: &str) -> Result<(), Error> {
     let mut chars = name.chars();
     let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -99,13 +109,15 @@ mod tests {
             select: vec!["name".into(), "accountid".into()],
             filter: Some("name eq 'A&B'".into()),
             orderby: Some("name desc".into()),
+            expand: Some("primarycontactid($select=fullname)".into()),
+            apply: Some("groupby((statecode))".into()),
             top: Some(10),
             page_size: Some(3),
             count: true,
         };
         assert_eq!(
             q.url(ORG).unwrap(),
-            "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name,accountid&$filter=name%20eq%20'A%26B'&$orderby=name%20desc&$top=10&$count=true"
+            "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name,accountid&$filter=name%20eq%20'A%26B'&$orderby=name%20desc&$expand=primarycontactid($select%3Dfullname)&$apply=groupby((statecode))&$top=10&$count=true"
         );
         assert_eq!(q.prefer().unwrap().as_deref(), Some("odata.maxpagesize=3"));
     }
@@ -145,6 +157,14 @@ mod tests {
             },
             Query {
                 filter: Some("  ".into()),
+                ..base.clone()
+            },
+            Query {
+                expand: Some("".into()),
+                ..base.clone()
+            },
+            Query {
+                apply: Some(" ".into()),
                 ..base.clone()
             },
             Query {

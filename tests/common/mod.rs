@@ -7,11 +7,13 @@ use std::sync::{Arc, OnceLock};
 
 use host_test::fake::{self, Fake};
 use host_test::session::ClientOptions;
-use host_test::{CallError, DataverseError, Query, Runtime, Session, Upstream};
+use host_test::{CallError, DataverseError, ErrorKind, Query, Runtime, Session, Upstream};
 
 pub const OPTIONS: ClientOptions = ClientOptions {
     max_response_bytes: None,
     timeout_ms: None,
+    max_retries: None,
+    max_total_wait_ms: None,
 };
 
 /// One runtime per test binary: loading is cheap, but there is no need to repeat it.
@@ -40,7 +42,12 @@ pub async fn connect(fake: &Arc<Fake>, connection: &str) -> Result<Session, Call
 }
 
 /// The component's typed error, failing the test on a host error.
-pub fn dataverse_error<T>(result: Result<T, CallError>) -> DataverseError {
+pub fn dataverse_error<T>(result: Result<T, CallError>) -> ErrorKind {
+    full_error(result).kind
+}
+
+/// The component's whole error record (kind and call info).
+pub fn full_error<T>(result: Result<T, CallError>) -> DataverseError {
     match result {
         Err(CallError::Dataverse(e)) => e,
         Err(CallError::Host(e)) => panic!("expected a Dataverse error, got a host error: {e:?}"),
@@ -54,6 +61,8 @@ pub fn accounts_query(page_size: Option<u32>) -> Query {
         select: vec!["name".into()],
         filter: None,
         orderby: None,
+        expand: None,
+        apply: None,
         top: None,
         page_size,
         count: false,
@@ -62,7 +71,10 @@ pub fn accounts_query(page_size: Option<u32>) -> Query {
 
 /// Reads every page of `query` and returns the `name` of each row in order.
 pub async fn all_names(session: &mut Session, query: &Query) -> (Vec<String>, usize) {
-    let mut page = session.retrieve_multiple(query).await.expect("first page");
+    let mut page = session
+        .retrieve_multiple(query, None)
+        .await
+        .expect("first page");
     let mut names = Vec::new();
     let mut pages = 1;
     loop {
@@ -75,7 +87,7 @@ pub async fn all_names(session: &mut Session, query: &Query) -> (Vec<String>, us
         match page.next_link.take() {
             Some(link) => {
                 page = session
-                    .next_page(&link, query.page_size)
+                    .next_page(&link, query.page_size, None)
                     .await
                     .expect("next page");
                 pages += 1;

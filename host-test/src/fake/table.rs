@@ -1,11 +1,13 @@
-//! In-memory Dataverse tables: rows of JSON attributes plus a row version.
+//! In-memory Dataverse tables: rows of JSON attributes plus a row version,
+//! and the schema facts the Web API needs (keys, lookups, relationships).
 //!
 //! One `Table` per entity set. Query code only sees `Record`s and the column
 //! list, so adding an entity set means adding a seed function here and
-//! registering it in `Tables::seed`.
+//! registering it in `seed`.
 
 use super::ids::stable_guid;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// One row. `fields` holds every attribute including the primary key;
 /// `version` is Dataverse's `versionnumber`, surfaced as `@odata.etag`.
@@ -23,14 +25,24 @@ impl Record {
     pub(crate) fn get(&self, column: &str) -> &Value {
         self.fields.get(column).unwrap_or(&Value::Null)
     }
+
+    /// The primary key (or any GUID column), lower case.
+    pub(crate) fn id(&self, primary_key: &str) -> String {
+        self.get(primary_key)
+            .as_str()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    }
 }
 
 /// The attribute types the fake knows, named after their OData EDM types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ColumnType {
+    /// Primary keys and lookup (`_x_value`) columns.
     Guid,
     String,
-    Decimal,
+    /// A currency column: an `Edm.Decimal` with a `$1,000.00` formatted value.
+    Money,
 }
 
 impl ColumnType {
@@ -38,9 +50,28 @@ impl ColumnType {
         match self {
             ColumnType::Guid => "Edm.Guid",
             ColumnType::String => "Edm.String",
-            ColumnType::Decimal => "Edm.Decimal",
+            ColumnType::Money => "Edm.Decimal",
         }
     }
+}
+
+/// A many-to-one lookup: the `_x_value` column and its single-valued
+/// navigation property (set with `x@odata.bind`, expanded with `$expand=x`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lookup {
+    pub(crate) column: &'static str,
+    pub(crate) navigation: &'static str,
+    pub(crate) target_set: &'static str,
+}
+
+/// A one-to-many relationship seen from the "one" side: a collection-valued
+/// navigation property listing the rows of `related_set` whose
+/// `referencing_column` holds this row's id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OneToMany {
+    pub(crate) navigation: &'static str,
+    pub(crate) related_set: &'static str,
+    pub(crate) referencing_column: &'static str,
 }
 
 #[derive(Clone, Debug)]
@@ -49,8 +80,14 @@ pub(crate) struct Table {
     pub(crate) logical_name: &'static str,
     /// Primary key column, e.g. `accountid`; always returned, even with `$select`.
     pub(crate) primary_key: &'static str,
+    /// Primary name column: the formatted value of a lookup to this table.
+    pub(crate) primary_name: &'static str,
     /// Every column a query may name, with its type (queries are type-checked).
     pub(crate) columns: &'static [(&'static str, ColumnType)],
+    /// The columns of the table's one alternate key (empty: none).
+    pub(crate) alternate_key: &'static [&'static str],
+    pub(crate) lookups: &'static [Lookup],
+    pub(crate) collections: &'static [OneToMany],
     /// Rows in creation order, which is the default result order.
     pub(crate) rows: Vec<Record>,
 }
@@ -63,13 +100,71 @@ impl Table {
             .map(|(_, t)| *t)
     }
 
-    pub(crate) fn find(&self, id: &str) -> Option<&Record> {
-        self.rows.iter().find(|r| {
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
+        self.rows.iter().position(|r| {
             r.get(self.primary_key)
                 .as_str()
                 .is_some_and(|v| v.eq_ignore_ascii_case(id))
         })
     }
+
+    pub(crate) fn find(&self, id: &str) -> Option<&Record> {
+        self.position(id).map(|i| &self.rows[i])
+    }
+
+    pub(crate) fn lookup_by_navigation(&self, navigation: &str) -> Option<&'static Lookup> {
+        self.lookups.iter().find(|l| l.navigation == navigation)
+    }
+
+    pub(crate) fn lookup_by_column(&self, column: &str) -> Option<&'static Lookup> {
+        self.lookups.iter().find(|l| l.column == column)
+    }
+
+    pub(crate) fn collection(&self, navigation: &str) -> Option<&'static OneToMany> {
+        self.collections.iter().find(|c| c.navigation == navigation)
+    }
+
+    /// Recomputes derived columns after a write (a contact's `fullname` is
+    /// computed from its first and last name, as in Dataverse).
+    pub(crate) fn derive(&self, record: &mut Record) {
+        if self.logical_name == "contact" {
+            let part = |c: &str| record.get(c).as_str().unwrap_or("").to_string();
+            let full = format!("{} {}", part("firstname"), part("lastname"));
+            let full = full.trim();
+            record.fields.insert(
+                "fullname".into(),
+                if full.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(full.to_string())
+                },
+            );
+        }
+    }
+}
+
+/// Every entity set of a fresh fake, keyed by entity set name.
+pub(crate) fn seed(account_count: usize) -> BTreeMap<&'static str, Table> {
+    let mut tables = BTreeMap::new();
+    tables.insert("accounts", accounts(account_count));
+    tables.insert("contacts", contacts(account_count));
+    link_primary_contacts(&mut tables);
+    tables
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("json! object literal"),
+    }
+}
+
+fn account_id(i: usize) -> String {
+    stable_guid(&format!("account/{i}"))
+}
+
+fn contact_id(i: usize) -> String {
+    stable_guid(&format!("contact/{i}"))
 }
 
 /// The demo accounts: the first three carry well-known sample names, the rest
@@ -84,16 +179,14 @@ pub(crate) fn accounts(count: usize) -> Table {
                 .unwrap_or_else(|| format!("Account {i:04}"));
             // Revenue is scrambled so that ordering by it differs from creation order.
             let revenue = ((i * 37) % 101) as f64 * 1000.0 + 500.0;
-            let Value::Object(fields) = json!({
-                "accountid": stable_guid(&format!("account/{i}")),
-                "name": name,
-                "accountnumber": format!("A-{i:04}"),
-                "revenue": revenue,
-            }) else {
-                unreachable!("json! object literal")
-            };
             Record {
-                fields,
+                fields: object(json!({
+                    "accountid": account_id(i),
+                    "name": name,
+                    "accountnumber": format!("A-{i:04}"),
+                    "revenue": revenue,
+                    "_primarycontactid_value": null,
+                })),
                 version: 1_000_000 + 17 * i as u64,
             }
         })
@@ -101,13 +194,94 @@ pub(crate) fn accounts(count: usize) -> Table {
     Table {
         logical_name: "account",
         primary_key: "accountid",
+        primary_name: "name",
         columns: &[
             ("accountid", ColumnType::Guid),
             ("name", ColumnType::String),
             ("accountnumber", ColumnType::String),
-            ("revenue", ColumnType::Decimal),
+            ("revenue", ColumnType::Money),
+            ("_primarycontactid_value", ColumnType::Guid),
         ],
+        alternate_key: &["accountnumber"],
+        lookups: &[Lookup {
+            column: "_primarycontactid_value",
+            navigation: "primarycontactid",
+            target_set: "contacts",
+        }],
+        collections: &[OneToMany {
+            navigation: "contact_customer_accounts",
+            related_set: "contacts",
+            referencing_column: "_parentcustomerid_value",
+        }],
         rows,
+    }
+}
+
+/// Six contacts (names from Microsoft's sample data); most work for one of
+/// the first three accounts, which exist whenever `account_count >= 3`.
+pub(crate) fn contacts(account_count: usize) -> Table {
+    const PEOPLE: [(&str, &str, usize); 6] = [
+        ("Yvonne", "McKay", 1),
+        ("Susanna", "Stubberod", 1),
+        ("Nancy", "Anderson", 2),
+        ("Maria", "Campbell", 3),
+        ("Sidney", "Higa", 0),
+        ("Scott", "Konersmann", 2),
+    ];
+    let rows = PEOPLE
+        .iter()
+        .enumerate()
+        .map(|(n, &(first, last, account))| {
+            let i = n + 1;
+            let parent = (1..=account_count)
+                .contains(&account)
+                .then(|| account_id(account));
+            Record {
+                fields: object(json!({
+                    "contactid": contact_id(i),
+                    "fullname": format!("{first} {last}"),
+                    "firstname": first,
+                    "lastname": last,
+                    "emailaddress1": format!("someone_{}@example.com", (b'a' + n as u8) as char),
+                    "_parentcustomerid_value": parent,
+                })),
+                version: 1_100_000 + 13 * i as u64,
+            }
+        })
+        .collect();
+    Table {
+        logical_name: "contact",
+        primary_key: "contactid",
+        primary_name: "fullname",
+        columns: &[
+            ("contactid", ColumnType::Guid),
+            ("fullname", ColumnType::String),
+            ("firstname", ColumnType::String),
+            ("lastname", ColumnType::String),
+            ("emailaddress1", ColumnType::String),
+            ("_parentcustomerid_value", ColumnType::Guid),
+        ],
+        alternate_key: &[],
+        lookups: &[Lookup {
+            column: "_parentcustomerid_value",
+            navigation: "parentcustomerid_account",
+            target_set: "accounts",
+        }],
+        collections: &[],
+        rows,
+    }
+}
+
+/// Accounts 1–3 get a primary contact (contacts 1, 3 and 4).
+fn link_primary_contacts(tables: &mut BTreeMap<&'static str, Table>) {
+    let accounts = tables.get_mut("accounts").expect("seeded");
+    for (row, contact) in [(0, 1), (1, 3), (2, 4)] {
+        if let Some(record) = accounts.rows.get_mut(row) {
+            record.fields.insert(
+                "_primarycontactid_value".into(),
+                Value::String(contact_id(contact)),
+            );
+        }
     }
 }
 
@@ -125,5 +299,25 @@ mod tests {
         assert_eq!(a.rows[7].get("accountid"), b.rows[7].get("accountid"));
         let id = a.rows[4].get("accountid").as_str().unwrap().to_uppercase();
         assert!(a.find(&id).is_some());
+    }
+
+    #[test]
+    fn contacts_belong_to_existing_accounts_and_accounts_have_primary_contacts() {
+        let tables = seed(25);
+        let (accounts, contacts) = (&tables["accounts"], &tables["contacts"]);
+        assert_eq!(contacts.rows.len(), 6);
+        assert_eq!(contacts.rows[0].get("fullname"), "Yvonne McKay");
+        let contoso = accounts.rows[0].id("accountid");
+        assert_eq!(contacts.rows[0].get("_parentcustomerid_value"), &*contoso);
+        let primary = accounts.rows[0].get("_primarycontactid_value");
+        assert_eq!(primary, &*contacts.rows[0].id("contactid"));
+        assert!(accounts.rows[5].get("_primarycontactid_value").is_null());
+        // With fewer accounts, no contact points at a missing one.
+        let small = seed(1);
+        assert!(
+            small["contacts"].rows[2]
+                .get("_parentcustomerid_value")
+                .is_null()
+        );
     }
 }

@@ -1,12 +1,16 @@
 //! Serves a [`Fake`] over HTTPS on a loopback port, so a host can make real
 //! TLS connections to "login.microsoftonline.com" and "contoso.crm.dynamics.com"
 //! (by resolving them to the returned address and trusting `ca_pem`).
+//!
+//! Responses carrying a [`Delivery`] in their extensions (injected faults) are
+//! delivered accordingly: delayed, or cut off mid-body with the connection
+//! closed.
 
-use super::Fake;
+use super::{Delivery, Fake};
 use anyhow::Context;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rcgen::{
@@ -15,8 +19,12 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
@@ -177,17 +185,80 @@ async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, fake: Arc<Fa
         .await;
 }
 
+/// A response body: whole, or (for [`Delivery::DropAfter`]) a head
+/// followed by an error, which makes hyper abort the connection.
+enum ReplyBody {
+    Whole(Option<Bytes>, u64),
+    Truncated {
+        head: Option<Bytes>,
+        /// A pause before failing, so hyper flushes the head first.
+        pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    },
+}
+
+impl ReplyBody {
+    fn whole(bytes: Bytes) -> Self {
+        let len = bytes.len() as u64;
+        ReplyBody::Whole(Some(bytes), len)
+    }
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ReplyBody::Whole(data, _) => Poll::Ready(
+                data.take()
+                    .filter(|d| !d.is_empty())
+                    .map(|d| Ok(Frame::data(d))),
+            ),
+            ReplyBody::Truncated { head, pause } => {
+                if let Some(head) = head.take().filter(|h| !h.is_empty()) {
+                    return Poll::Ready(Some(Ok(Frame::data(head))));
+                }
+                let pause = pause
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(50))));
+                if pause.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "fault injection: connection dropped mid-body",
+                ))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ReplyBody::Whole(None, _))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReplyBody::Whole(_, len) => SizeHint::with_exact(*len),
+            // The explicit Content-Length header (the full length) rules.
+            ReplyBody::Truncated { .. } => SizeHint::default(),
+        }
+    }
+}
+
 async fn answer(
     fake: &Fake,
     req: hyper::Request<Incoming>,
     sni: Option<&str>,
-) -> hyper::Response<Full<Bytes>> {
+) -> hyper::Response<ReplyBody> {
     let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            let mut resp =
-                hyper::Response::new(Full::new(Bytes::from_static(b"request body too large")));
+            let mut resp = hyper::Response::new(ReplyBody::whole(Bytes::from_static(
+                b"request body too large",
+            )));
             *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
             return resp;
         }
@@ -198,15 +269,37 @@ async fn answer(
     {
         parts.headers.insert(http::header::HOST, value);
     }
-    fake.handle(http::Request::from_parts(parts, body))
-        .map(Full::new)
+    let response = fake.handle(http::Request::from_parts(parts, body));
+    match response.extensions().get::<Delivery>().copied() {
+        None => response.map(ReplyBody::whole),
+        Some(Delivery::Delay { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            response.map(ReplyBody::whole)
+        }
+        Some(Delivery::DropAfter { bytes }) => {
+            let (mut parts, body) = response.into_parts();
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(body.len()),
+            );
+            let head = body.slice(..bytes.min(body.len()));
+            hyper::Response::from_parts(
+                parts,
+                ReplyBody::Truncated {
+                    head: Some(head),
+                    pause: None,
+                },
+            )
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{DEMO_TENANT_ID, Fake, ORG_HOST};
+    use super::super::test_support::token_for;
+    use super::super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, Fake, Fault, ORG_HOST};
     use super::*;
-    use http_body_util::Empty;
+    use http_body_util::{Empty, Full};
     use rustls::pki_types::ServerName;
     use std::time::Duration;
     use tokio_rustls::TlsConnector;
@@ -288,6 +381,85 @@ mod tests {
             connect(&server, "example.com").await.is_err(),
             "certificate must not cover other names"
         );
+    }
+
+    /// An authenticated GET over `sender`.
+    fn api(path: &str, token: &str) -> hyper::Request<Empty<Bytes>> {
+        hyper::Request::get(path)
+            .header("host", ORG_HOST)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Empty::new())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn drop_mid_body_fault_sends_part_of_the_body_then_closes_the_connection() {
+        let fake = Fake::demo();
+        let token = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        let server = serve_tls(fake.clone()).await.unwrap();
+        fake.inject(Fault::DropMidBody, 1);
+        let tls = connect(&server, ORG_HOST).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        let conn = tokio::spawn(conn);
+        let resp = sender
+            .send_request(api("/api/data/v9.2/accounts", &token))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let announced: usize = resp.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let (mut body, mut received, mut failed) = (resp.into_body(), 0, false);
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => received += frame.data_ref().map_or(0, Bytes::len),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(
+            failed,
+            "a truncated body must be an error, not a short success"
+        );
+        assert_eq!(received, announced / 2);
+        let closed = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        assert!(closed.is_ok(), "the connection must be closed");
+        assert_eq!(fake.stats().api_requests, 1);
+    }
+
+    #[tokio::test]
+    async fn slow_fault_delays_the_answer() {
+        let fake = Fake::demo();
+        let token = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        let server = serve_tls(fake.clone()).await.unwrap();
+        let tls = connect(&server, ORG_HOST).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        fake.inject(Fault::Slow { millis: 300 }, 1);
+        let started = std::time::Instant::now();
+        let resp = sender
+            .send_request(api("/api/data/v9.2/WhoAmI", &token))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(body.starts_with(b"{"));
+        let started = std::time::Instant::now();
+        let resp = sender
+            .send_request(api("/api/data/v9.2/WhoAmI", &token))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(started.elapsed() < Duration::from_millis(300));
     }
 
     #[tokio::test]

@@ -1,0 +1,246 @@
+//! `host-test`: the command-line host for the dataverse-wasm component.
+
+mod args;
+mod commands;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use args::{Args, UsageError};
+use host_test::session::{ClientOptions, ErrorKind, RequestOptions, describe};
+use host_test::{CallError, Network, Runtime, Session, Upstream};
+
+const USAGE: &str = "\
+usage: host-test [OPTIONS] <COMMAND> [ARGS]
+
+commands (KEY is a GUID or an alternate key such as accountnumber='A-1'):
+  demo                                  WhoAmI and a query against the built-in fake (no setup, no network)
+  whoami                                the application user's ids
+  query ENTITYSET [--select a,b] [--filter EXPR] [--orderby EXPR] [--expand EXPR] [--apply EXPR]
+                  [--top N] [--page-size N] [--count] [--all [--max-rows N]]
+                                        rows, one JSON object per line (--all reads every page)
+  get ENTITYSET KEY [--select a,b] [--expand EXPR]
+  create ENTITYSET --data JSON [--return]             prints the new id
+  update ENTITYSET KEY --data JSON [--if-match ETAG] [--return]   never creates
+  upsert ENTITYSET KEY --data JSON [--create-only] [--return]
+  delete ENTITYSET KEY [--if-match ETAG]
+  associate ENTITYSET KEY NAVPROP TARGETSET TARGETKEY
+  disassociate ENTITYSET KEY NAVPROP [TARGETSET TARGETKEY]
+  fetchxml ENTITYSET FILE|- [--all]
+  execute NAME [--bound ENTITYSET KEY] [--data JSON] [--action|--function]
+                                        a function (default without --data) or an action
+  batch FILE|- [--changeset] [--continue-on-error]
+                                        FILE: JSON array of {\"method\",\"url\",\"headers\"?,\"body\"?}
+  send METHOD PATH [--data JSON]        any Web API request (PATH relative to /api/data/v9.2/)
+  token                                 the token's metadata (never the token)
+  fake-server [--seconds N]             serve the fake Entra ID + Dataverse on loopback TLS
+
+--data takes JSON, @FILE or - (standard input).
+
+options:
+  --connection STR          connection string (default: $DATAVERSE_CONNECTION)
+  --connect-to H1:P1:H2:P2  connect to H2:P2 for requests to H1:P1 (repeatable; like curl)
+  --cacert FILE             trust these PEM certificates in addition to the public roots
+  --component PATH          the component to run (default: the one built with this host)
+  --json                    machine-readable output
+  -v, --verbose             error details and each call's request id and attempts
+  --impersonate OBJECTID    act for this user (CallerObjectId)
+  --bypass-plugins          MSCRM.BypassCustomPluginExecution: true
+  --suppress-duplicate-detection true|false
+  --solution NAME           MSCRM.SolutionUniqueName
+  --strong-consistency      Consistency: Strong
+  --formatted               formatted values (odata.include-annotations=\"*\")
+  --annotations NAME        odata.include-annotations=\"NAME\"
+  --request-id ID           x-ms-client-request-id of the call
+  --max-retries N           retries after the first attempt (default 4; 0 never retries)
+  --timeout-ms N            connect / first-byte / between-bytes timeout
+
+exit codes: 0 ok, 1 host failure, 2 bad settings or usage, 3 authentication, 4 Dataverse error, 5 transport";
+
+/// Exit codes, as documented in USAGE.
+pub const EXIT_HOST: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_AUTH: u8 = 3;
+pub const EXIT_DATAVERSE: u8 = 4;
+pub const EXIT_TRANSPORT: u8 = 5;
+
+/// A failure with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn host(error: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: EXIT_HOST,
+            message: format!("{error:#}"),
+            detail: None,
+        }
+    }
+}
+
+impl From<UsageError> for Failure {
+    fn from(e: UsageError) -> Failure {
+        Failure::usage(e.0)
+    }
+}
+
+impl From<CallError> for Failure {
+    fn from(error: CallError) -> Failure {
+        match &error {
+            CallError::Dataverse(e) => {
+                let mut detail = format!("{:?}", e.kind);
+                if let Some(call) = &e.call {
+                    detail.push_str(&format!(
+                        "\nclient request id: {}, attempts: {}",
+                        call.client_request_id, call.attempts
+                    ));
+                }
+                Failure {
+                    code: exit_code(&e.kind),
+                    message: describe(e),
+                    detail: Some(detail),
+                }
+            }
+            CallError::Host(e) => Failure {
+                code: EXIT_HOST,
+                message: format!("host error: {e}"),
+                detail: Some(format!("{e:?}")),
+            },
+        }
+    }
+}
+
+fn exit_code(kind: &ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidSettings(_) | ErrorKind::InvalidRequest(_) => EXIT_USAGE,
+        ErrorKind::Authentication(_) | ErrorKind::Authority(_) => EXIT_AUTH,
+        ErrorKind::AccessDenied(_)
+        | ErrorKind::NotFound(_)
+        | ErrorKind::PreconditionFailed(_)
+        | ErrorKind::Throttled(_)
+        | ErrorKind::Service(_)
+        | ErrorKind::InvalidResponse(_) => EXIT_DATAVERSE,
+        ErrorKind::Transport(_) => EXIT_TRANSPORT,
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => return report(e.into(), false),
+    };
+    if args.switch("-h") || args.switch("--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let verbose = args.switch("-v") || args.switch("--verbose");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return report(Failure::host(e), verbose),
+    };
+    match runtime.block_on(commands::run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => report(failure, verbose),
+    }
+}
+
+fn report(failure: Failure, verbose: bool) -> ExitCode {
+    eprintln!("error: {}", failure.message);
+    if verbose && let Some(detail) = &failure.detail {
+        eprintln!("details: {detail}");
+    }
+    if failure.code == EXIT_USAGE && failure.detail.is_none() {
+        eprintln!("(host-test --help for usage)");
+    }
+    ExitCode::from(failure.code)
+}
+
+/// The per-call options given on the command line.
+pub fn request_options(args: &Args) -> Result<Option<RequestOptions>, Failure> {
+    let annotations = match (args.switch("--formatted"), args.value("--annotations")) {
+        (true, _) => Some("*".to_string()),
+        (false, name) => name.map(str::to_string),
+    };
+    let options = RequestOptions {
+        caller_object_id: args.value("--impersonate").map(str::to_string),
+        bypass_custom_plugins: args.switch("--bypass-plugins"),
+        suppress_duplicate_detection: args.boolean("--suppress-duplicate-detection")?,
+        solution_unique_name: args.value("--solution").map(str::to_string),
+        strong_consistency: args.switch("--strong-consistency"),
+        include_annotations: annotations,
+        return_representation: args.switch("--return"),
+        client_request_id: args.value("--request-id").map(str::to_string),
+    };
+    Ok(Some(options))
+}
+
+fn load_runtime(args: &Args) -> Result<Runtime, Failure> {
+    match args.value("--component") {
+        Some(path) => Runtime::load(std::path::Path::new(path)),
+        None => Runtime::load_default(),
+    }
+    .map_err(Failure::host)
+}
+
+/// Connects to the org named by the connection string, over the network.
+pub async fn connect(args: &Args) -> Result<Session, Failure> {
+    let connection = match args.value("--connection") {
+        Some(c) => c.to_string(),
+        None => std::env::var("DATAVERSE_CONNECTION").map_err(|_| {
+            Failure::usage(
+                "no connection string: set DATAVERSE_CONNECTION or pass --connection (or try: host-test demo)",
+            )
+        })?,
+    };
+    let cacert = match args.value("--cacert") {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("--cacert {path}: {e}")))?,
+        ),
+        None => None,
+    };
+    let connect_to = args
+        .all("--connect-to")
+        .into_iter()
+        .map(|rule| rule.parse().map_err(|e| Failure::usage(format!("{e:#}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let network = Network::new(connect_to, cacert.as_deref())
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    let runtime = load_runtime(args)?;
+    let options = client_options(args)?;
+    Ok(runtime
+        .connect(Upstream::Network(Arc::new(network)), &connection, options)
+        .await?)
+}
+
+pub fn client_options(args: &Args) -> Result<ClientOptions, Failure> {
+    Ok(ClientOptions {
+        max_response_bytes: None,
+        timeout_ms: args.number("--timeout-ms")?,
+        max_retries: args.number("--max-retries")?,
+        max_total_wait_ms: None,
+    })
+}
+
+/// Runs the demo against the in-process fake.
+pub async fn demo_session(
+    args: &Args,
+    fake: Arc<host_test::fake::Fake>,
+) -> Result<Session, Failure> {
+    let runtime = load_runtime(args)?;
+    let connection = host_test::fake::demo_connection_string();
+    Ok(runtime
+        .connect(Upstream::Fake(fake), &connection, client_options(args)?)
+        .await?)
+}

@@ -1,0 +1,1240 @@
+//! Table rows over the Web API: retrieve (single and paged), create,
+//! update/upsert with Dataverse's conditional semantics, delete, and single
+//! property access. Rows are rendered here (columns, etag, annotations,
+//! `$expand`) for every other module that returns rows.
+
+use super::State;
+use super::annotations::{self, Prefer};
+use super::dataverse::{
+    Body, Ctx, DvError, MAX_PAGE_SIZE, Reply, bad_request, method_not_allowed, prefer,
+    preference_applied,
+};
+use super::odata::{self, Expand, QueryOptions};
+use super::path::{self, Key};
+use super::relations;
+use super::table::{ColumnType, Record, Table};
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+pub(crate) type Tables = BTreeMap<&'static str, Table>;
+
+// ---- keys, errors and conditional headers ----------------------------------
+
+pub(crate) fn not_found(table: &Table, key: &Key) -> DvError {
+    match key {
+        Key::Id(id) => DvError::new(
+            StatusCode::NOT_FOUND,
+            "0x80040217",
+            format!("{} With Id = {id} Does Not Exist", table.logical_name),
+        ),
+        // Dataverse words an alternate-key miss differently, with its own code.
+        Key::Alternate(_) => DvError::new(
+            StatusCode::NOT_FOUND,
+            "0x80060891",
+            format!(
+                "A record with the specified key values does not exist in {} entity",
+                table.logical_name
+            ),
+        ),
+    }
+}
+
+pub(crate) fn position(table: &Table, key: &Key) -> Option<usize> {
+    match key {
+        Key::Id(id) => table.position(id),
+        Key::Alternate(pairs) => table.rows.iter().position(|r| {
+            pairs
+                .iter()
+                .all(|(c, v)| odata::compare_values(r.get(c), v).is_eq())
+        }),
+    }
+}
+
+/// The index of the row `raw_key` names, or Dataverse's 404.
+pub(crate) fn locate(table: &Table, raw_key: &str) -> Result<usize, DvError> {
+    let key = path::parse_key(table, raw_key)?;
+    position(table, &key).ok_or_else(|| not_found(table, &key))
+}
+
+fn header(req: &Request<Bytes>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+}
+
+fn if_match(req: &Request<Bytes>) -> Option<String> {
+    header(req, "if-match")
+}
+
+/// `If-None-Match`, ignoring the `null` Dataverse's own samples always send.
+fn if_none_match(req: &Request<Bytes>) -> Option<String> {
+    header(req, "if-none-match").filter(|v| !v.eq_ignore_ascii_case("null"))
+}
+
+/// `*`, or any listed etag equal to the row's (weak or strong form).
+fn etag_matches(condition: &str, record: &Record) -> bool {
+    let current = format!("\"{}\"", record.version);
+    condition
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == current)
+}
+
+fn version_mismatch() -> DvError {
+    DvError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "0x80060882",
+        "The version of the existing record doesn't match the RowVersion property provided.",
+    )
+}
+
+fn already_exists() -> DvError {
+    DvError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "0x80040237",
+        "A record with matching key values already exists.",
+    )
+}
+
+// ---- rendering ---------------------------------------------------------------
+
+/// `$select` columns plus the primary key, which Dataverse always returns.
+pub(crate) fn selected_columns<'a>(table: &'a Table, select: &'a [String]) -> Vec<&'a str> {
+    let mut columns: Vec<&str> = select.iter().map(String::as_str).collect();
+    if !columns.contains(&table.primary_key) {
+        columns.push(table.primary_key);
+    }
+    columns
+}
+
+/// `@odata.context` for a set, listing selected columns and expansions.
+pub(crate) fn context_url(
+    base: &str,
+    set: &str,
+    table: &Table,
+    select: Option<&[String]>,
+    expand: &[Expand],
+) -> String {
+    let mut items: Vec<String> = select
+        .map(|s| {
+            selected_columns(table, s)
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in expand {
+        items.push(match &e.select {
+            Some(columns) => format!("{}({})", e.navigation, columns.join(",")),
+            None => format!("{}()", e.navigation),
+        });
+    }
+    if items.is_empty() {
+        format!("{base}/$metadata#{set}")
+    } else {
+        format!("{base}/$metadata#{set}({})", items.join(","))
+    }
+}
+
+/// One row as JSON: `@odata.etag`, the selected (or all) columns, the
+/// annotations `prefer` asks for, and `$expand`ed related rows.
+pub(crate) fn render(
+    tables: &Tables,
+    table: &Table,
+    record: &Record,
+    select: Option<&[String]>,
+    expand: &[Expand],
+    prefer: &Prefer,
+) -> Result<Map<String, Value>, DvError> {
+    let mut row = Map::new();
+    row.insert("@odata.etag".into(), Value::String(record.etag()));
+    match select {
+        None => row.extend(record.fields.clone()),
+        Some(columns) => {
+            for column in selected_columns(table, columns) {
+                row.insert(column.into(), record.get(column).clone());
+            }
+        }
+    }
+    annotations::annotate(&mut row, table, tables, prefer);
+    relations::expand_into(&mut row, tables, table, record, expand, prefer)?;
+    Ok(row)
+}
+
+fn with_context(mut row: Map<String, Value>, context: String) -> Value {
+    row.insert("@odata.context".into(), Value::String(context));
+    Value::Object(row)
+}
+
+// ---- retrieve ----------------------------------------------------------------
+
+/// Restricts a collection to the rows related to one parent row (for
+/// `GET accounts(id)/contact_customer_accounts`).
+pub(crate) struct Scope {
+    /// The path below the service root that `@odata.nextLink` repeats.
+    pub(crate) path: String,
+    pub(crate) column: &'static str,
+    pub(crate) id: String,
+}
+
+/// GET on an entity set: filter, order, then serve one page. Paging resumes
+/// after the skiptoken's last primary key, and `$top` bounds the total across
+/// pages (a row's position in the ordered result is how many came before it).
+pub(crate) fn retrieve_multiple(
+    ctx: &Ctx,
+    state: &State,
+    req: &Request<Bytes>,
+    set: &str,
+    scope: Option<Scope>,
+) -> Result<Reply, DvError> {
+    let table = &state.tables[set];
+    let query = odata::parse(req.uri().query(), table).map_err(bad_request)?;
+    let prefer = prefer(req);
+    let mut rows: Vec<&Record> = table
+        .rows
+        .iter()
+        .filter(|r| {
+            scope.as_ref().is_none_or(|s| {
+                r.get(s.column)
+                    .as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&s.id))
+            })
+        })
+        .filter(|r| query.filter.as_ref().is_none_or(|f| f.matches(r)))
+        .collect();
+    odata::sort(&mut rows, &query.orderby);
+    let id_of = |r: &Record| r.id(table.primary_key);
+
+    let (start, page_number) = match &query.skiptoken {
+        // A vanished row would end the paging early; the fake's data is static
+        // between pages, so this only happens with a forged token.
+        Some(token) => (
+            rows.iter()
+                .position(|r| id_of(r) == token.last_id)
+                .map_or(rows.len(), |p| p + 1),
+            token.page_number,
+        ),
+        None => (0, 1),
+    };
+    let end = query.top.map_or(rows.len(), |top| top.min(rows.len()));
+    let available = end.saturating_sub(start);
+    let requested = prefer.max_page_size.map(|n| n.min(MAX_PAGE_SIZE));
+    let page = &rows[start..start + available.min(requested.unwrap_or(MAX_PAGE_SIZE))];
+
+    let mut body = Map::new();
+    let select = query.select.as_deref();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(context_url(&ctx.base, set, table, select, &query.expand)),
+    );
+    if query.count {
+        body.insert("@odata.count".into(), json!(rows.len().min(MAX_PAGE_SIZE)));
+    }
+    let values = page
+        .iter()
+        .map(|r| render(&state.tables, table, r, select, &query.expand, &prefer).map(Value::Object))
+        .collect::<Result<Vec<_>, _>>()?;
+    body.insert("value".into(), Value::Array(values));
+    if available > page.len() {
+        let (first, last) = (id_of(page[0]), id_of(page[page.len() - 1]));
+        let mut options = query.passthrough.clone();
+        options.push(format!(
+            "$skiptoken={}",
+            odata::skiptoken(page_number, table.primary_key, &first, &last)
+        ));
+        let path = scope.as_ref().map_or(set, |s| s.path.as_str());
+        body.insert(
+            "@odata.nextLink".into(),
+            Value::String(format!("{}/{path}?{}", ctx.base, options.join("&"))),
+        );
+    }
+    let mut applied: Vec<String> = prefer.applied_annotations().into_iter().collect();
+    if let Some(n) = requested {
+        applied.push(format!("odata.maxpagesize={n}"));
+    }
+    Ok(preference_applied(
+        Reply::json(Value::Object(body)),
+        &applied,
+    ))
+}
+
+/// GET on `set(key)`; `If-None-Match` with the current etag gives 304, unless
+/// the answer depends on other rows (`$expand`, annotations), as documented.
+pub(crate) fn retrieve(
+    ctx: &Ctx,
+    state: &State,
+    req: &Request<Bytes>,
+    set: &str,
+    raw_key: &str,
+) -> Result<Reply, DvError> {
+    let table = &state.tables[set];
+    let query = odata::parse(req.uri().query(), table).map_err(bad_request)?;
+    let prefer = prefer(req);
+    let record = &table.rows[locate(table, raw_key)?];
+    if let Some(condition) = if_none_match(req)
+        && condition != "*"
+        && etag_matches(&condition, record)
+        && query.expand.is_empty()
+        && prefer.include_annotations.is_none()
+    {
+        return Ok(Reply::with_status(StatusCode::NOT_MODIFIED, Body::None));
+    }
+    let row = render(
+        &state.tables,
+        table,
+        record,
+        query.select.as_deref(),
+        &query.expand,
+        &prefer,
+    )?;
+    let context = context_url(
+        &ctx.base,
+        set,
+        table,
+        query.select.as_deref(),
+        &query.expand,
+    );
+    let applied: Vec<String> = prefer.applied_annotations().into_iter().collect();
+    Ok(preference_applied(
+        Reply::json(with_context(row, format!("{context}/$entity"))),
+        &applied,
+    ))
+}
+
+// ---- writes ------------------------------------------------------------------
+
+/// The request body as a JSON object, or Dataverse's payload error.
+pub(crate) fn json_body(req: &Request<Bytes>) -> Result<Map<String, Value>, DvError> {
+    match serde_json::from_slice(req.body()) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(DvError::new(
+            StatusCode::BAD_REQUEST,
+            "0x80048d19",
+            "Error identified in Payload provided by the user for Entity :'', The request body must be a JSON object.",
+        )),
+    }
+}
+
+pub(crate) fn invalid_property(name: &str, table: &Table) -> DvError {
+    DvError::new(
+        StatusCode::BAD_REQUEST,
+        "0x80048d19",
+        format!(
+            "Invalid property '{name}' was found in entity 'Microsoft.Dynamics.CRM.{}'.",
+            table.logical_name
+        ),
+    )
+}
+
+/// A value for `column`, type-checked like Dataverse's OData layer does.
+pub(crate) fn column_value(table: &Table, column: &str, value: &Value) -> Result<Value, DvError> {
+    let Some(column_type) = table.column_type(column) else {
+        return Err(invalid_property(column, table));
+    };
+    let converted = match (column_type, value) {
+        (_, Value::Null) => Some(Value::Null),
+        (ColumnType::String, Value::String(_)) => Some(value.clone()),
+        (ColumnType::Guid, Value::String(s)) => path::guid(s).map(Value::String),
+        (ColumnType::Money, Value::Number(n)) => n.as_f64().map(|f| json!(f)),
+        _ => None,
+    };
+    converted.ok_or_else(|| conversion_error(value, column_type))
+}
+
+fn conversion_error(value: &Value, column_type: ColumnType) -> DvError {
+    DvError::new(
+        StatusCode::BAD_REQUEST,
+        "0x80048d19",
+        format!(
+            "Cannot convert the literal '{value}' to the expected type '{}'.",
+            column_type.edm_name()
+        ),
+    )
+}
+
+/// Applies a create/update payload to `fields`: columns (type-checked) and
+/// `nav@odata.bind` lookups (the target must exist). Instance annotations
+/// such as `@odata.type` are ignored; anything else is an invalid property.
+pub(crate) fn apply_body(
+    ctx: &Ctx,
+    tables: &Tables,
+    table: &Table,
+    fields: &mut Map<String, Value>,
+    body: &Map<String, Value>,
+) -> Result<(), DvError> {
+    for (name, value) in body {
+        if let Some(navigation) = name.strip_suffix("@odata.bind") {
+            let lookup = table
+                .lookup_by_navigation(navigation)
+                .ok_or_else(|| invalid_property(navigation, table))?;
+            let target = match value {
+                Value::Null => Value::Null,
+                Value::String(reference) => {
+                    let id = resolve_reference(ctx, tables, lookup.target_set, reference)?;
+                    Value::String(id)
+                }
+                _ => return Err(bad_request(format!("The value of '{name}' must be a URI."))),
+            };
+            fields.insert(lookup.column.into(), target);
+        } else if name.contains('@') || name == table.primary_key {
+            continue;
+        } else if table.lookup_by_navigation(name).is_some() || table.collection(name).is_some() {
+            return Err(bad_request(format!(
+                "The fake Dataverse does not support deep insert ('{name}'); use '{name}@odata.bind'."
+            )));
+        } else if table.lookup_by_column(name).is_some() {
+            // `_x_value` is read-only: lookups are set through the navigation property.
+            return Err(invalid_property(name, table));
+        } else {
+            fields.insert(name.clone(), column_value(table, name, value)?);
+        }
+    }
+    Ok(())
+}
+
+/// The id of the row an entity reference names, checking its entity set.
+pub(crate) fn resolve_reference(
+    ctx: &Ctx,
+    tables: &Tables,
+    expected_set: &str,
+    reference: &str,
+) -> Result<String, DvError> {
+    let (set, key) = path::entity_reference(ctx, reference)?;
+    if set != expected_set {
+        return Err(bad_request(format!(
+            "The entity reference '{reference}' does not point to the '{expected_set}' entity set."
+        )));
+    }
+    let target = &tables[expected_set];
+    let i = locate(target, &key)?;
+    Ok(target.rows[i].id(target.primary_key))
+}
+
+/// Alternate keys are unique: a write that would duplicate one fails.
+fn check_alternate_key(
+    table: &Table,
+    fields: &Map<String, Value>,
+    skip: Option<usize>,
+) -> Result<(), DvError> {
+    if table.alternate_key.is_empty()
+        || table
+            .alternate_key
+            .iter()
+            .any(|c| fields.get(*c).is_none_or(Value::is_null))
+    {
+        return Ok(());
+    }
+    let clash = table.rows.iter().enumerate().any(|(i, r)| {
+        Some(i) != skip
+            && table.alternate_key.iter().all(|c| {
+                odata::compare_values(r.get(c), fields.get(*c).unwrap_or(&Value::Null)).is_eq()
+            })
+    });
+    if clash {
+        return Err(DvError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "0x80040237",
+            format!(
+                "A record that has the attribute values {} already exists. The entity key {}_key requires that this set of attributes contains unique values. Select unique values and try again.",
+                table.alternate_key.join(", "),
+                table.logical_name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every column, null: the starting point of a new row.
+fn empty_fields(table: &Table) -> Map<String, Value> {
+    table
+        .columns
+        .iter()
+        .map(|(c, _)| (c.to_string(), Value::Null))
+        .collect()
+}
+
+/// Adds a new row; the caller has checked its key is free.
+fn insert(state: &mut State, set: &str, fields: Map<String, Value>) {
+    let version = state.next_version();
+    let table = state.tables.get_mut(set).expect("routed to a known set");
+    let mut record = Record { fields, version };
+    table.derive(&mut record);
+    table.rows.push(record);
+}
+
+/// The answer to a successful write: 204 + `OData-EntityId`, or with
+/// `return=representation` the row (201 when created, 200 when updated) and
+/// no `OData-EntityId`, as Dataverse documents.
+fn written(
+    ctx: &Ctx,
+    state: &State,
+    req: &Request<Bytes>,
+    set: &str,
+    id: &str,
+    created: bool,
+) -> Result<Reply, DvError> {
+    let table = &state.tables[set];
+    let url = ctx.entity_url(set, id);
+    let prefer = prefer(req);
+    let mut reply = if prefer.return_representation {
+        let query = odata::parse(req.uri().query(), table).map_err(bad_request)?;
+        let record = table.find(id).expect("just written");
+        let select = query.select.as_deref();
+        let row = render(&state.tables, table, record, select, &query.expand, &prefer)?;
+        let context = context_url(&ctx.base, set, table, select, &query.expand);
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        let mut applied = vec!["return=representation".to_string()];
+        applied.extend(prefer.applied_annotations());
+        preference_applied(
+            Reply::with_status(
+                status,
+                Body::Json(with_context(row, format!("{context}/$entity"))),
+            ),
+            &applied,
+        )
+    } else {
+        Reply::no_content().header("odata-entityid", url.clone())
+    };
+    reply.entity = Some(url);
+    Ok(reply)
+}
+
+/// POST on an entity set.
+pub(crate) fn create(
+    ctx: &Ctx,
+    state: &mut State,
+    req: &Request<Bytes>,
+    set: &str,
+) -> Result<Reply, DvError> {
+    let body = json_body(req)?;
+    let table = &state.tables[set];
+    let id = match body.get(table.primary_key) {
+        None | Some(Value::Null) => state.ids.guid(),
+        Some(v) => v
+            .as_str()
+            .and_then(path::guid)
+            .ok_or_else(|| conversion_error(v, ColumnType::Guid))?,
+    };
+    let mut fields = empty_fields(table);
+    apply_body(ctx, &state.tables, table, &mut fields, &body)?;
+    fields.insert(table.primary_key.into(), Value::String(id.clone()));
+    if table.position(&id).is_some() {
+        return Err(already_exists());
+    }
+    check_alternate_key(table, &fields, None)?;
+    insert(state, set, fields);
+    written(ctx, state, req, set, &id, true)
+}
+
+/// PATCH on `set(key)`: an upsert. `If-Match` (`*` or an etag) forbids the
+/// create and checks the version; `If-None-Match: *` forbids the update.
+pub(crate) fn upsert(
+    ctx: &Ctx,
+    state: &mut State,
+    req: &Request<Bytes>,
+    set: &str,
+    raw_key: &str,
+) -> Result<Reply, DvError> {
+    let table = &state.tables[set];
+    let key = path::parse_key(table, raw_key)?;
+    let body = json_body(req)?;
+    let if_match = if_match(req);
+    match position(table, &key) {
+        Some(i) => {
+            if if_none_match(req).as_deref() == Some("*") {
+                return Err(already_exists());
+            }
+            if let Some(condition) = &if_match
+                && !etag_matches(condition, &table.rows[i])
+            {
+                return Err(version_mismatch());
+            }
+            let mut fields = table.rows[i].fields.clone();
+            apply_body(ctx, &state.tables, table, &mut fields, &body)?;
+            check_alternate_key(table, &fields, Some(i))?;
+            let id = table.rows[i].id(table.primary_key);
+            let version = state.next_version();
+            let table = state.tables.get_mut(set).expect("routed to a known set");
+            let mut record = Record { fields, version };
+            table.derive(&mut record);
+            table.rows[i] = record;
+            written(ctx, state, req, set, &id, false)
+        }
+        None if if_match.is_some() => Err(not_found(table, &key)),
+        None => {
+            let mut fields = empty_fields(table);
+            let id = match &key {
+                Key::Id(id) => id.clone(),
+                Key::Alternate(pairs) => {
+                    for (column, value) in pairs {
+                        fields.insert(column.clone(), value.clone());
+                    }
+                    state.ids.guid()
+                }
+            };
+            let table = &state.tables[set];
+            apply_body(ctx, &state.tables, table, &mut fields, &body)?;
+            fields.insert(table.primary_key.into(), Value::String(id.clone()));
+            check_alternate_key(table, &fields, None)?;
+            insert(state, set, fields);
+            written(ctx, state, req, set, &id, true)
+        }
+    }
+}
+
+/// DELETE on `set(key)`. Lookups pointing at the deleted row are cleared
+/// (the fake models every relationship as "remove link").
+pub(crate) fn delete(
+    _ctx: &Ctx,
+    state: &mut State,
+    req: &Request<Bytes>,
+    set: &str,
+    raw_key: &str,
+) -> Result<Reply, DvError> {
+    let table = &state.tables[set];
+    let i = locate(table, raw_key)?;
+    if let Some(condition) = if_match(req)
+        && !etag_matches(&condition, &table.rows[i])
+    {
+        return Err(version_mismatch());
+    }
+    let table = state.tables.get_mut(set).expect("routed to a known set");
+    let id = table.rows.remove(i).id(table.primary_key);
+    let (tables, version) = (&mut state.tables, &mut state.version);
+    for other in tables.values_mut() {
+        for lookup in other.lookups.iter().filter(|l| l.target_set == set) {
+            for row in &mut other.rows {
+                if row.get(lookup.column).as_str() == Some(id.as_str()) {
+                    row.fields.insert(lookup.column.into(), Value::Null);
+                    *version += 1;
+                    row.version = *version;
+                }
+            }
+        }
+    }
+    Ok(Reply::no_content())
+}
+
+/// `set(key)/column`: GET gives `{"value":…}` (204 when null), PUT sets it
+/// from `{"value":…}`, DELETE clears it.
+pub(crate) fn property(
+    ctx: &Ctx,
+    state: &mut State,
+    req: &Request<Bytes>,
+    set: &str,
+    raw_key: &str,
+    column: &str,
+) -> Result<Reply, DvError> {
+    let table = &state.tables[set];
+    let i = locate(table, raw_key)?;
+    let id = table.rows[i].id(table.primary_key);
+    let new_value = match *req.method() {
+        Method::GET => {
+            let value = table.rows[i].get(column).clone();
+            if value.is_null() {
+                return Ok(Reply::no_content());
+            }
+            return Ok(Reply::json(json!({
+                "@odata.context": format!("{}/$metadata#{set}({id})/{column}", ctx.base),
+                "value": value,
+            })));
+        }
+        Method::PUT => {
+            let body = json_body(req)?;
+            let value = body
+                .get("value")
+                .ok_or_else(|| bad_request("The request body must contain a 'value' property."))?;
+            if table.lookup_by_column(column).is_some() || column == table.primary_key {
+                return Err(invalid_property(column, table));
+            }
+            column_value(table, column, value)?
+        }
+        Method::DELETE => Value::Null,
+        _ => return Err(method_not_allowed(req)),
+    };
+    let version = state.next_version();
+    let table = state.tables.get_mut(set).expect("routed to a known set");
+    let mut record = table.rows[i].clone();
+    record.fields.insert(column.into(), new_value);
+    record.version = version;
+    table.derive(&mut record);
+    table.rows[i] = record;
+    let mut reply = Reply::no_content();
+    reply.entity = Some(ctx.entity_url(set, &id));
+    Ok(reply)
+}
+
+/// The query options of a request, for modules that render rows.
+pub(crate) fn query_options(req: &Request<Bytes>, table: &Table) -> Result<QueryOptions, DvError> {
+    odata::parse(req.uri().query(), table).map_err(bad_request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use serde_json::json;
+
+    #[test]
+    fn retrieve_by_alternate_key_with_select_and_expand() {
+        let (fake, token) = demo();
+        let resp = send(
+            &fake,
+            &token,
+            "GET",
+            "accounts(accountnumber='A-0001')?$select=name&$expand=primarycontactid($select=fullname)",
+            &[],
+            "",
+        );
+        assert_eq!(resp.status(), 200);
+        let body = json(&resp);
+        assert_eq!(body["name"], "Contoso Ltd");
+        assert_eq!(body["accountid"], account_id(1));
+        assert_eq!(body["primarycontactid"]["fullname"], "Yvonne McKay");
+        assert_eq!(body["primarycontactid"]["contactid"], contact_id(1));
+        assert!(body["primarycontactid"]["@odata.etag"].is_string());
+        assert_eq!(
+            body["@odata.context"],
+            format!("{BASE}/$metadata#accounts(name,accountid,primarycontactid(fullname))/$entity")
+        );
+        let body = json(&send(
+            &fake,
+            &token,
+            "GET",
+            &format!(
+                "accounts({})?$expand=contact_customer_accounts($select=fullname)",
+                account_id(2)
+            ),
+            &[],
+            "",
+        ));
+        let names: Vec<&str> = body["contact_customer_accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["fullname"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Nancy Anderson", "Scott Konersmann"]);
+        assert_eq!(body["accountnumber"], "A-0002");
+    }
+
+    #[test]
+    fn missing_rows_are_404_with_dataverse_wording_for_id_and_alternate_key() {
+        let (fake, token) = demo();
+        let id = "00000000-0000-0000-0000-000000000001";
+        let resp = send(&fake, &token, "GET", &format!("accounts({id})"), &[], "");
+        let message = assert_error(&resp, 404, "0x80040217");
+        assert_eq!(message, format!("account With Id = {id} Does Not Exist"));
+        let resp = send(
+            &fake,
+            &token,
+            "GET",
+            "accounts(accountnumber='NOPE')",
+            &[],
+            "",
+        );
+        let message = assert_error(&resp, 404, "0x80060891");
+        assert_eq!(
+            message,
+            "A record with the specified key values does not exist in account entity"
+        );
+        let resp = send(
+            &fake,
+            &token,
+            "GET",
+            "accounts(name='Contoso Ltd')",
+            &[],
+            "",
+        );
+        assert_error(&resp, 400, "0x80060888");
+    }
+
+    #[test]
+    fn unsupported_expand_is_400() {
+        let (fake, token) = demo();
+        for query in [
+            "$expand=primarycontactid($filter=fullname eq 'x')",
+            "$expand=nosuch",
+            "$expand=primarycontactid($select=nosuch)",
+        ] {
+            let path = format!("accounts({})?{query}", account_id(1));
+            assert_error(
+                &send(&fake, &token, "GET", &path, &[], ""),
+                400,
+                "0x80060888",
+            );
+        }
+    }
+
+    #[test]
+    fn formatted_values_come_only_with_include_annotations() {
+        let (fake, token) = demo();
+        let path = format!(
+            "accounts({})?$select=name,revenue,_primarycontactid_value",
+            account_id(1)
+        );
+        let plain = json(&send(&fake, &token, "GET", &path, &[], ""));
+        assert!(
+            plain
+                .as_object()
+                .unwrap()
+                .keys()
+                .all(|k| !k.contains("FormattedValue"))
+        );
+
+        let prefer = [("Prefer", "odata.include-annotations=\"*\"")];
+        let resp = send(&fake, &token, "GET", &path, &prefer, "");
+        assert_eq!(
+            resp.headers()["preference-applied"],
+            "odata.include-annotations=\"*\""
+        );
+        let row = json(&resp);
+        let revenue = row["revenue"].as_f64().unwrap();
+        assert_eq!(
+            row["revenue@OData.Community.Display.V1.FormattedValue"],
+            super::annotations::format_money(revenue)
+        );
+        assert!(
+            row["revenue@OData.Community.Display.V1.FormattedValue"]
+                .as_str()
+                .unwrap()
+                .starts_with('$')
+        );
+        assert_eq!(
+            row["_primarycontactid_value@OData.Community.Display.V1.FormattedValue"],
+            "Yvonne McKay"
+        );
+        assert_eq!(
+            row["_primarycontactid_value@Microsoft.Dynamics.CRM.lookuplogicalname"],
+            "contact"
+        );
+        assert_eq!(
+            row["_primarycontactid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"],
+            "primarycontactid"
+        );
+
+        let only_formatted = [(
+            "Prefer",
+            "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue\"",
+        )];
+        let row = json(&send(&fake, &token, "GET", &path, &only_formatted, ""));
+        assert!(row["revenue@OData.Community.Display.V1.FormattedValue"].is_string());
+        assert!(
+            row.get("_primarycontactid_value@Microsoft.Dynamics.CRM.lookuplogicalname")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn create_answers_204_with_odata_entity_id_and_the_row_exists() {
+        let (fake, token) = demo();
+        let resp = send(
+            &fake,
+            &token,
+            "POST",
+            "accounts",
+            &[("Content-Type", "application/json")],
+            r#"{"name":"Northwind","revenue":1000,"accountnumber":"N-1"}"#,
+        );
+        assert_eq!(resp.status(), 204, "{:?}", resp.body());
+        assert!(resp.body().is_empty());
+        let url = resp.headers()["odata-entityid"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let id = url
+            .strip_prefix(&format!("{BASE}/accounts("))
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap();
+        assert_eq!(id.len(), 36);
+        let row = json(&send(
+            &fake,
+            &token,
+            "GET",
+            &format!("accounts({id})"),
+            &[],
+            "",
+        ));
+        assert_eq!(
+            (row["name"].as_str(), row["revenue"].as_f64()),
+            (Some("Northwind"), Some(1000.0))
+        );
+        assert!(row["@odata.etag"].as_str().unwrap().starts_with("W/\""));
+        assert_eq!(fake.account_names().last().unwrap(), "Northwind");
+        // Nothing is required: Dataverse creates an account without a name.
+        let empty = send(&fake, &token, "POST", "accounts", &[], "{}");
+        assert_eq!(empty.status(), 204);
+    }
+
+    #[test]
+    fn create_with_representation_answers_201_with_the_row() {
+        let (fake, token) = demo();
+        let resp = send(
+            &fake,
+            &token,
+            "POST",
+            "accounts?$select=name",
+            &[("Prefer", "return=representation")],
+            r#"{"name":"Litware"}"#,
+        );
+        assert_eq!(resp.status(), 201);
+        assert_eq!(
+            resp.headers()["preference-applied"],
+            "return=representation"
+        );
+        assert!(resp.headers().get("odata-entityid").is_none());
+        let row = json(&resp);
+        assert_eq!(row["name"], "Litware");
+        assert_eq!(
+            row["@odata.context"],
+            format!("{BASE}/$metadata#accounts(name,accountid)/$entity")
+        );
+        assert!(row["@odata.etag"].is_string() && row["accountid"].is_string());
+    }
+
+    #[test]
+    fn create_binds_lookups_by_relative_or_absolute_url() {
+        let (fake, token) = demo();
+        for reference in [
+            format!("/contacts({})", contact_id(2)),
+            format!("contacts({})", contact_id(2)),
+            format!("{BASE}/contacts({})", contact_id(2)),
+        ] {
+            let body = json!({"name": "Bound", "primarycontactid@odata.bind": reference});
+            let resp = send(
+                &fake,
+                &token,
+                "POST",
+                "accounts?$expand=primarycontactid($select=fullname)",
+                &[("Prefer", "return=representation")],
+                &body.to_string(),
+            );
+            assert_eq!(resp.status(), 201, "{:?}", resp.body());
+            let row = json(&resp);
+            assert_eq!(row["_primarycontactid_value"], contact_id(2));
+            assert_eq!(row["primarycontactid"]["fullname"], "Susanna Stubberod");
+        }
+    }
+
+    #[test]
+    fn create_rejects_unknown_properties_bad_types_and_missing_bind_targets() {
+        let (fake, token) = demo();
+        let post = |body: &str| send(&fake, &token, "POST", "accounts", &[], body);
+        let message = assert_error(&post(r#"{"name":"x","nosuch":1}"#), 400, "0x80048d19");
+        assert_eq!(
+            message,
+            "Invalid property 'nosuch' was found in entity 'Microsoft.Dynamics.CRM.account'."
+        );
+        assert_error(
+            &post(r#"{"_primarycontactid_value":"x"}"#),
+            400,
+            "0x80048d19",
+        );
+        assert_error(&post(r#"{"revenue":"lots"}"#), 400, "0x80048d19");
+        assert_error(&post("not json"), 400, "0x80048d19");
+        let missing = json!({"primarycontactid@odata.bind": "/contacts(00000000-0000-0000-0000-000000000009)"});
+        assert_error(&post(&missing.to_string()), 404, "0x80040217");
+        let wrong_set =
+            json!({"primarycontactid@odata.bind": format!("/accounts({})", account_id(1))});
+        assert_error(&post(&wrong_set.to_string()), 400, "0x80060888");
+        let duplicate = json!({"accountnumber": "A-0001"});
+        assert_error(&post(&duplicate.to_string()), 412, "0x80040237");
+        assert_eq!(fake.account_names().len(), 25);
+    }
+
+    #[test]
+    fn patch_without_if_match_upserts_by_id_or_alternate_key() {
+        let (fake, token) = demo();
+        let id = "11111111-2222-4333-8444-555555555555";
+        let resp = send(
+            &fake,
+            &token,
+            "PATCH",
+            &format!("accounts({id})"),
+            &[],
+            r#"{"name":"Upserted"}"#,
+        );
+        assert_eq!(resp.status(), 204);
+        assert_eq!(
+            resp.headers()["odata-entityid"],
+            format!("{BASE}/accounts({id})")
+        );
+        let row = json(&send(
+            &fake,
+            &token,
+            "GET",
+            &format!("accounts({id})"),
+            &[],
+            "",
+        ));
+        assert_eq!(row["name"], "Upserted");
+
+        let resp = send(
+            &fake,
+            &token,
+            "PATCH",
+            "accounts(accountnumber='Z-9')",
+            &[],
+            r#"{"name":"By key"}"#,
+        );
+        assert_eq!(resp.status(), 204);
+        let row = json(&send(
+            &fake,
+            &token,
+            "GET",
+            "accounts(accountnumber='Z-9')",
+            &[],
+            "",
+        ));
+        assert_eq!(
+            (row["name"].as_str(), row["accountnumber"].as_str()),
+            (Some("By key"), Some("Z-9"))
+        );
+
+        // The second identical upsert updates: still one row.
+        send(
+            &fake,
+            &token,
+            "PATCH",
+            "accounts(accountnumber='Z-9')",
+            &[],
+            r#"{"name":"Again"}"#,
+        );
+        assert_eq!(
+            fake.account_names()
+                .iter()
+                .filter(|n| *n == "Again")
+                .count(),
+            1
+        );
+        assert_eq!(fake.account_names().len(), 27);
+    }
+
+    #[test]
+    fn if_match_star_prevents_create_and_a_stale_etag_is_412() {
+        let (fake, token) = demo();
+        let missing = "accounts(00000000-0000-0000-0000-0000000000aa)";
+        let resp = send(
+            &fake,
+            &token,
+            "PATCH",
+            missing,
+            &[("If-Match", "*")],
+            r#"{"name":"x"}"#,
+        );
+        let message = assert_error(&resp, 404, "0x80040217");
+        assert!(message.ends_with("Does Not Exist"));
+        assert_eq!(fake.account_names().len(), 25);
+
+        let path = format!("accounts({})", account_id(1));
+        let etag = json(&send(&fake, &token, "GET", &path, &[], ""))["@odata.etag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stale = send(
+            &fake,
+            &token,
+            "PATCH",
+            &path,
+            &[("If-Match", "W/\"1\"")],
+            r#"{"name":"x"}"#,
+        );
+        let message = assert_error(&stale, 412, "0x80060882");
+        assert_eq!(
+            message,
+            "The version of the existing record doesn't match the RowVersion property provided."
+        );
+        let fresh = send(
+            &fake,
+            &token,
+            "PATCH",
+            &path,
+            &[("If-Match", &etag)],
+            r#"{"name":"Contoso 2"}"#,
+        );
+        assert_eq!(fresh.status(), 204);
+        let row = json(&send(&fake, &token, "GET", &path, &[], ""));
+        assert_eq!(row["name"], "Contoso 2");
+        assert_ne!(
+            row["@odata.etag"],
+            etag.as_str(),
+            "every update changes the etag"
+        );
+        // The old etag is stale now.
+        let again = send(
+            &fake,
+            &token,
+            "PATCH",
+            &path,
+            &[("If-Match", &etag)],
+            r#"{"name":"x"}"#,
+        );
+        assert_error(&again, 412, "0x80060882");
+    }
+
+    #[test]
+    fn if_none_match_star_prevents_update_and_null_is_ignored() {
+        let (fake, token) = demo();
+        let path = format!("accounts({})", account_id(1));
+        let resp = send(
+            &fake,
+            &token,
+            "PATCH",
+            &path,
+            &[("If-None-Match", "*")],
+            r#"{"name":"x"}"#,
+        );
+        let message = assert_error(&resp, 412, "0x80040237");
+        assert_eq!(message, "A record with matching key values already exists.");
+        let resp = send(
+            &fake,
+            &token,
+            "PATCH",
+            &path,
+            &[("If-None-Match", "null")],
+            r#"{"name":"y"}"#,
+        );
+        assert_eq!(resp.status(), 204);
+        let new = send(
+            &fake,
+            &token,
+            "PATCH",
+            "accounts(accountnumber='NEW-1')",
+            &[("If-None-Match", "*")],
+            r#"{"name":"Created"}"#,
+        );
+        assert_eq!(new.status(), 204);
+    }
+
+    #[test]
+    fn patch_with_representation_answers_200_with_the_updated_row() {
+        let (fake, token) = demo();
+        let resp = send(
+            &fake,
+            &token,
+            "PATCH",
+            &format!("accounts({})?$select=name", account_id(3)),
+            &[("Prefer", "return=representation")],
+            r#"{"name":"Adventure Works Cycles","primarycontactid@odata.bind":null}"#,
+        );
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["preference-applied"],
+            "return=representation"
+        );
+        assert_eq!(json(&resp)["name"], "Adventure Works Cycles");
+        let row = json(&send(
+            &fake,
+            &token,
+            "GET",
+            &format!("accounts({})", account_id(3)),
+            &[],
+            "",
+        ));
+        assert!(row["_primarycontactid_value"].is_null());
+    }
+
+    #[test]
+    fn delete_removes_the_row_checks_the_etag_and_clears_lookups_to_it() {
+        let (fake, token) = demo();
+        let path = format!("accounts({})", account_id(1));
+        let stale = send(
+            &fake,
+            &token,
+            "DELETE",
+            &path,
+            &[("If-Match", "W/\"1\"")],
+            "",
+        );
+        assert_error(&stale, 412, "0x80060882");
+        assert_eq!(send(&fake, &token, "DELETE", &path, &[], "").status(), 204);
+        assert_error(
+            &send(&fake, &token, "GET", &path, &[], ""),
+            404,
+            "0x80040217",
+        );
+        assert_error(
+            &send(&fake, &token, "DELETE", &path, &[], ""),
+            404,
+            "0x80040217",
+        );
+        let contact = json(&send(
+            &fake,
+            &token,
+            "GET",
+            &format!("contacts({})", contact_id(1)),
+            &[],
+            "",
+        ));
+        assert!(contact["_parentcustomerid_value"].is_null());
+        assert_eq!(fake.account_names().len(), 24);
+    }
+
+    #[test]
+    fn conditional_get_with_the_current_etag_is_304() {
+        let (fake, token) = demo();
+        let path = format!("accounts({})", account_id(2));
+        let etag = json(&send(&fake, &token, "GET", &path, &[], ""))["@odata.etag"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let resp = send(&fake, &token, "GET", &path, &[("If-None-Match", &etag)], "");
+        assert_eq!(resp.status(), 304);
+        assert!(resp.body().is_empty());
+        let annotated = [
+            ("If-None-Match", etag.as_str()),
+            ("Prefer", "odata.include-annotations=\"*\""),
+        ];
+        assert_eq!(
+            send(&fake, &token, "GET", &path, &annotated, "").status(),
+            200
+        );
+    }
+
+    #[test]
+    fn single_properties_can_be_read_and_written() {
+        let (fake, token) = demo();
+        let path = format!("accounts({})/name", account_id(2));
+        let body = json(&send(&fake, &token, "GET", &path, &[], ""));
+        assert_eq!(body["value"], "Fabrikam Inc");
+        assert_eq!(
+            send(&fake, &token, "PUT", &path, &[], r#"{"value":"Fabrikam"}"#).status(),
+            204
+        );
+        assert_eq!(
+            json(&send(&fake, &token, "GET", &path, &[], ""))["value"],
+            "Fabrikam"
+        );
+    }
+
+    #[test]
+    fn contacts_are_an_entity_set_with_a_computed_fullname() {
+        let (fake, token) = demo();
+        let body = json(&send(
+            &fake,
+            &token,
+            "GET",
+            "contacts?$select=fullname,emailaddress1",
+            &[],
+            "",
+        ));
+        assert_eq!(body["value"].as_array().unwrap().len(), 6);
+        assert_eq!(body["value"][0]["emailaddress1"], "someone_a@example.com");
+        let resp = send(
+            &fake,
+            &token,
+            "POST",
+            "contacts",
+            &[("Prefer", "return=representation")],
+            &json!({"firstname": "Ada", "lastname": "Lovelace", "parentcustomerid_account@odata.bind": format!("/accounts({})", account_id(4))}).to_string(),
+        );
+        let row = json(&resp);
+        assert_eq!(row["fullname"], "Ada Lovelace");
+        assert_eq!(row["_parentcustomerid_value"], account_id(4));
+    }
+}
