@@ -152,3 +152,29 @@ async fn a_pinned_certificate_is_not_trusted_for_another_host_name() {
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
     assert!(fake.requests().is_empty());
 }
+
+#[tokio::test]
+async fn connections_dropped_mid_body_over_tls_are_retried_then_reported() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
+    let options = host_test::ClientOptions {
+        max_retries: Some(1),
+        ..OPTIONS
+    };
+    let mut session = runtime()
+        .connect(upstream, &demo_connection(), options)
+        .await
+        .unwrap();
+
+    fake.inject(fake::Fault::DropMidBody, 1);
+    let who = session.who_am_i(None).await.unwrap();
+    assert_eq!(who.call.attempts, 2, "one drop, then success");
+
+    fake.inject(fake::Fault::DropMidBody, 5);
+    let error = full_error(session.who_am_i(None).await);
+    let ErrorKind::Transport(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert!(message.contains("after 2 attempts"), "{message}");
+}

@@ -284,6 +284,9 @@ impl Fake {
     /// Handles one request. The URI may be absolute
     /// (`https://contoso.crm.dynamics.com/api/data/v9.2/WhoAmI`) or origin-form
     /// with a `Host` header; the host picks the service.
+    ///
+    /// A response may carry a [`Delivery`] in its `extensions()` (from an
+    /// injected [`Fault`]); the transport that sends it on must honour it.
     pub fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let host = request_host(&req);
         let mut state = self.lock();
