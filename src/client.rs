@@ -7,6 +7,8 @@
 // rare next to the network round trip, so boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
+use crate::auth::assertion::{self, AssertionOptions, CachedAssertion};
+use crate::auth::certificate::{self, CertificateCredential};
 use crate::auth::{self, Authority, TokenCache, token};
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
@@ -21,6 +23,24 @@ use crate::webapi::execute::{self, OperationKind};
 use crate::webapi::fetchxml::{self, FetchPage};
 use crate::webapi::options::RequestOptions;
 use crate::webapi::{self, Page, Query, WhoAmI};
+
+/// How the client proves the app's identity to Entra ID.
+enum Proof {
+    Secret(Secret),
+    Certificate {
+        credential: Box<CertificateCredential>,
+        options: AssertionOptions,
+        /// The last assertion, reused until shortly before it expires.
+        assertion: Option<CachedAssertion>,
+    },
+}
+
+/// Client-wide behaviour: retries and how certificate assertions are signed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub retry: RetryPolicy,
+    pub assertion: AssertionOptions,
+}
 
 /// What a host may know about the current token (never the token itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +112,7 @@ pub struct Client<T: Transport> {
     transport: T,
     authority: Authority,
     scope: String,
+    proof: Proof,
     cache: TokenCache,
     last_token_from_cache: bool,
     policy: RetryPolicy,
@@ -103,11 +124,11 @@ impl<T: Transport> Client<T> {
     pub fn connect(
         settings: Settings,
         mut transport: T,
-        policy: RetryPolicy,
+        config: ClientConfig,
     ) -> Result<Self, Error> {
-        if let Credential::Certificate { .. } = settings.credential {
-            return Err(certificate_not_available());
-        }
+        // The credential is checked before anything is sent: a missing or
+        // expired certificate is a settings problem, not a network one.
+        let proof = load_proof(&settings, &mut transport, config.assertion)?;
         let (authority, scope) = match auth::authority::from_settings(&settings) {
             Some(authority) => (authority?, auth::authority::default_scope(&settings)),
             None => {
@@ -121,9 +142,10 @@ impl<T: Transport> Client<T> {
             transport,
             authority,
             scope,
+            proof,
             cache: TokenCache::default(),
             last_token_from_cache: false,
-            policy,
+            policy: config.retry,
         };
         client.token()?;
         Ok(client)
@@ -507,21 +529,66 @@ impl<T: Transport> Client<T> {
     }
 
     /// A usable token: the cached one while more than 5 minutes remain,
-    /// otherwise a fresh one from Entra ID.
+    /// otherwise a fresh one from Entra ID. After Entra ID's `refresh_in` a
+    /// new one is fetched early; if that fails the cached one is kept while
+    /// it is still usable.
     fn token(&mut self) -> Result<Secret, Error> {
         let now = self.transport.now();
-        if let Some(token) = self.cache.usable(now) {
-            self.last_token_from_cache = true;
-            return Ok(token.value.clone());
+        if let Some(cached) = self.cache.usable(now) {
+            let cached = cached.clone();
+            if cached.refresh_at.is_none_or(|at| now < at) {
+                self.last_token_from_cache = true;
+                return Ok(cached.value);
+            }
+            return match self.acquire(now) {
+                Ok(fresh) => Ok(fresh),
+                Err(_) => {
+                    self.last_token_from_cache = true;
+                    Ok(cached.value)
+                }
+            };
         }
-        let request = match &self.settings.credential {
-            Credential::ClientSecret(secret) => token::client_secret_request(
+        self.acquire(now)
+    }
+
+    /// Asks Entra ID for a token and caches it.
+    fn acquire(&mut self, now: u64) -> Result<Secret, Error> {
+        let request = match &mut self.proof {
+            Proof::Secret(secret) => token::client_secret_request(
                 &self.authority,
                 &self.settings.client_id,
                 secret,
                 &self.scope,
             ),
-            Credential::Certificate { .. } => return Err(certificate_not_available()),
+            Proof::Certificate {
+                credential,
+                options,
+                assertion,
+            } => {
+                let reusable = assertion.as_ref().filter(|a| a.is_reusable(now));
+                let jwt = match reusable {
+                    Some(cached) => cached.jwt.clone(),
+                    None => {
+                        let jti = crate::uuid::v4(self.transport.random(), self.transport.random());
+                        let jwt = assertion::sign(
+                            credential,
+                            &self.settings.client_id,
+                            &self.authority.token_endpoint(),
+                            &jti,
+                            now,
+                            *options,
+                        )?;
+                        *assertion = Some(CachedAssertion::new(jwt.clone(), now));
+                        jwt
+                    }
+                };
+                token::client_assertion_request(
+                    &self.authority,
+                    &self.settings.client_id,
+                    &jwt,
+                    &self.scope,
+                )
+            }
         };
         let response = self.transport.send(&request)?;
         let token = token::parse_response(&response, now)?;
@@ -530,6 +597,33 @@ impl<T: Transport> Client<T> {
         self.last_token_from_cache = false;
         Ok(value)
     }
+}
+
+/// Reads the credential the settings name: a secret as is; a certificate
+/// from the host's store (or from PEM text), checked for validity now.
+fn load_proof<T: Transport>(
+    settings: &Settings,
+    transport: &mut T,
+    options: AssertionOptions,
+) -> Result<Proof, Error> {
+    let now = transport.now();
+    let credential = match &settings.credential {
+        Credential::ClientSecret(secret) => return Ok(Proof::Secret(secret.clone())),
+        Credential::Certificate {
+            thumbprint,
+            store_name,
+            password,
+        } => {
+            let files = transport.certificate_store(store_name.as_deref())?;
+            certificate::find_in_store(&files, thumbprint, password.as_ref(), now)?
+        }
+        Credential::CertificatePem(pem) => certificate::from_pem(pem.expose(), now)?,
+    };
+    Ok(Proof::Certificate {
+        credential: Box::new(credential),
+        options,
+        assertion: None,
+    })
 }
 
 /// The annotations FetchXML paging needs.
@@ -578,12 +672,6 @@ fn check_request_id(id: &str) -> Result<String, Error> {
             "client-request-id must be 1 to 200 printable ASCII characters".into(),
         ))
     }
-}
-
-fn certificate_not_available() -> Error {
-    Error::InvalidSettings(
-        "AuthType=Certificate is recognised, but certificate credentials are not available in this version yet; use AuthType=ClientSecret".into(),
-    )
 }
 
 #[cfg(test)]
@@ -697,7 +785,7 @@ mod tests {
     }
 
     fn connect(t: &mut Scripted) -> Client<&mut Scripted> {
-        Client::connect(settings(), t, RetryPolicy::default()).unwrap()
+        Client::connect(settings(), t, ClientConfig::default()).unwrap()
     }
 
     fn bearer(request: &Request) -> Option<&str> {
@@ -850,7 +938,11 @@ mod tests {
             max_retries: 2,
             max_total_wait_ms: 60_000,
         };
-        let mut client = Client::connect(settings(), &mut t, policy).unwrap();
+        let config = ClientConfig {
+            retry: policy,
+            ..ClientConfig::default()
+        };
+        let mut client = Client::connect(settings(), &mut t, config).unwrap();
         let failure = client.who_am_i(&none()).unwrap_err();
         drop(client);
         assert_eq!(failure.call.unwrap().attempts, 3);
@@ -975,7 +1067,7 @@ mod tests {
             slept: vec![],
             now: 0,
         };
-        let err = Client::connect(settings(), &mut t, RetryPolicy::default())
+        let err = Client::connect(settings(), &mut t, ClientConfig::default())
             .err()
             .unwrap();
         assert!(matches!(err, Error::Authority(_)));
@@ -983,7 +1075,7 @@ mod tests {
     }
 
     #[test]
-    fn certificate_settings_are_refused_clearly_for_now() {
+    fn certificate_settings_without_a_store_fail_before_sending() {
         let settings = crate::settings::parse(&format!(
             "AuthType=Certificate;Url=https://contoso.crm.dynamics.com/;ClientId=app;Thumbprint={}",
             "AB".repeat(20)
@@ -995,10 +1087,13 @@ mod tests {
             slept: vec![],
             now: 0,
         };
-        let err = Client::connect(settings, &mut t, RetryPolicy::default())
+        let err = Client::connect(settings, &mut t, ClientConfig::default())
             .err()
             .unwrap();
-        assert!(matches!(&err, Error::InvalidSettings(m) if m.contains("Certificate")));
+        assert!(
+            matches!(&err, Error::InvalidSettings(m) if m.contains("certificate store")),
+            "{err:?}"
+        );
         assert!(t.sent.is_empty());
     }
 }

@@ -3,7 +3,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::client::{CallInfo, CallOptions, Client, Failure, Reply};
+use crate::auth::assertion::{Algorithm, AssertionOptions};
+use crate::client::{CallInfo, CallOptions, Client, ClientConfig, Failure, Reply};
 use crate::error::{AuthFailure, Error, ServiceFailure};
 use crate::http::Method;
 use crate::page_reader::PageReader;
@@ -50,6 +51,9 @@ impl wit_conn::Guest for Component {
                 store_name: c.store_name,
                 password: c.password.map(Secret::new),
             },
+            wit_conn::Credential::CertificatePem(pem) => {
+                Credential::CertificatePem(Secret::new(pem))
+            }
         };
         let settings = Settings {
             org_url: fields.url,
@@ -77,6 +81,7 @@ impl wit_conn::GuestSettings for SettingsResource {
             Credential::Certificate { thumbprint, .. } => {
                 (wit_conn::AuthType::Certificate, Some(thumbprint.clone()))
             }
+            Credential::CertificatePem(_) => (wit_conn::AuthType::Certificate, None),
         };
         wit_conn::SettingsSummary {
             url: s.org_url.clone(),
@@ -134,13 +139,22 @@ impl api::GuestClient for ClientResource {
             timeout_ms: options.timeout_ms,
         };
         let defaults = RetryPolicy::default();
-        let policy = RetryPolicy {
-            max_retries: options.max_retries.unwrap_or(defaults.max_retries),
-            max_total_wait_ms: options
-                .max_total_wait_ms
-                .unwrap_or(defaults.max_total_wait_ms),
+        let config = ClientConfig {
+            retry: RetryPolicy {
+                max_retries: options.max_retries.unwrap_or(defaults.max_retries),
+                max_total_wait_ms: options
+                    .max_total_wait_ms
+                    .unwrap_or(defaults.max_total_wait_ms),
+            },
+            assertion: AssertionOptions {
+                algorithm: match options.assertion_algorithm {
+                    Some(api::AssertionAlgorithm::Ps256) => Algorithm::Ps256,
+                    Some(api::AssertionAlgorithm::Rs256) | None => Algorithm::Rs256,
+                },
+                send_chain: options.send_certificate_chain.unwrap_or(false),
+            },
         };
-        let client = Client::connect(settings, transport, policy).map_err(error)?;
+        let client = Client::connect(settings, transport, config).map_err(error)?;
         Ok(api::Client::new(ClientResource(Rc::new(RefCell::new(
             client,
         )))))

@@ -17,8 +17,83 @@ pub trait Transport {
     /// Waits (without spinning) before a retry.
     fn sleep(&mut self, millis: u64);
 
-    /// 64 random bits (request ids, retry jitter).
+    /// 64 random bits (request ids, retry jitter, assertion ids).
     fn random(&mut self) -> u64;
+
+    /// The files (name, bytes) of the certificate store the host provides,
+    /// or of its subdirectory `name` (ServiceClient's `CertificateStoreName`).
+    fn certificate_store(&mut self, name: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        let _ = name;
+        Err(no_store())
+    }
+}
+
+/// Where a host maps the certificate store into the component.
+pub const CERTIFICATE_STORE_PATH: &str = "/certificates";
+
+/// Largest certificate store file read (a PFX with a long chain is a few KiB).
+const MAX_STORE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// At most this many files are read from a store.
+const MAX_STORE_FILES: usize = 1000;
+
+fn no_store() -> Error {
+    Error::InvalidSettings(format!(
+        "AuthType=Certificate needs a certificate store: the host must map a directory of PEM/PFX files at {CERTIFICATE_STORE_PATH} (host-test: --cert-store DIR)"
+    ))
+}
+
+/// Reads a certificate store directory through `std::fs` (on wasm32-wasip2
+/// that is `wasi:filesystem`, limited to what the host preopened).
+pub fn read_store(
+    root: &std::path::Path,
+    name: Option<&str>,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    if !root.is_dir() {
+        return Err(no_store());
+    }
+    let dir = match name {
+        Some(name) if !name.is_empty() => {
+            if name.contains(['/', '\\']) || name == ".." || name == "." {
+                return Err(Error::InvalidSettings(
+                    "CertificateStoreName must be a plain directory name".into(),
+                ));
+            }
+            // ServiceClient's store names ("My") name a subdirectory when the
+            // host made one; otherwise the store root is the store.
+            let sub = root.join(name);
+            if sub.is_dir() {
+                sub
+            } else {
+                root.to_path_buf()
+            }
+        }
+        _ => root.to_path_buf(),
+    };
+    let unreadable = |e: std::io::Error| {
+        Error::InvalidSettings(format!(
+            "the certificate store {} cannot be read: {e}",
+            dir.display()
+        ))
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() || meta.len() > MAX_STORE_FILE_BYTES {
+            continue;
+        }
+        if files.len() == MAX_STORE_FILES {
+            break;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).map_err(|e| {
+            Error::InvalidSettings(format!("the certificate file {name} cannot be read: {e}"))
+        })?;
+        files.push((name, bytes));
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Default largest response body: 64 MiB.
@@ -94,6 +169,13 @@ mod wasi_http {
 
         fn random(&mut self) -> u64 {
             random::get_random_u64()
+        }
+
+        fn certificate_store(
+            &mut self,
+            name: Option<&str>,
+        ) -> Result<Vec<(String, Vec<u8>)>, Error> {
+            read_store(std::path::Path::new(CERTIFICATE_STORE_PATH), name)
         }
     }
 

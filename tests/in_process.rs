@@ -260,3 +260,29 @@ fn the_component_imports_only_wasi_and_exports_the_dataverse_interfaces() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_discovered_authority_outside_the_orgs_cloud_gets_no_credential() {
+    // The org is on the commercial cloud, but its challenge names the US
+    // Government login host.
+    let config = fake::FakeConfig {
+        login_host: "login.microsoftonline.us".into(),
+        ..fake::FakeConfig::default()
+    };
+    let fake = Fake::new(config);
+    let error = dataverse_error(connect(&fake, &demo_connection()).await);
+    let ErrorKind::Authority(message) = &error else {
+        panic!("{error:?}")
+    };
+    assert!(message.contains("login.microsoftonline.us"), "{message}");
+    assert_eq!(
+        fake.stats().token_requests,
+        0,
+        "no credential left the component"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.host != "login.microsoftonline.us")
+    );
+}

@@ -2,6 +2,7 @@
 //! and typed calls on it.
 
 use std::fmt;
+use std::path::Path;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -30,9 +31,9 @@ pub use bindings::exports::dataverse::client::types::{
     AuthFailure, CallInfo, Error as DataverseError, ErrorKind, ServiceFailure, Throttling,
 };
 pub use bindings::exports::dataverse::client::web_api::{
-    BatchOptions, BatchRequest, BatchResponseItem, BatchResult, ClientOptions, Created, EntityRef,
-    FetchPage, Operation, OperationKind, OperationResult, Page, Query, RequestOptions, Row,
-    TokenInfo, WebRequest, WebResponse, WhoAmIResponse, Written,
+    AssertionAlgorithm, BatchOptions, BatchRequest, BatchResponseItem, BatchResult, ClientOptions,
+    Created, EntityRef, FetchPage, Operation, OperationKind, OperationResult, Page, Query,
+    RequestOptions, Row, TokenInfo, WebRequest, WebResponse, WhoAmIResponse, Written,
 };
 
 /// A failed call: either the component's typed error, or a host failure
@@ -146,7 +147,21 @@ impl Runtime {
         connection_string: &str,
         options: ClientOptions,
     ) -> Result<Session, CallError> {
-        let mut store = Store::new(&self.engine, HostState::new(OutgoingHooks { upstream }));
+        self.connect_with(upstream, None, connection_string, options)
+            .await
+    }
+
+    /// [`Runtime::connect`], mapping `certificate_store` (a directory of PEM /
+    /// PFX files) read-only into the guest for `AuthType=Certificate`.
+    pub async fn connect_with(
+        &self,
+        upstream: Upstream,
+        certificate_store: Option<&Path>,
+        connection_string: &str,
+        options: ClientOptions,
+    ) -> Result<Session, CallError> {
+        let state = HostState::new(OutgoingHooks { upstream }, certificate_store)?;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         let settings = bindings
@@ -173,12 +188,13 @@ impl Runtime {
         &self,
         connection_string: &str,
     ) -> Result<SettingsSummary, CallError> {
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(OutgoingHooks {
+        let state = HostState::new(
+            OutgoingHooks {
                 upstream: Upstream::Unreachable,
-            }),
-        );
+            },
+            None,
+        )?;
+        let mut store = Store::new(&self.engine, state);
         let bindings = self.pre.instantiate_async(&mut store).await?;
         let connection = bindings.dataverse_client_connection();
         let settings = connection

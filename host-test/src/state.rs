@@ -1,12 +1,17 @@
 //! What a `Store` holds: WASI and wasi:http contexts, the hooks that route the
 //! guest's outgoing requests, and the guest's memory accounting.
 
+use std::path::Path;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::outgoing::OutgoingHooks;
+
+/// Where the guest finds the certificate store the host maps in.
+pub const CERTIFICATE_STORE_GUEST_PATH: &str = "/certificates";
 
 /// Largest linear memory a guest instance may grow to by default.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 * 1024 * 1024;
@@ -20,10 +25,19 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub(crate) fn new(hooks: OutgoingHooks) -> HostState {
-        HostState {
-            // Nothing but clocks and randomness: no env, no args, no files.
-            wasi: WasiCtx::builder().build(),
+    /// `certificate_store`: a host directory the guest may read (read-only)
+    /// at [`CERTIFICATE_STORE_GUEST_PATH`]. Nothing else of the host's
+    /// filesystem, environment or arguments is visible.
+    pub(crate) fn new(
+        hooks: OutgoingHooks,
+        certificate_store: Option<&Path>,
+    ) -> wasmtime::Result<HostState> {
+        let mut wasi = WasiCtx::builder();
+        if let Some(dir) = certificate_store {
+            wasi.preopened_dir(dir, CERTIFICATE_STORE_GUEST_PATH, FsPerms::ReadOnly)?;
+        }
+        Ok(HostState {
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,
@@ -31,7 +45,7 @@ impl HostState {
                 limit: DEFAULT_MEMORY_LIMIT,
                 peak: 0,
             },
-        }
+        })
     }
 }
 

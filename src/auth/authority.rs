@@ -2,18 +2,10 @@
 //! which scope. Found from Dataverse's `WWW-Authenticate` challenge, or from
 //! the `TenantId` / `Authority` settings.
 
+use super::cloud;
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
 use crate::settings::Settings;
-
-/// Entra ID login hosts of Microsoft's clouds. Tokens are requested only from
-/// these, or from hosts the settings trust explicitly (`AuthorityHost`).
-pub const KNOWN_LOGIN_HOSTS: &[&str] = &[
-    "login.microsoftonline.com",
-    "login.microsoftonline.us",
-    "login.partner.microsoftonline.cn",
-    "login.chinacloudapi.cn",
-];
 
 /// Tenants that need a user; client credentials require a real tenant.
 const MULTI_TENANT_ALIASES: &[&str] = &["common", "organizations", "consumers"];
@@ -85,27 +77,37 @@ pub fn default_scope(settings: &Settings) -> String {
 
 /// The login host of the cloud the org lives in, from its domain suffix.
 fn default_login_host(org_url: &str) -> &'static str {
-    let host = org_url.trim_start_matches("https://");
-    let host = host.split(':').next().unwrap_or(host);
-    if host.ends_with(".microsoftdynamics.us") || host.ends_with(".appsplatform.us") {
-        "login.microsoftonline.us"
-    } else if host.ends_with(".dynamics.cn") {
-        "login.chinacloudapi.cn"
-    } else {
-        "login.microsoftonline.com"
-    }
+    cloud::of_org_host(org_host(org_url)).map_or("login.microsoftonline.com", |c| c.login_hosts[0])
 }
 
+/// `https://host[:port]` → `host`.
+fn org_host(org_url: &str) -> &str {
+    let host = org_url.trim_start_matches("https://");
+    host.split(':').next().unwrap_or(host)
+}
+
+/// A discovered authority host may receive our credential only if it is a
+/// login host of the org's own cloud (any Microsoft login host when the org
+/// is not on a Microsoft domain), or the settings trust it explicitly.
 fn check_trusted_host(host: &str, settings: &Settings) -> Result<(), Error> {
-    let trusted = KNOWN_LOGIN_HOSTS.contains(&host)
-        || settings.trusted_authority_hosts.iter().any(|h| h == host);
-    if trusted {
-        Ok(())
-    } else {
+    if settings.trusted_authority_hosts.iter().any(|h| h == host) {
+        return Ok(());
+    }
+    let refuse = |why: String| {
         Err(Error::Authority(format!(
-            "the authority host '{host}' is not a known Microsoft Entra ID host; no credential was sent. \
-             If you trust it, add AuthorityHost={host} to the settings"
+            "{why}; no credential was sent. If you trust it, add AuthorityHost={host} to the settings"
         )))
+    };
+    match cloud::of_org_host(org_host(&settings.org_url)) {
+        Some(cloud) if cloud.login_hosts.contains(&host) => Ok(()),
+        Some(cloud) => refuse(format!(
+            "the authority host '{host}' does not belong to the org's cloud ({}, whose login host is {})",
+            cloud.name, cloud.login_hosts[0]
+        )),
+        None if cloud::all_login_hosts().any(|h| h == host) => Ok(()),
+        None => refuse(format!(
+            "the authority host '{host}' is not a known Microsoft Entra ID host"
+        )),
     }
 }
 
@@ -245,11 +247,13 @@ mod tests {
     #[test]
     fn challenge_values_may_be_quoted_and_resource_may_lack_the_slash() {
         let response = challenge_response(
-            r#"Basic realm="x", Bearer authorization_uri="https://login.microsoftonline.us/t/oauth2/authorize", resource_id="https://org.crm9.dynamics.com""#,
+            r#"Basic realm="x", Bearer authorization_uri="https://login.microsoftonline.us/t/oauth2/authorize", resource_id="https://org.crm.microsoftdynamics.us""#,
         );
-        let (authority, scope) = from_discovery(&response, &settings()).unwrap();
+        let mut gcc_high = settings();
+        gcc_high.org_url = "https://org.crm.microsoftdynamics.us".into();
+        let (authority, scope) = from_discovery(&response, &gcc_high).unwrap();
         assert_eq!(authority.host, "login.microsoftonline.us");
-        assert_eq!(scope, "https://org.crm9.dynamics.com/.default");
+        assert_eq!(scope, "https://org.crm.microsoftdynamics.us/.default");
     }
 
     #[test]
@@ -296,6 +300,24 @@ mod tests {
             from_discovery(&no_tenant, &settings()),
             Err(Error::Authority(_))
         ));
+    }
+
+    #[test]
+    fn a_discovered_authority_of_another_cloud_is_refused() {
+        let us = challenge_response(
+            "Bearer authorization_uri=https://login.microsoftonline.us/t/oauth2/authorize, resource_id=https://contoso.crm.dynamics.com/",
+        );
+        let err = from_discovery(&us, &settings()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Authority(m) if m.contains("login.microsoftonline.us") && m.contains("commercial")),
+            "{err}"
+        );
+        let mut custom = settings();
+        custom.org_url = "https://crm.contoso.example".into();
+        assert!(
+            from_discovery(&us, &custom).is_ok(),
+            "a non-Microsoft org domain accepts any Microsoft login host"
+        );
     }
 
     #[test]

@@ -36,6 +36,32 @@ pub fn client_secret_request(
         .body(body.into_bytes())
 }
 
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523).
+pub const JWT_BEARER_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// `POST {authority}/oauth2/v2.0/token` with a signed client assertion
+/// (certificate credential): form fields `client_id`, `grant_type`, `scope`,
+/// `client_assertion_type`, `client_assertion`, in this order.
+pub fn client_assertion_request(
+    authority: &Authority,
+    client_id: &str,
+    assertion: &Secret,
+    scope: &str,
+) -> Request {
+    let body = form_body(&[
+        ("client_id", client_id),
+        ("grant_type", "client_credentials"),
+        ("scope", scope),
+        ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
+        ("client_assertion", assertion.expose()),
+    ]);
+    Request::new(Method::Post, authority.token_endpoint())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Accept", "application/json")
+        .body(body.into_bytes())
+}
+
 #[derive(Deserialize)]
 struct TokenBody {
     access_token: Option<String>,
@@ -265,5 +291,40 @@ mod tests {
             let err = parse_response(&response(status, body), 0).unwrap_err();
             assert!(matches!(err, Error::InvalidResponse(_)), "{body}: {err:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod assertion_request_tests {
+    use super::*;
+
+    #[test]
+    fn assertion_request_posts_the_documented_form_fields_in_order() {
+        let authority = Authority {
+            host: "login.microsoftonline.com".into(),
+            tenant: "tid".into(),
+        };
+        let req = client_assertion_request(
+            &authority,
+            "app-id",
+            &Secret::new("eyJh.eyJj.c2ln"),
+            "https://contoso.crm.dynamics.com/.default",
+        );
+        assert_eq!(req.method, Method::Post);
+        assert_eq!(
+            req.url,
+            "https://login.microsoftonline.com/tid/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            req.header_value("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            String::from_utf8(req.body.clone()).unwrap(),
+            "client_id=app-id&grant_type=client_credentials&scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2F.default\
+             &client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+             &client_assertion=eyJh.eyJj.c2ln"
+        );
+        assert!(!format!("{req:?}").contains("eyJh"));
     }
 }

@@ -48,6 +48,9 @@ pub enum Credential {
         /// `CertificatePassword` for PFX files, when given.
         password: Option<Secret>,
     },
+    /// A certificate and its private key as PEM text, given directly in
+    /// structured settings (never from a connection string).
+    CertificatePem(Secret),
 }
 
 /// A setting and the connection-string keys that set it, in ServiceClient's
@@ -391,6 +394,14 @@ impl Settings {
                 // An empty PFX password is the same as none.
                 password: password.filter(|p| !p.is_empty()),
             },
+            Credential::CertificatePem(pem) => {
+                if !pem.expose().contains("-----BEGIN") {
+                    return Err(invalid(
+                        "the certificate PEM holds no PEM block (-----BEGIN CERTIFICATE----- and a private key)",
+                    ));
+                }
+                Credential::CertificatePem(pem)
+            }
         };
         let tenant_id = match self.tenant_id {
             None => None,

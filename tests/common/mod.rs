@@ -14,6 +14,8 @@ pub const OPTIONS: ClientOptions = ClientOptions {
     timeout_ms: None,
     max_retries: None,
     max_total_wait_ms: None,
+    assertion_algorithm: None,
+    send_certificate_chain: None,
 };
 
 /// One runtime per test binary: loading is cheap, but there is no need to repeat it.

@@ -1,13 +1,26 @@
 //! Fake Entra ID v2.0 token endpoint: `POST /{tenant}/oauth2/v2.0/token`,
-//! client credentials grant with a client secret.
+//! client credentials grant with a client secret or a certificate credential
+//! (`client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`
+//! plus a signed `client_assertion`, verified by `assertion`).
 //!
 //! Checks run in the order Entra applies them (tenant, parameters, app,
 //! credential, scope) and failures answer with Entra's JSON error shape:
 //! `error`, `error_description` ("AADSTSnnn: …" plus trace/correlation/time
 //! lines), `error_codes`, `timestamp`, `trace_id`, `correlation_id`, `error_uri`.
+//!
+//! Credential errors: no credential → 401 `invalid_client` AADSTS7000218;
+//! both a secret and an assertion → 401 `invalid_client` AADSTS7000218 (the
+//! fake's choice: Entra's answer is undocumented); wrong secret (or any secret
+//! for an app without one) → 401 AADSTS7000215; right but expired secret →
+//! 401 AADSTS7000222; an assertion without `client_assertion_type` → 400
+//! `invalid_request` AADSTS900144; with another type → 400 `invalid_request`
+//! AADSTS90011; assertion failures → see `assertion`.
 
+use super::assertion::{self, Expected};
 use super::ids::entra_timestamp;
-use super::{DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, percent};
+use super::{
+    CredentialKind, DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, TokenRequestRecord, percent,
+};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use serde_json::json;
@@ -20,6 +33,9 @@ pub(crate) struct IssuedToken {
     pub(crate) resource: String,
     pub(crate) expires: Instant,
 }
+
+/// The only client assertion type Entra accepts.
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// An Entra error before it is rendered.
 struct EntraError {
@@ -65,7 +81,19 @@ pub(crate) fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| state.ids.guid());
-    match issue(config, state, req, tenant) {
+    let mut record = TokenRequestRecord {
+        client_id: None,
+        credential: CredentialKind::None,
+        status: 200,
+        error_code: None,
+    };
+    let outcome = issue(config, state, req, tenant, &mut record);
+    if let Err(e) = &outcome {
+        record.status = e.status.as_u16();
+        record.error_code = Some(e.code);
+    }
+    state.token_log.push(record);
+    match outcome {
         Ok(body) => respond(StatusCode::OK, &correlation_id, body.to_string()),
         Err(e) => {
             let trace_id = state.ids.guid();
@@ -104,6 +132,7 @@ fn issue(
     state: &mut State,
     req: &Request<Bytes>,
     tenant: &str,
+    record: &mut TokenRequestRecord,
 ) -> Result<serde_json::Value, EntraError> {
     if !tenant.eq_ignore_ascii_case(&config.tenant_id)
         && !tenant.eq_ignore_ascii_case(DEMO_TENANT_DOMAIN)
@@ -144,6 +173,16 @@ fn issue(
         })
     };
 
+    record.client_id = param("client_id").map(str::to_string);
+    let secret = param("client_secret");
+    let client_assertion = param("client_assertion");
+    record.credential = match (secret, client_assertion) {
+        (None, None) => CredentialKind::None,
+        (Some(_), None) => CredentialKind::Secret,
+        (None, Some(_)) => CredentialKind::Certificate,
+        (Some(_), Some(_)) => CredentialKind::SecretAndCertificate,
+    };
+
     let grant_type = required("grant_type")?;
     if grant_type != "client_credentials" {
         return Err(bad_request(
@@ -162,7 +201,59 @@ fn issue(
             ),
         )
     })?;
-    check_credential(app, param("client_secret"), param("client_assertion"))?;
+    match (secret, client_assertion) {
+        (Some(secret), None) => check_secret(app, secret)?,
+        (None, Some(jwt)) => {
+            match param("client_assertion_type") {
+                None => {
+                    return Err(bad_request(
+                        "invalid_request",
+                        900144,
+                        "The request body must contain the following parameter: 'client_assertion_type'.".into(),
+                    ));
+                }
+                Some(JWT_BEARER) => {}
+                Some(_) => {
+                    return Err(bad_request(
+                        "invalid_request",
+                        90011,
+                        "Unexpected client assertion type.".into(),
+                    ));
+                }
+            }
+            let audiences = [tenant, config.tenant_id.as_str()]
+                .map(|t| format!("https://{}/{t}/oauth2/v2.0/token", config.login_host));
+            let expected = Expected {
+                client_id: &app.client_id,
+                certificates: &app.certificates,
+                audiences: &audiences,
+                now: SystemTime::now(),
+            };
+            let verified = assertion::verify(jwt, &expected).map_err(|r| EntraError {
+                status: r.status,
+                error: r.error,
+                code: r.code,
+                message: r.message,
+            })?;
+            state.assertions.push(verified);
+        }
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000218,
+                "The request body must contain only one of the following parameters: 'client_assertion' or 'client_secret'.".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(fail(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
+            ));
+        }
+    }
 
     let scope = required("scope")?;
     let Some(resource) = scope.strip_suffix("/.default") else {
@@ -195,12 +286,16 @@ fn issue(
             expires: Instant::now() + Duration::from_secs(config.token_lifetime_secs),
         },
     );
-    Ok(json!({
+    let mut body = json!({
         "token_type": "Bearer",
         "expires_in": config.token_lifetime_secs,
         "ext_expires_in": config.token_lifetime_secs,
         "access_token": access_token,
-    }))
+    });
+    if let Some(refresh_in) = state.refresh_in {
+        body["refresh_in"] = json!(refresh_in);
+    }
+    Ok(body)
 }
 
 pub(crate) fn find_app<'a>(config: &'a FakeConfig, client_id: &str) -> Option<&'a FakeApp> {
@@ -210,15 +305,11 @@ pub(crate) fn find_app<'a>(config: &'a FakeConfig, client_id: &str) -> Option<&'
         .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
 }
 
-/// The fake's apps have secrets only: a certificate assertion can never match.
-fn check_credential(
-    app: &FakeApp,
-    secret: Option<&str>,
-    assertion: Option<&str>,
-) -> Result<(), EntraError> {
-    match (secret, assertion) {
-        (Some(s), _) if s == app.secret => Ok(()),
-        (Some(_), _) => Err(fail(
+/// Checks a client secret: right and current, right but expired, or wrong.
+/// An app without a secret (empty) refuses every secret.
+fn check_secret(app: &FakeApp, secret: &str) -> Result<(), EntraError> {
+    if app.secret.is_empty() || secret != app.secret {
+        return Err(fail(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000215,
@@ -226,20 +317,20 @@ fn check_credential(
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
                 app.client_id
             ),
-        )),
-        (None, Some(_)) => Err(fail(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            700027,
-            "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found.]".into(),
-        )),
-        (None, None) => Err(fail(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".into(),
-        )),
+        ));
     }
+    if app.secret_expired {
+        return Err(fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            format!(
+                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+                app.client_id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -261,42 +352,6 @@ mod tests {
             DEMO_CLIENT_SECRET,
             "https://contoso.crm.dynamics.com/.default",
         )
-    }
-
-    /// Asserts Entra's error shape and returns the parsed body.
-    fn assert_entra_error(
-        resp: &http::Response<Bytes>,
-        status: u16,
-        error: &str,
-        code: u64,
-    ) -> serde_json::Value {
-        assert_eq!(resp.status(), status);
-        assert_eq!(
-            resp.headers()["content-type"],
-            "application/json; charset=utf-8"
-        );
-        let body = json(resp);
-        assert_eq!(body["error"], error);
-        assert_eq!(body["error_codes"], serde_json::json!([code]));
-        let description = body["error_description"].as_str().unwrap();
-        assert!(
-            description.starts_with(&format!("AADSTS{code}: ")),
-            "{description}"
-        );
-        let trace_id = body["trace_id"].as_str().unwrap();
-        let correlation_id = body["correlation_id"].as_str().unwrap();
-        let timestamp = body["timestamp"].as_str().unwrap();
-        assert_eq!((trace_id.len(), correlation_id.len()), (36, 36));
-        assert!(description.ends_with(&format!(
-            "\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
-        )));
-        assert_eq!(timestamp.len(), "2026-11-27 10:00:00Z".len());
-        assert!(timestamp.ends_with('Z'));
-        assert_eq!(
-            body["error_uri"],
-            format!("https://login.microsoftonline.com/error?code={code}")
-        );
-        body
     }
 
     #[test]
@@ -410,7 +465,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_secret_is_aadsts7000218_and_assertion_is_aadsts700027() {
+    fn missing_secret_is_aadsts7000218_and_malformed_assertion_is_aadsts50027() {
         let fake = Fake::demo();
         let scope = "scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2F.default";
         let base = format!("grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&{scope}");
@@ -423,12 +478,102 @@ mod tests {
         let assertion = format!(
             "{base}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJ.x.y"
         );
-        assert_entra_error(
+        let body = assert_entra_error(
             &token_request(&fake, DEMO_TENANT_ID, &assertion),
             401,
             "invalid_client",
-            700027,
+            50027,
         );
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("AADSTS50027: JWT token is invalid or malformed.\r\n")
+        );
+    }
+
+    #[test]
+    fn expired_secret_is_aadsts7000222_but_a_wrong_one_is_still_7000215() {
+        let mut config = FakeConfig::default();
+        config.apps[0].secret_expired = true;
+        let fake = Fake::new(config);
+        let resp = token_request(&fake, DEMO_TENANT_ID, &demo_form());
+        let body = assert_entra_error(&resp, 401, "invalid_client", 7000222);
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.starts_with(&format!(
+                "AADSTS7000222: The provided client secret keys for app '{DEMO_CLIENT_ID}' are expired. Visit the Azure portal to create new keys for your app"
+            )),
+            "{description}"
+        );
+        assert!(!String::from_utf8_lossy(resp.body()).contains(DEMO_CLIENT_SECRET));
+        let wrong = form(
+            DEMO_CLIENT_ID,
+            "wrong~secret",
+            "https://contoso.crm.dynamics.com/.default",
+        );
+        assert_entra_error(
+            &token_request(&fake, DEMO_TENANT_ID, &wrong),
+            401,
+            "invalid_client",
+            7000215,
+        );
+        // Other apps are unaffected.
+        token_for(&fake, NO_USER_CLIENT_ID, NO_USER_CLIENT_SECRET);
+    }
+
+    #[test]
+    fn refresh_in_is_sent_once_set() {
+        let fake = Fake::demo();
+        let body = json(&token_request(&fake, DEMO_TENANT_ID, &demo_form()));
+        assert!(body.get("refresh_in").is_none());
+        fake.set_refresh_in(Some(1800));
+        let body = json(&token_request(&fake, DEMO_TENANT_ID, &demo_form()));
+        assert_eq!(body["refresh_in"], 1800);
+        assert_eq!(body["expires_in"], 3599);
+        fake.set_refresh_in(None);
+        let body = json(&token_request(&fake, DEMO_TENANT_ID, &demo_form()));
+        assert!(body.get("refresh_in").is_none());
+    }
+
+    #[test]
+    fn token_requests_are_counted_and_logged_per_app() {
+        let fake = Fake::demo();
+        token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        token_for(&fake, &DEMO_CLIENT_ID.to_uppercase(), DEMO_CLIENT_SECRET);
+        token_for(&fake, NO_USER_CLIENT_ID, NO_USER_CLIENT_SECRET);
+        token_request(
+            &fake,
+            DEMO_TENANT_ID,
+            &form(
+                DEMO_CLIENT_ID,
+                "wrong",
+                "https://contoso.crm.dynamics.com/.default",
+            ),
+        );
+        token_request(&fake, DEMO_TENANT_ID, "grant_type=client_credentials");
+        token_request(&fake, "fabrikam.onmicrosoft.com", &demo_form());
+        assert_eq!(fake.token_requests_for(DEMO_CLIENT_ID), 3);
+        assert_eq!(fake.token_requests_for(NO_USER_CLIENT_ID), 1);
+        assert_eq!(fake.token_requests_for(CERT_CLIENT_ID), 0);
+        assert_eq!(fake.stats().token_requests, 6);
+        let log = fake.token_request_log();
+        let summary: Vec<_> = log
+            .iter()
+            .map(|r| (r.credential, r.status, r.error_code))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (CredentialKind::Secret, 200, None),
+                (CredentialKind::Secret, 200, None),
+                (CredentialKind::Secret, 200, None),
+                (CredentialKind::Secret, 401, Some(7000215)),
+                (CredentialKind::None, 400, Some(900144)),
+                (CredentialKind::None, 400, Some(90002)),
+            ]
+        );
+        assert_eq!(log[4].client_id, None);
     }
 
     #[test]

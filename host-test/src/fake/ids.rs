@@ -112,6 +112,41 @@ pub(crate) fn entra_timestamp(now: SystemTime) -> String {
     )
 }
 
+/// ISO 8601 in UTC with seven fractional digits, the way Entra prints times
+/// inside error descriptions: `2024-04-05T23:01:54.2089203Z`.
+pub(crate) fn iso_timestamp(unix_secs: i64, subsec_nanos: u32) -> String {
+    let (y, m, d, h, mi, s) = civil_time(unix_secs);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:07}Z",
+        subsec_nanos / 100
+    )
+}
+
+/// `MM/DD/YYYY HH:MM:SS` in UTC, the way Entra prints a key's validity.
+pub(crate) fn us_timestamp(unix_secs: i64) -> String {
+    let (y, m, d, h, mi, s) = civil_time(unix_secs);
+    format!("{m:02}/{d:02}/{y:04} {h:02}:{mi:02}:{s:02}")
+}
+
+/// Seconds since the epoch → (year, month, day, hour, minute, second), UTC.
+fn civil_time(unix_secs: i64) -> (i64, u32, u32, i64, i64, i64) {
+    let (days, rem) = (unix_secs.div_euclid(86_400), unix_secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// (year, month, day) in the proleptic Gregorian calendar → days since
+/// 1970-01-01 (the inverse of [`civil_from_days`], same algorithm family).
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
 /// calendar (Howard Hinnant's well-known algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -162,5 +197,21 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_773_600); // 2026-11-27 10:00:00Z
         assert_eq!(entra_timestamp(t), "2026-11-27 10:00:00Z");
         assert_eq!(entra_timestamp(UNIX_EPOCH), "1970-01-01 00:00:00Z");
+    }
+
+    #[test]
+    fn iso_and_us_timestamps_and_the_day_count_round_trip() {
+        assert_eq!(
+            iso_timestamp(1_795_773_600, 208_920_399),
+            "2026-11-27T10:00:00.2089203Z"
+        );
+        assert_eq!(iso_timestamp(0, 0), "1970-01-01T00:00:00.0000000Z");
+        assert_eq!(us_timestamp(1_795_773_600 + 61), "11/27/2026 10:01:01");
+        assert_eq!(us_timestamp(-1), "12/31/1969 23:59:59");
+        for days in [-800_000, -1, 0, 1, 59, 60, 365, 10_957, 20_784, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
 }

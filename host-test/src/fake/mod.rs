@@ -18,9 +18,15 @@
 //! associate/disassociate via `$ref`, FetchXML with paging cookies, functions
 //! and actions, `$batch` with atomic change sets, impersonation via
 //! `CallerObjectId`, and injected faults ([`Fake::inject`]).
+//!
+//! The Entra side takes client secrets and certificate credentials (signed
+//! client assertions, checked by a verifier of its own in `assertion`: see
+//! its docs for every rule and error code); [`certs`] makes test certificates.
 
 mod annotations;
+mod assertion;
 mod batch;
+pub mod certs;
 mod dataverse;
 mod entra;
 mod faults;
@@ -34,7 +40,10 @@ mod records;
 mod relations;
 mod table;
 mod tls;
+mod x509;
 
+pub use assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
+pub use certs::{TestCertificate, demo_certificate};
 pub use faults::{Delivery, Fault};
 pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
@@ -63,6 +72,11 @@ pub const DEMO_USER_ID: &str = "0b6f3d2a-7c1e-4a59-8e24-93d1f05c6b7a";
 pub const NO_USER_CLIENT_ID: &str = "a7e4b0c2-91d3-4e58-b6f2-0c3d5e7f9a14";
 /// The client secret value of [`NO_USER_CLIENT_ID`].
 pub const NO_USER_CLIENT_SECRET: &str = "Qz3Q~nouser.Secret_Value-NotReal9876543210cd";
+/// An app registration whose only credential is [`demo_certificate`] (no
+/// client secret); it has an Application User.
+pub const CERT_CLIENT_ID: &str = "6d1f4c8a-2e9b-4a73-b5c0-8f3e1d2a7b64";
+/// The `systemuserid` of [`CERT_CLIENT_ID`]'s Application User.
+pub const CERT_USER_ID: &str = "9a2e7c41-3b5d-4f86-a1c9-0e4d6b8f2a35";
 /// WhoAmI's `OrganizationId` (same for every config).
 pub const DEMO_ORGANIZATION_ID: &str = "5d9e8c7b-2a41-4f3e-b6d0-1c2e3f4a5b6c";
 /// WhoAmI's `BusinessUnitId` (same for every config).
@@ -80,15 +94,32 @@ pub fn demo_connection_string() -> String {
     )
 }
 
+/// A connection string for the certificate demo app ([`CERT_CLIENT_ID`]),
+/// in ServiceClient syntax; `thumbprint` is the certificate's SHA-1
+/// thumbprint as the client will look it up (e.g. `demo_certificate().thumbprint`).
+pub fn demo_certificate_connection_string(thumbprint: &str) -> String {
+    format!(
+        "AuthType=Certificate;Url=https://{ORG_HOST}/;ClientId={CERT_CLIENT_ID};Thumbprint={thumbprint}"
+    )
+}
+
 /// An app registration in the fake tenant.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FakeApp {
     pub client_id: String,
+    /// The client secret value; empty when the app has no secret (then every
+    /// secret is refused with AADSTS7000215).
     pub secret: String,
     /// Whether an Application User exists for it in the environment.
     pub application_user: bool,
     /// The Application User's `systemuserid`.
     pub user_id: String,
+    /// Registered certificates, DER encoded ("Certificates & secrets" →
+    /// Certificates): a client assertion must be signed by one of them.
+    pub certificates: Vec<Vec<u8>>,
+    /// The secret has expired: the right secret then gets 401 `invalid_client`
+    /// AADSTS7000222 (a wrong one still gets AADSTS7000215).
+    pub secret_expired: bool,
 }
 
 impl fmt::Debug for FakeApp {
@@ -98,6 +129,15 @@ impl fmt::Debug for FakeApp {
             .field("secret", &"<redacted>")
             .field("application_user", &self.application_user)
             .field("user_id", &self.user_id)
+            .field(
+                "certificates",
+                &self
+                    .certificates
+                    .iter()
+                    .map(|der| certs::sha1_thumbprint(der))
+                    .collect::<Vec<_>>(),
+            )
+            .field("secret_expired", &self.secret_expired)
             .finish()
     }
 }
@@ -127,7 +167,9 @@ pub struct FakeConfig {
 }
 
 impl Default for FakeConfig {
-    /// The demo data set: the two demo apps and 25 accounts.
+    /// The demo data set: the two secret apps, the certificate app (its
+    /// certificate is generated on first use: see [`demo_certificate`]) and
+    /// 25 accounts.
     fn default() -> Self {
         FakeConfig {
             tenant_id: DEMO_TENANT_ID.into(),
@@ -139,12 +181,24 @@ impl Default for FakeConfig {
                     secret: DEMO_CLIENT_SECRET.into(),
                     application_user: true,
                     user_id: DEMO_USER_ID.into(),
+                    certificates: Vec::new(),
+                    secret_expired: false,
                 },
                 FakeApp {
                     client_id: NO_USER_CLIENT_ID.into(),
                     secret: NO_USER_CLIENT_SECRET.into(),
                     application_user: false,
                     user_id: ids::stable_guid("no-user"),
+                    certificates: Vec::new(),
+                    secret_expired: false,
+                },
+                FakeApp {
+                    client_id: CERT_CLIENT_ID.into(),
+                    secret: String::new(),
+                    application_user: true,
+                    user_id: CERT_USER_ID.into(),
+                    certificates: vec![demo_certificate().der.clone()],
+                    secret_expired: false,
                 },
             ],
             users: vec![FakeUser {
@@ -168,6 +222,30 @@ pub struct FakeStats {
     pub api_requests: usize,
     /// TLS handshakes completed by [`serve_tls`] servers.
     pub tls_connections: usize,
+}
+
+/// The client credential a token request presented (whether or not it was valid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// Neither (or the request was refused before its body was read).
+    None,
+    /// `client_secret`.
+    Secret,
+    /// `client_assertion` (a certificate credential).
+    Certificate,
+    /// Both `client_secret` and `client_assertion` (refused).
+    SecretAndCertificate,
+}
+
+/// One request to the token endpoint, as the fake saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRequestRecord {
+    /// The `client_id` parameter, if the body was read and had one.
+    pub client_id: Option<String>,
+    pub credential: CredentialKind,
+    pub status: u16,
+    /// The AADSTS code of a refusal.
+    pub error_code: Option<u32>,
 }
 
 /// One handled request, as seen by the fake.
@@ -223,6 +301,12 @@ pub(crate) struct State {
     stats: FakeStats,
     requests: Vec<RecordedRequest>,
     tokens: HashMap<String, entra::IssuedToken>,
+    /// Every token endpoint request, in order.
+    token_log: Vec<TokenRequestRecord>,
+    /// Every client assertion the verifier accepted, in order.
+    assertions: Vec<VerifiedAssertion>,
+    /// `refresh_in` for token responses, if set.
+    refresh_in: Option<u64>,
     /// Entity set name → table.
     tables: BTreeMap<&'static str, table::Table>,
     ids: ids::IdSource,
@@ -263,6 +347,9 @@ impl Fake {
                 stats: FakeStats::default(),
                 requests: Vec::new(),
                 tokens: HashMap::new(),
+                token_log: Vec::new(),
+                assertions: Vec::new(),
+                refresh_in: None,
                 tables,
                 ids: ids::IdSource::new(),
                 faults: faults::FaultQueue::default(),
@@ -355,6 +442,49 @@ impl Fake {
         for token in self.lock().tokens.values_mut() {
             token.expires = now;
         }
+    }
+
+    /// Revokes every token issued so far: the fake forgets them, so Dataverse
+    /// answers them with the 401 challenge, exactly as for an expired or
+    /// unknown token (Dataverse does not tell these apart on the wire).
+    /// Unlike [`Fake::expire_tokens`], which backdates the tokens' expiry
+    /// and keeps them, nothing of the old tokens remains. Tokens issued
+    /// afterwards work.
+    pub fn revoke_tokens(&self) {
+        self.lock().tokens.clear();
+    }
+
+    /// Token responses from now on carry `"refresh_in": secs` (Entra sends it
+    /// for long-lived tokens: the client should refresh after that many
+    /// seconds); `None` (the default) leaves it out.
+    pub fn set_refresh_in(&self, secs: Option<u64>) {
+        self.lock().refresh_in = secs;
+    }
+
+    /// How many token endpoint requests named `client_id` (case-insensitive),
+    /// whatever their outcome.
+    pub fn token_requests_for(&self, client_id: &str) -> usize {
+        self.lock()
+            .token_log
+            .iter()
+            .filter(|r| {
+                r.client_id
+                    .as_deref()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(client_id))
+            })
+            .count()
+    }
+
+    /// Every token endpoint request so far, in order, with the credential
+    /// kind it presented and its outcome.
+    pub fn token_request_log(&self) -> Vec<TokenRequestRecord> {
+        self.lock().token_log.clone()
+    }
+
+    /// Every client assertion the verifier accepted so far, in order (also
+    /// those whose request then failed on a later check, such as the scope).
+    pub fn verified_assertions(&self) -> Vec<VerifiedAssertion> {
+        self.lock().assertions.clone()
     }
 
     /// Makes the next `times` authenticated Dataverse requests (not token or
@@ -503,6 +633,42 @@ pub(crate) mod test_support {
         ids::stable_guid(&format!("contact/{n}"))
     }
 
+    /// Asserts Entra's error shape and returns the parsed body.
+    pub(crate) fn assert_entra_error(
+        resp: &http::Response<Bytes>,
+        status: u16,
+        error: &str,
+        code: u64,
+    ) -> serde_json::Value {
+        assert_eq!(resp.status(), status);
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json; charset=utf-8"
+        );
+        let body = json(resp);
+        assert_eq!(body["error"], error);
+        assert_eq!(body["error_codes"], serde_json::json!([code]));
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.starts_with(&format!("AADSTS{code}: ")),
+            "{description}"
+        );
+        let trace_id = body["trace_id"].as_str().unwrap();
+        let correlation_id = body["correlation_id"].as_str().unwrap();
+        let timestamp = body["timestamp"].as_str().unwrap();
+        assert_eq!((trace_id.len(), correlation_id.len()), (36, 36));
+        assert!(description.ends_with(&format!(
+            "\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+        )));
+        assert_eq!(timestamp.len(), "2026-11-27 10:00:00Z".len());
+        assert!(timestamp.ends_with('Z'));
+        assert_eq!(
+            body["error_uri"],
+            format!("https://login.microsoftonline.com/error?code={code}")
+        );
+        body
+    }
+
     /// Asserts a Dataverse error and returns its message.
     pub(crate) fn assert_error(resp: &Response<Bytes>, status: u16, code: &str) -> String {
         assert_eq!(resp.status(), status, "{:?}", resp.body());
@@ -567,6 +733,8 @@ mod tests {
         let debug = format!("{fake:?} {:?} {:?}", fake.requests(), FakeConfig::default());
         assert!(!debug.contains(DEMO_CLIENT_SECRET));
         assert!(!debug.contains(NO_USER_CLIENT_SECRET));
+        assert!(debug.contains(&demo_certificate().thumbprint));
+        assert!(debug.contains("secret_expired: false"));
         assert!(!debug.contains(&token));
         assert!(debug.contains("Bearer <redacted>"));
     }
@@ -701,6 +869,31 @@ mod tests {
     }
 
     #[test]
+    fn revoked_tokens_are_challenged_and_new_ones_work() {
+        let fake = Fake::demo();
+        let token = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        assert_eq!(
+            api_get(&fake, &token, "/api/data/v9.2/WhoAmI").status(),
+            200
+        );
+        fake.revoke_tokens();
+        let resp = api_get(&fake, &token, "/api/data/v9.2/WhoAmI");
+        assert_eq!(resp.status(), 401);
+        assert!(
+            resp.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer authorization_uri=https://login.microsoftonline.com/")
+        );
+        let fresh = token_for(&fake, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+        assert_eq!(
+            api_get(&fake, &fresh, "/api/data/v9.2/WhoAmI").status(),
+            200
+        );
+        assert_eq!(fake.token_requests_for(DEMO_CLIENT_ID), 2);
+    }
+
+    #[test]
     fn demo_data_and_connection_string() {
         let fake = Fake::demo();
         let names = fake.account_names();
@@ -715,5 +908,14 @@ mod tests {
                 "AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientId={DEMO_CLIENT_ID};ClientSecret={DEMO_CLIENT_SECRET}"
             )
         );
+        assert_eq!(
+            demo_certificate_connection_string("ABCDEF0123"),
+            format!(
+                "AuthType=Certificate;Url=https://contoso.crm.dynamics.com/;ClientId={CERT_CLIENT_ID};Thumbprint=ABCDEF0123"
+            )
+        );
+        let cert_app = entra::find_app(fake.config(), CERT_CLIENT_ID).unwrap();
+        assert_eq!(cert_app.certificates, [demo_certificate().der.clone()]);
+        assert!(cert_app.secret.is_empty() && cert_app.application_user);
     }
 }

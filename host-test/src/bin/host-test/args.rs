@@ -10,6 +10,7 @@ const VALUED: &[(&str, usize)] = &[
     ("--connection", 1),
     ("--connect-to", 1),
     ("--cacert", 1),
+    ("--cert-store", 1),
     ("--component", 1),
     ("--select", 1),
     ("--filter", 1),
@@ -49,6 +50,9 @@ const SWITCHES: &[&str] = &[
     "--continue-on-error",
     "--action",
     "--function",
+    "--show-token",
+    "--ps256",
+    "--send-chain",
 ];
 
 /// Options every command accepts.
@@ -56,6 +60,9 @@ pub const GLOBAL: &[&str] = &[
     "--connection",
     "--connect-to",
     "--cacert",
+    "--cert-store",
+    "--ps256",
+    "--send-chain",
     "--component",
     "--json",
     "-v",

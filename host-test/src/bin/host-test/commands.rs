@@ -665,14 +665,17 @@ async fn send(args: &Args) -> Result<(), Failure> {
 }
 
 async fn token(args: &Args) -> Result<(), Failure> {
-    args.only("token", &[])?;
+    args.only("token", &["--show-token"])?;
     args.positionals::<0>("token")?;
     let mut session: Session = connect(args).await?;
     let info = session.token_info().await?;
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "expires_at": info.expires_at, "authority": info.authority, "tenant_id": info.tenant_id,
         "client_id": info.client_id, "scope": info.scope, "from_cache": info.from_cache,
     });
+    if args.switch("--show-token") {
+        json["access_token"] = Value::String(session.access_token().await?);
+    }
     if json_mode(args) {
         print_json(&json);
     } else {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use args::{Args, UsageError};
-use host_test::session::{ClientOptions, ErrorKind, RequestOptions, describe};
+use host_test::session::{AssertionAlgorithm, ClientOptions, ErrorKind, RequestOptions, describe};
 use host_test::{CallError, Network, Runtime, Session, Upstream};
 
 const USAGE: &str = "\
@@ -32,7 +32,7 @@ commands (KEY is a GUID or an alternate key such as accountnumber='A-1'):
   batch FILE|- [--changeset] [--continue-on-error]
                                         FILE: JSON array of {\"method\",\"url\",\"headers\"?,\"body\"?}
   send METHOD PATH [--data JSON]        any Web API request (PATH relative to /api/data/v9.2/)
-  token                                 the token's metadata (never the token)
+  token [--show-token]                  the token's metadata (the token itself only with --show-token)
   fake-server [--seconds N]             serve the fake Entra ID + Dataverse on loopback TLS
 
 --data takes JSON, @FILE or - (standard input).
@@ -41,6 +41,9 @@ options:
   --connection STR          connection string (default: $DATAVERSE_CONNECTION)
   --connect-to H1:P1:H2:P2  connect to H2:P2 for requests to H1:P1 (repeatable; like curl)
   --cacert FILE             trust these PEM certificates in addition to the public roots
+  --cert-store DIR          certificate store for AuthType=Certificate (PEM / PFX files), mapped read-only
+  --ps256                   sign certificate assertions with PS256 + x5t#S256 (default RS256 + x5t)
+  --send-chain              send the certificate chain (x5c) for subject-name/issuer registrations
   --component PATH          the component to run (default: the one built with this host)
   --json                    machine-readable output
   -v, --verbose             error details and each call's request id and attempts
@@ -219,8 +222,22 @@ pub async fn connect(args: &Args) -> Result<Session, Failure> {
         .map_err(|e| Failure::usage(format!("{e:#}")))?;
     let runtime = load_runtime(args)?;
     let options = client_options(args)?;
+    let store = args.value("--cert-store").map(std::path::Path::new);
+    if let Some(dir) = store
+        && !dir.is_dir()
+    {
+        return Err(Failure::usage(format!(
+            "--cert-store {}: not a directory",
+            dir.display()
+        )));
+    }
     Ok(runtime
-        .connect(Upstream::Network(Arc::new(network)), &connection, options)
+        .connect_with(
+            Upstream::Network(Arc::new(network)),
+            store,
+            &connection,
+            options,
+        )
         .await?)
 }
 
@@ -230,6 +247,8 @@ pub fn client_options(args: &Args) -> Result<ClientOptions, Failure> {
         timeout_ms: args.number("--timeout-ms")?,
         max_retries: args.number("--max-retries")?,
         max_total_wait_ms: None,
+        assertion_algorithm: args.switch("--ps256").then_some(AssertionAlgorithm::Ps256),
+        send_certificate_chain: Some(args.switch("--send-chain")),
     })
 }
 
