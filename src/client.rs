@@ -26,6 +26,9 @@ use crate::webapi::{self, Page, Query, WhoAmI};
 
 /// How the client proves the app's identity to Entra ID.
 enum Proof {
+    /// The host owns identity and supplies tokens (ServiceClient's
+    /// ExternalTokenManagement): nothing is ever requested from Entra ID.
+    External,
     Secret(Secret),
     Certificate {
         credential: Box<CertificateCredential>,
@@ -153,6 +156,55 @@ impl<T: Transport> Client<T> {
 
     pub fn org_url(&self) -> &str {
         &self.settings.org_url
+    }
+
+    /// A client for a host that owns identity: it supplies the access token
+    /// (and later replaces it with `set_access_token`); no discovery, no
+    /// credential, no token request ever leaves the component.
+    pub fn with_token(
+        org_url: &str,
+        access_token: Secret,
+        expires_at: u64,
+        transport: T,
+        config: ClientConfig,
+    ) -> Result<Self, Error> {
+        let org_url = crate::settings::normalize_org_url(org_url)?;
+        if access_token.is_empty() {
+            return Err(Error::InvalidRequest("access-token is empty".into()));
+        }
+        let scope = format!("{org_url}/.default");
+        let mut client = Client {
+            settings: Settings {
+                org_url,
+                client_id: String::new(),
+                credential: Credential::ExternalToken,
+                tenant_id: None,
+                authority: None,
+                trusted_authority_hosts: Vec::new(),
+                require_new_instance: false,
+            },
+            transport,
+            authority: Authority {
+                host: String::new(),
+                tenant: String::new(),
+            },
+            scope,
+            proof: Proof::External,
+            cache: TokenCache::default(),
+            last_token_from_cache: false,
+            policy: config.retry,
+        };
+        client.set_access_token(access_token, expires_at);
+        Ok(client)
+    }
+
+    /// Replaces the host-supplied token (external-token clients).
+    pub fn set_access_token(&mut self, access_token: Secret, expires_at: u64) {
+        self.cache.store(auth::AccessToken {
+            value: access_token,
+            expires_at,
+            refresh_at: None,
+        });
     }
 
     pub fn who_am_i(&mut self, options: &CallOptions) -> CallResult<WhoAmI> {
@@ -534,6 +586,16 @@ impl<T: Transport> Client<T> {
     /// it is still usable.
     fn token(&mut self) -> Result<Secret, Error> {
         let now = self.transport.now();
+        if let Proof::External = self.proof {
+            // The host decides when its token is too old; use it to the end.
+            return match self.cache.current() {
+                Some(token) if now < token.expires_at => {
+                    self.last_token_from_cache = true;
+                    Ok(token.value.clone())
+                }
+                _ => Err(external_token_needed()),
+            };
+        }
         if let Some(cached) = self.cache.usable(now) {
             let cached = cached.clone();
             if cached.refresh_at.is_none_or(|at| now < at) {
@@ -554,6 +616,7 @@ impl<T: Transport> Client<T> {
     /// Asks Entra ID for a token and caches it.
     fn acquire(&mut self, now: u64) -> Result<Secret, Error> {
         let request = match &mut self.proof {
+            Proof::External => return Err(external_token_needed()),
             Proof::Secret(secret) => token::client_secret_request(
                 &self.authority,
                 &self.settings.client_id,
@@ -618,12 +681,26 @@ fn load_proof<T: Transport>(
             certificate::find_in_store(&files, thumbprint, password.as_ref(), now)?
         }
         Credential::CertificatePem(pem) => certificate::from_pem(pem.expose(), now)?,
+        Credential::ExternalToken => return Ok(Proof::External),
     };
     Ok(Proof::Certificate {
         credential: Box::new(credential),
         options,
         assertion: None,
     })
+}
+
+/// An external-token client whose token expired, or was refused (401).
+fn external_token_needed() -> Error {
+    Error::Authentication(Box::new(crate::error::AuthFailure {
+        status: 401,
+        code: None,
+        error: "external_token_expired".into(),
+        description: "the access token supplied by the host has expired or was refused".into(),
+        trace_id: None,
+        correlation_id: None,
+        hint: Some("acquire a fresh token and pass it with set-access-token".into()),
+    }))
 }
 
 /// The annotations FetchXML paging needs.

@@ -82,6 +82,7 @@ impl wit_conn::GuestSettings for SettingsResource {
                 (wit_conn::AuthType::Certificate, Some(thumbprint.clone()))
             }
             Credential::CertificatePem(_) => (wit_conn::AuthType::Certificate, None),
+            Credential::ExternalToken => (wit_conn::AuthType::ExternalToken, None),
         };
         wit_conn::SettingsSummary {
             url: s.org_url.clone(),
@@ -132,32 +133,36 @@ impl api::GuestClient for ClientResource {
         options: api::ClientOptions,
     ) -> Result<api::Client, wit::Error> {
         let settings = settings.get::<SettingsResource>().0.clone();
-        let transport = WasiTransport {
-            max_response_bytes: options
-                .max_response_bytes
-                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-            timeout_ms: options.timeout_ms,
-        };
-        let defaults = RetryPolicy::default();
-        let config = ClientConfig {
-            retry: RetryPolicy {
-                max_retries: options.max_retries.unwrap_or(defaults.max_retries),
-                max_total_wait_ms: options
-                    .max_total_wait_ms
-                    .unwrap_or(defaults.max_total_wait_ms),
-            },
-            assertion: AssertionOptions {
-                algorithm: match options.assertion_algorithm {
-                    Some(api::AssertionAlgorithm::Ps256) => Algorithm::Ps256,
-                    Some(api::AssertionAlgorithm::Rs256) | None => Algorithm::Rs256,
-                },
-                send_chain: options.send_certificate_chain.unwrap_or(false),
-            },
-        };
+        let (transport, config) = transport_and_config(&options);
         let client = Client::connect(settings, transport, config).map_err(error)?;
         Ok(api::Client::new(ClientResource(Rc::new(RefCell::new(
             client,
         )))))
+    }
+
+    fn connect_with_token(
+        url: String,
+        access_token: String,
+        expires_at: u64,
+        options: api::ClientOptions,
+    ) -> Result<api::Client, wit::Error> {
+        let (transport, config) = transport_and_config(&options);
+        let client = Client::with_token(
+            &url,
+            Secret::new(access_token),
+            expires_at,
+            transport,
+            config,
+        )
+        .map_err(error)?;
+        Ok(api::Client::new(ClientResource(Rc::new(RefCell::new(
+            client,
+        )))))
+    }
+
+    fn set_access_token(&self, access_token: String, expires_at: u64) {
+        self.client()
+            .set_access_token(Secret::new(access_token), expires_at);
     }
 
     fn who_am_i(
@@ -510,6 +515,33 @@ impl ClientResource {
     fn client(&self) -> std::cell::RefMut<'_, Client<WasiTransport>> {
         self.0.borrow_mut()
     }
+}
+
+/// The transport and client behaviour the client options ask for.
+fn transport_and_config(options: &api::ClientOptions) -> (WasiTransport, ClientConfig) {
+    let transport = WasiTransport {
+        max_response_bytes: options
+            .max_response_bytes
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+        timeout_ms: options.timeout_ms,
+    };
+    let defaults = RetryPolicy::default();
+    let config = ClientConfig {
+        retry: RetryPolicy {
+            max_retries: options.max_retries.unwrap_or(defaults.max_retries),
+            max_total_wait_ms: options
+                .max_total_wait_ms
+                .unwrap_or(defaults.max_total_wait_ms),
+        },
+        assertion: AssertionOptions {
+            algorithm: match options.assertion_algorithm {
+                Some(api::AssertionAlgorithm::Ps256) => Algorithm::Ps256,
+                Some(api::AssertionAlgorithm::Rs256) | None => Algorithm::Rs256,
+            },
+            send_chain: options.send_certificate_chain.unwrap_or(false),
+        },
+    };
+    (transport, config)
 }
 
 fn core_query(q: api::Query) -> Query {

@@ -286,3 +286,70 @@ async fn a_discovered_authority_outside_the_orgs_cloud_gets_no_credential() {
             .all(|r| r.host != "login.microsoftonline.us")
     );
 }
+
+#[tokio::test]
+async fn an_external_token_is_used_as_given_and_replaced_by_the_host() {
+    let fake = Fake::demo();
+    // The host "owns identity": it got a token some other way.
+    let mut issuer = connect(&fake, &demo_connection()).await.unwrap();
+    let token = issuer.access_token().await.unwrap();
+    let expires_at = issuer.token_info().await.unwrap().expires_at;
+    let requests_before = fake.stats().token_requests;
+
+    let url = format!("https://{}/", fake::ORG_HOST);
+    let mut session = runtime()
+        .connect_with_token(
+            host_test::Upstream::Fake(fake.clone()),
+            &url,
+            &token,
+            expires_at,
+            OPTIONS,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        session.who_am_i(None).await.unwrap().user_id,
+        fake::DEMO_USER_ID
+    );
+    assert_eq!(
+        fake.stats().token_requests,
+        requests_before,
+        "the component asked Entra ID for nothing"
+    );
+    assert_eq!(
+        fake.stats().discovery_requests,
+        1,
+        "only the issuer discovered"
+    );
+
+    fake.revoke_tokens();
+    let ErrorKind::Authentication(failure) = dataverse_error(session.who_am_i(None).await) else {
+        panic!("expected an authentication error")
+    };
+    assert_eq!(failure.error, "external_token_expired");
+    assert!(failure.hint.unwrap().contains("set-access-token"));
+
+    let mut reissuer = connect(&fake, &demo_connection()).await.unwrap();
+    let fresh = reissuer.access_token().await.unwrap();
+    session.set_access_token(&fresh, expires_at).await.unwrap();
+    assert_eq!(
+        session.who_am_i(None).await.unwrap().user_id,
+        fake::DEMO_USER_ID
+    );
+
+    let expired = runtime()
+        .connect_with_token(
+            host_test::Upstream::Fake(fake.clone()),
+            &url,
+            &fresh,
+            1,
+            OPTIONS,
+        )
+        .await
+        .unwrap();
+    let mut expired = expired;
+    assert!(matches!(
+        dataverse_error(expired.who_am_i(None).await),
+        ErrorKind::Authentication(_)
+    ));
+}

@@ -182,6 +182,32 @@ impl Runtime {
         })
     }
 
+    /// A client that uses an access token the host acquired itself
+    /// (ExternalTokenManagement): no discovery, no credential.
+    pub async fn connect_with_token(
+        &self,
+        upstream: Upstream,
+        url: &str,
+        access_token: &str,
+        expires_at: u64,
+        options: ClientOptions,
+    ) -> Result<Session, CallError> {
+        let state = HostState::new(OutgoingHooks { upstream }, None)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let client = bindings
+            .dataverse_client_web_api()
+            .client()
+            .call_connect_with_token(&mut store, url, access_token, expires_at, options)
+            .await??;
+        Ok(Session {
+            store,
+            bindings,
+            client,
+        })
+    }
+
     /// Parses a connection string in a fresh instance and returns what the
     /// settings say (never the credential).
     pub async fn parse_settings(
@@ -484,6 +510,18 @@ impl Session {
         Ok(api
             .call_send(&mut self.store, self.client, request, options)
             .await??)
+    }
+
+    /// Replaces the access token of a `connect_with_token` session.
+    pub async fn set_access_token(
+        &mut self,
+        access_token: &str,
+        expires_at: u64,
+    ) -> Result<(), CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_set_access_token(&mut self.store, self.client, access_token, expires_at)
+            .await?)
     }
 
     pub async fn token_info(&mut self) -> Result<TokenInfo, CallError> {

@@ -350,3 +350,64 @@ async fn a_dataverse_error_exits_4_with_status_code_and_message() {
     assert!(run.stderr.contains("0x80040217"), "{}", run.stderr);
     assert!(run.stderr.contains("Does Not Exist"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificate_auth_through_the_cli_with_a_cert_store() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let cert = fake::certs::demo_certificate();
+    let store = std::env::temp_dir().join(format!("host-test-cli-store-{}", std::process::id()));
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join("app.pfx"), &cert.pfx).unwrap();
+    let connection = format!(
+        "{};CertificatePassword={}",
+        fake::demo_certificate_connection_string(&cert.thumbprint),
+        cert.pfx_password
+    );
+    let store_arg = store.display().to_string();
+    let run = run_against(
+        &server,
+        Some(&connection),
+        &["--cert-store", &store_arg, "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(fake::CERT_USER_ID), "{}", run.stdout);
+
+    let token = run_against(
+        &server,
+        Some(&connection),
+        &["--json", "--cert-store", &store_arg, "token"],
+    )
+    .await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let info: serde_json::Value = serde_json::from_str(&token.stdout).unwrap();
+    assert_eq!(info["client_id"], fake::CERT_CLIENT_ID);
+    assert!(
+        info.get("access_token").is_none(),
+        "the token only with --show-token"
+    );
+    let shown = run_against(
+        &server,
+        Some(&connection),
+        &[
+            "--json",
+            "--cert-store",
+            &store_arg,
+            "token",
+            "--show-token",
+        ],
+    )
+    .await;
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert!(
+        shown["access_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+
+    let missing = run_against(&server, Some(&connection), &["whoami"]).await;
+    assert_eq!(missing.code, 2, "no store mapped: {}", missing.stderr);
+    assert!(!missing.stderr.contains(&cert.pfx_password));
+    let _ = std::fs::remove_dir_all(store);
+}

@@ -51,6 +51,8 @@ pub enum Credential {
     /// A certificate and its private key as PEM text, given directly in
     /// structured settings (never from a connection string).
     CertificatePem(Secret),
+    /// No credential: the host supplies access tokens (`connect-with-token`).
+    ExternalToken,
 }
 
 /// A setting and the connection-string keys that set it, in ServiceClient's
@@ -223,8 +225,9 @@ fn auth_kind(
         )))
     } else if value.eq_ignore_ascii_case("ExternalTokenManagement") {
         Err(invalid(format!(
-            "AuthType=ExternalTokenManagement (a token supplied by the caller) is not supported \
-             yet; {SUPPORTED_AUTH_TYPES}"
+            "AuthType=ExternalTokenManagement cannot come from a connection string: a host that \
+             owns identity connects with client.connect-with-token and supplies the token itself; \
+             otherwise {SUPPORTED_AUTH_TYPES}"
         )))
     } else {
         // AuthType may be echoed, but only a plain word: anything else is more
@@ -402,6 +405,7 @@ impl Settings {
                 }
                 Credential::CertificatePem(pem)
             }
+            Credential::ExternalToken => Credential::ExternalToken,
         };
         let tenant_id = match self.tenant_id {
             None => None,
@@ -903,10 +907,10 @@ mod tests {
     }
 
     #[test]
-    fn external_token_management_is_not_supported_yet() {
+    fn external_token_management_points_to_connect_with_token() {
         let m = err(&with_secret("AuthType=ExternalTokenManagement"));
         assert!(
-            m.contains("ExternalTokenManagement") && m.contains("not supported yet"),
+            m.contains("ExternalTokenManagement") && m.contains("connect-with-token"),
             "{m}"
         );
     }

@@ -31,6 +31,7 @@ const VALUED: &[(&str, usize)] = &[
     ("--max-retries", 1),
     ("--timeout-ms", 1),
     ("--seconds", 1),
+    ("--iterations", 1),
 ];
 
 const SWITCHES: &[&str] = &[

@@ -1,6 +1,7 @@
 //! `host-test`: the command-line host for the dataverse-wasm component.
 
 mod args;
+mod bench;
 mod commands;
 
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ commands (KEY is a GUID or an alternate key such as accountnumber='A-1'):
   send METHOD PATH [--data JSON]        any Web API request (PATH relative to /api/data/v9.2/)
   token [--show-token]                  the token's metadata (the token itself only with --show-token)
   fake-server [--seconds N]             serve the fake Entra ID + Dataverse on loopback TLS
+  bench-auth [--iterations N]           token acquisition cost: secret vs certificate (writes target/bench/auth.json)
 
 --data takes JSON, @FILE or - (standard input).
 
