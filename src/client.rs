@@ -662,6 +662,49 @@ impl<T: Transport> Client<T> {
     }
 }
 
+/// A fresh token request for `settings` — what `Client` sends (the same
+/// builders), for hosts that do their own HTTP: the client secret, or a newly
+/// signed assertion for a certificate from the host's store.
+pub fn token_request<T: Transport>(
+    settings: &Settings,
+    authority: &Authority,
+    scope: &str,
+    transport: &mut T,
+    options: AssertionOptions,
+) -> Result<Request, Error> {
+    match load_proof(settings, transport, options)? {
+        Proof::External => Err(external_token_needed()),
+        Proof::Secret(secret) => Ok(token::client_secret_request(
+            authority,
+            &settings.client_id,
+            &secret,
+            scope,
+        )),
+        Proof::Certificate {
+            credential,
+            options,
+            ..
+        } => {
+            let now = transport.now();
+            let jti = crate::uuid::v4(transport.random(), transport.random());
+            let jwt = assertion::sign(
+                &credential,
+                &settings.client_id,
+                &authority.token_endpoint(),
+                &jti,
+                now,
+                options,
+            )?;
+            Ok(token::client_assertion_request(
+                authority,
+                &settings.client_id,
+                &jwt,
+                scope,
+            ))
+        }
+    }
+}
+
 /// Reads the credential the settings name: a secret as is; a certificate
 /// from the host's store (or from PEM text), checked for validity now.
 fn load_proof<T: Transport>(
@@ -893,6 +936,27 @@ mod tests {
         );
         assert_eq!(bearer(&t.sent[0]), None, "discovery is unauthenticated");
         assert_eq!(bearer(&t.sent[3]), Some("Bearer t1"));
+    }
+
+    #[test]
+    fn the_standalone_token_request_is_byte_identical_to_the_clients() {
+        let mut t = script(vec![]);
+        let client = connect(&mut t);
+        let (authority, scope) = (client.authority.clone(), client.scope.clone());
+        drop(client);
+        let sent = t.sent[1].clone();
+        let mut other = script(vec![]);
+        let built = token_request(
+            &settings(),
+            &authority,
+            &scope,
+            &mut &mut other,
+            AssertionOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(built.url, sent.url);
+        assert_eq!(built.headers, sent.headers);
+        assert_eq!(built.body, sent.body);
     }
 
     #[test]

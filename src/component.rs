@@ -25,6 +25,7 @@ pub mod bindings {
     });
 }
 
+use bindings::exports::dataverse::client::auth as wit_auth;
 use bindings::exports::dataverse::client::connection as wit_conn;
 use bindings::exports::dataverse::client::types as wit;
 use bindings::exports::dataverse::client::web_api as api;
@@ -93,6 +94,97 @@ impl wit_conn::GuestSettings for SettingsResource {
             authority: s.authority.clone(),
             trusted_authority_hosts: s.trusted_authority_hosts.clone(),
         }
+    }
+}
+
+impl wit_auth::Guest for Component {
+    fn discovery_request(settings: wit_auth::SettingsBorrow<'_>) -> wit_auth::HttpRequest {
+        let settings = &settings.get::<SettingsResource>().0;
+        http_request(crate::auth::authority::discovery_request(&settings.org_url))
+    }
+
+    fn configured_authority(
+        settings: wit_auth::SettingsBorrow<'_>,
+    ) -> Option<Result<wit_auth::AuthorityInfo, wit::Error>> {
+        let settings = &settings.get::<SettingsResource>().0;
+        let scope = crate::auth::authority::default_scope(settings);
+        crate::auth::authority::from_settings(settings)
+            .map(|found| found.map(|a| authority_info(&a, scope)).map_err(error))
+    }
+
+    fn parse_challenge(
+        settings: wit_auth::SettingsBorrow<'_>,
+        status: u16,
+        www_authenticate: Option<String>,
+    ) -> Result<wit_auth::AuthorityInfo, wit::Error> {
+        let settings = &settings.get::<SettingsResource>().0;
+        let headers = www_authenticate
+            .map(|v| ("WWW-Authenticate".to_string(), v))
+            .into_iter()
+            .collect();
+        let response = crate::http::Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        let (authority, scope) =
+            crate::auth::authority::from_discovery(&response, settings).map_err(error)?;
+        Ok(authority_info(&authority, scope))
+    }
+
+    fn token_request(
+        settings: wit_auth::SettingsBorrow<'_>,
+        authority: wit_auth::AuthorityInfo,
+        options: api::ClientOptions,
+    ) -> Result<wit_auth::HttpRequest, wit::Error> {
+        let settings = &settings.get::<SettingsResource>().0;
+        let checked =
+            crate::auth::authority::checked(&authority.authority, settings).map_err(error)?;
+        let (mut transport, config) = transport_and_config(&options);
+        crate::client::token_request(
+            settings,
+            &checked,
+            &authority.scope,
+            &mut transport,
+            config.assertion,
+        )
+        .map(http_request)
+        .map_err(error)
+    }
+
+    fn parse_token_response(
+        status: u16,
+        body: Vec<u8>,
+        now: u64,
+    ) -> Result<wit_auth::Token, wit::Error> {
+        let response = crate::http::Response {
+            status,
+            headers: Vec::new(),
+            body,
+        };
+        let token = crate::auth::token::parse_response(&response, now).map_err(error)?;
+        Ok(wit_auth::Token {
+            access_token: token.value.expose().to_string(),
+            expires_at: token.expires_at,
+            refresh_at: token.refresh_at,
+        })
+    }
+}
+
+fn http_request(r: crate::http::Request) -> wit_auth::HttpRequest {
+    wit_auth::HttpRequest {
+        method: r.method.as_str().to_string(),
+        url: r.url.clone(),
+        headers: r.headers.clone(),
+        body: r.body.clone(),
+    }
+}
+
+fn authority_info(a: &crate::auth::Authority, scope: String) -> wit_auth::AuthorityInfo {
+    wit_auth::AuthorityInfo {
+        authority: a.url(),
+        tenant_id: a.tenant.clone(),
+        scope,
     }
 }
 

@@ -254,6 +254,7 @@ fn the_component_imports_only_wasi_and_exports_the_dataverse_interfaces() {
     assert_eq!(
         exports,
         [
+            "dataverse:client/auth@0.1.0",
             "dataverse:client/connection@0.1.0",
             "dataverse:client/types@0.1.0",
             "dataverse:client/web-api@0.1.0"
@@ -352,4 +353,107 @@ async fn an_external_token_is_used_as_given_and_replaced_by_the_host() {
         dataverse_error(expired.who_am_i(None).await),
         ErrorKind::Authentication(_)
     ));
+}
+
+/// Sends a component-built request to the fake the way a host's own HTTP
+/// stack would.
+fn send_to_fake(
+    fake: &Fake,
+    request: &host_test::session::HttpRequest,
+) -> http::Response<bytes::Bytes> {
+    let mut builder = http::Request::builder()
+        .method(request.method.as_str())
+        .uri(request.url.as_str());
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    fake.handle(
+        builder
+            .body(bytes::Bytes::from(request.body.clone()))
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_host_doing_its_own_http_gets_a_working_token_through_the_auth_interface() {
+    let fake = Fake::demo();
+    let mut auth = runtime()
+        .auth_protocol(&demo_connection(), None)
+        .await
+        .unwrap();
+    assert!(
+        auth.configured_authority().await.unwrap().is_none(),
+        "the settings name no tenant"
+    );
+
+    let discovery = auth.discovery_request().await.unwrap();
+    assert_eq!(
+        discovery.url,
+        format!("https://{}/api/data/v9.2/", fake::ORG_HOST)
+    );
+    let challenge = send_to_fake(&fake, &discovery);
+    let header = challenge
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let authority = auth
+        .parse_challenge(challenge.status().as_u16(), header.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(authority.tenant_id, fake::DEMO_TENANT_ID);
+    assert_eq!(
+        authority.scope,
+        format!("https://{}/.default", fake::ORG_HOST)
+    );
+
+    let request = auth.token_request(&authority, OPTIONS).await.unwrap();
+    assert_eq!(request.method, "POST");
+    let body = String::from_utf8(request.body.clone()).unwrap();
+    assert!(
+        body.starts_with("client_id=") && body.contains("grant_type=client_credentials"),
+        "{body}"
+    );
+    let answer = send_to_fake(&fake, &request);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = auth
+        .parse_token_response(answer.status().as_u16(), answer.body(), now)
+        .await
+        .unwrap();
+    assert!(token.expires_at > now);
+
+    // The token works for a client that was handed it.
+    let url = format!("https://{}/", fake::ORG_HOST);
+    let mut session = runtime()
+        .connect_with_token(
+            host_test::Upstream::Fake(fake.clone()),
+            &url,
+            &token.access_token,
+            token.expires_at,
+            OPTIONS,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        session.who_am_i(None).await.unwrap().user_id,
+        fake::DEMO_USER_ID
+    );
+
+    // A hostile challenge is refused, and a wrong secret's answer is typed.
+    let evil = auth
+        .parse_challenge(
+            401,
+            Some("Bearer authorization_uri=https://login.evil.example/t/oauth2/authorize"),
+        )
+        .await;
+    assert!(matches!(dataverse_error(evil), ErrorKind::Authority(_)));
+    let refused = auth
+        .parse_token_response(401, br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#, now)
+        .await;
+    assert!(
+        matches!(dataverse_error(refused), ErrorKind::Authentication(f) if f.code == Some(7000215))
+    );
 }

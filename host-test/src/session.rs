@@ -26,6 +26,7 @@ mod bindings {
 }
 
 pub use bindings::ClientPre;
+pub use bindings::exports::dataverse::client::auth::{AuthorityInfo, HttpRequest, Token};
 pub use bindings::exports::dataverse::client::connection::SettingsSummary;
 pub use bindings::exports::dataverse::client::types::{
     AuthFailure, CallInfo, Error as DataverseError, ErrorKind, ServiceFailure, Throttling,
@@ -549,5 +550,92 @@ pub fn no_options() -> RequestOptions {
         include_annotations: None,
         return_representation: false,
         client_request_id: None,
+    }
+}
+
+/// The component's pure `auth` interface, for hosts that do their own HTTP:
+/// one instance holding one parsed `settings`.
+pub struct AuthProtocol {
+    store: Store<HostState>,
+    bindings: bindings::Client,
+    settings: ResourceAny,
+}
+
+impl Runtime {
+    /// Parses `connection_string` in a fresh instance for the `auth`
+    /// interface; `certificate_store` is mapped as for `connect_with`.
+    pub async fn auth_protocol(
+        &self,
+        connection_string: &str,
+        certificate_store: Option<&Path>,
+    ) -> Result<AuthProtocol, CallError> {
+        let state = HostState::new(
+            OutgoingHooks {
+                upstream: Upstream::Unreachable,
+            },
+            certificate_store,
+        )?;
+        let mut store = Store::new(&self.engine, state);
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let settings = bindings
+            .dataverse_client_connection()
+            .call_parse(&mut store, connection_string)
+            .await??;
+        Ok(AuthProtocol {
+            store,
+            bindings,
+            settings,
+        })
+    }
+}
+
+impl AuthProtocol {
+    pub async fn discovery_request(&mut self) -> Result<HttpRequest, CallError> {
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_discovery_request(&mut self.store, self.settings)
+            .await?)
+    }
+
+    pub async fn configured_authority(&mut self) -> Result<Option<AuthorityInfo>, CallError> {
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_configured_authority(&mut self.store, self.settings)
+            .await?
+            .transpose()?)
+    }
+
+    pub async fn parse_challenge(
+        &mut self,
+        status: u16,
+        www_authenticate: Option<&str>,
+    ) -> Result<AuthorityInfo, CallError> {
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_parse_challenge(&mut self.store, self.settings, status, www_authenticate)
+            .await??)
+    }
+
+    pub async fn token_request(
+        &mut self,
+        authority: &AuthorityInfo,
+        options: ClientOptions,
+    ) -> Result<HttpRequest, CallError> {
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_token_request(&mut self.store, self.settings, authority, options)
+            .await??)
+    }
+
+    pub async fn parse_token_response(
+        &mut self,
+        status: u16,
+        body: &[u8],
+        now: u64,
+    ) -> Result<Token, CallError> {
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_parse_token_response(&mut self.store, status, body, now)
+            .await??)
     }
 }

@@ -70,6 +70,18 @@ pub fn from_settings(settings: &Settings) -> Option<Result<Authority, Error>> {
     Some(Authority::parse(&url))
 }
 
+/// An authority URL handed back by a host (from `parse-challenge` or the
+/// settings): the settings' own authority is trusted as written; any other
+/// must pass the same check as a discovered one.
+pub fn checked(url: &str, settings: &Settings) -> Result<Authority, Error> {
+    let authority = Authority::parse(url)?;
+    let configured = from_settings(settings).and_then(Result::ok);
+    if configured.as_ref() != Some(&authority) {
+        check_trusted_host(&authority.host, settings)?;
+    }
+    Ok(authority)
+}
+
 /// The scope to ask for when the settings skip discovery.
 pub fn default_scope(settings: &Settings) -> String {
     format!("{}/.default", settings.org_url)
