@@ -995,6 +995,45 @@ mod tests {
     }
 
     #[test]
+    fn after_refresh_in_a_failed_renewal_keeps_the_still_valid_token() {
+        let with_refresh = response(
+            200,
+            &[],
+            r#"{"token_type":"Bearer","expires_in":3600,"refresh_in":60,"access_token":"t1"}"#,
+        );
+        let entra_down = response(503, &[], "");
+        let mut t = Scripted {
+            answers: vec![
+                Ok(challenge()),
+                Ok(with_refresh),
+                Ok(entra_down),
+                Ok(who_am_i()),
+                Ok(token("t2")),
+                Ok(who_am_i()),
+            ]
+            .into(),
+            sent: vec![],
+            slept: vec![],
+            now: 1_000,
+        };
+        let mut client = Client::connect(settings(), &mut t, ClientConfig::default()).unwrap();
+        client.transport.now = 1_000 + 61;
+        client.who_am_i(&none()).unwrap();
+        client.who_am_i(&none()).unwrap();
+        drop(client);
+        assert_eq!(
+            bearer(&t.sent[3]),
+            Some("Bearer t1"),
+            "renewal failed: the old token is still used"
+        );
+        assert_eq!(
+            bearer(&t.sent[5]),
+            Some("Bearer t2"),
+            "the next call renews"
+        );
+    }
+
+    #[test]
     fn a_401_on_a_cached_token_reacquires_once_and_retries_once() {
         let mut t = script(vec![challenge(), token("t2"), who_am_i()]);
         let mut client = connect(&mut t);
