@@ -539,6 +539,16 @@ impl Session {
     }
 }
 
+/// Client options that change nothing (the component's defaults).
+pub const DEFAULT_CLIENT_OPTIONS: ClientOptions = ClientOptions {
+    max_response_bytes: None,
+    timeout_ms: None,
+    max_retries: None,
+    max_total_wait_ms: None,
+    assertion_algorithm: None,
+    send_certificate_chain: None,
+};
+
 /// Request options that change nothing (the component's defaults).
 pub fn no_options() -> RequestOptions {
     RequestOptions {

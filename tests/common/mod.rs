@@ -9,14 +9,7 @@ use host_test::fake::{self, Fake};
 use host_test::session::ClientOptions;
 use host_test::{CallError, DataverseError, ErrorKind, Query, Runtime, Session, Upstream};
 
-pub const OPTIONS: ClientOptions = ClientOptions {
-    max_response_bytes: None,
-    timeout_ms: None,
-    max_retries: None,
-    max_total_wait_ms: None,
-    assertion_algorithm: None,
-    send_certificate_chain: None,
-};
+pub const OPTIONS: ClientOptions = host_test::session::DEFAULT_CLIENT_OPTIONS;
 
 /// One runtime per test binary: loading is cheap, but there is no need to repeat it.
 pub fn runtime() -> &'static Runtime {

@@ -12,14 +12,7 @@ use serde_json::json;
 use crate::Failure;
 use crate::args::Args;
 
-const OPTIONS: ClientOptions = ClientOptions {
-    max_response_bytes: None,
-    timeout_ms: None,
-    max_retries: None,
-    max_total_wait_ms: None,
-    assertion_algorithm: None,
-    send_certificate_chain: None,
-};
+const OPTIONS: ClientOptions = host_test::session::DEFAULT_CLIENT_OPTIONS;
 
 pub async fn auth(args: &Args) -> Result<(), Failure> {
     args.only("bench-auth", &["--iterations"])?;
