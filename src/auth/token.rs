@@ -24,16 +24,12 @@ pub fn client_secret_request(
     secret: &Secret,
     scope: &str,
 ) -> Request {
-    let body = form_body(&[
-        ("client_id", client_id),
-        ("grant_type", "client_credentials"),
-        ("scope", scope),
-        ("client_secret", secret.expose()),
-    ]);
-    Request::new(Method::Post, authority.token_endpoint())
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header("Accept", "application/json")
-        .body(body.into_bytes())
+    token_post(
+        authority,
+        client_id,
+        scope,
+        &[("client_secret", secret.expose())],
+    )
 }
 
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523).
@@ -49,17 +45,31 @@ pub fn client_assertion_request(
     assertion: &Secret,
     scope: &str,
 ) -> Request {
-    let body = form_body(&[
+    let proof = [
+        ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
+        ("client_assertion", assertion.expose()),
+    ];
+    token_post(authority, client_id, scope, &proof)
+}
+
+/// The client-credentials form every token request shares, followed by the
+/// fields that prove the app's identity.
+fn token_post(
+    authority: &Authority,
+    client_id: &str,
+    scope: &str,
+    proof: &[(&str, &str)],
+) -> Request {
+    let mut fields = vec![
         ("client_id", client_id),
         ("grant_type", "client_credentials"),
         ("scope", scope),
-        ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
-        ("client_assertion", assertion.expose()),
-    ]);
+    ];
+    fields.extend_from_slice(proof);
     Request::new(Method::Post, authority.token_endpoint())
         .header("Content-Type", "application/x-www-form-urlencoded")
         .header("Accept", "application/json")
-        .body(body.into_bytes())
+        .body(form_body(&fields).into_bytes())
 }
 
 #[derive(Deserialize)]
