@@ -9,7 +9,7 @@ use wasmtime::component::ResourceAny;
 
 use crate::outgoing::{OutgoingHooks, Upstream};
 use crate::runtime::Runtime;
-use crate::state::HostState;
+use crate::state::{HostState, MemoryLimitExceeded};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -37,12 +37,40 @@ pub use bindings::exports::dataverse::client::web_api::{
     RequestOptions, Row, TokenInfo, WebRequest, WebResponse, WhoAmIResponse, Written,
 };
 
-/// A failed call: either the component's typed error, or a host failure
-/// (trap, instantiation, resource limits).
+/// A failed call: the component's typed error, the guest trapping, or a
+/// host failure (instantiation, linking, I/O of the host itself).
 #[derive(Debug)]
 pub enum CallError {
     Dataverse(DataverseError),
+    /// The instance trapped and must not be called again; a [`crate::Dataverse`]
+    /// handle replaces it with a fresh one for the next call.
+    Trapped(GuestTrap),
     Host(wasmtime::Error),
+}
+
+/// Why a guest instance stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestTrap {
+    /// The call ran past [`crate::runtime::Limits::call_deadline`].
+    DeadlineExceeded,
+    /// The guest tried to grow its memory past
+    /// [`crate::runtime::Limits::max_memory_bytes`].
+    MemoryLimit { limit_bytes: usize },
+    /// Any other trap (a bug in the guest): wasmtime's description.
+    Guest(String),
+}
+
+impl fmt::Display for GuestTrap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GuestTrap::DeadlineExceeded => write!(f, "the call ran past its deadline"),
+            GuestTrap::MemoryLimit { limit_bytes } => write!(
+                f,
+                "the instance needed more than its memory limit of {limit_bytes} bytes"
+            ),
+            GuestTrap::Guest(message) => write!(f, "the component trapped: {message}"),
+        }
+    }
 }
 
 impl CallError {
@@ -50,14 +78,30 @@ impl CallError {
     pub fn kind(&self) -> Option<&ErrorKind> {
         match self {
             CallError::Dataverse(e) => Some(&e.kind),
-            CallError::Host(_) => None,
+            CallError::Trapped(_) | CallError::Host(_) => None,
         }
+    }
+
+    /// True when the instance that made the call must be thrown away.
+    pub fn kills_instance(&self) -> bool {
+        !matches!(self, CallError::Dataverse(_))
     }
 }
 
 impl From<wasmtime::Error> for CallError {
+    /// Traps become [`CallError::Trapped`] with their reason; the rest stays
+    /// a host error.
     fn from(e: wasmtime::Error) -> Self {
-        CallError::Host(e)
+        if let Some(exceeded) = e.downcast_ref::<MemoryLimitExceeded>() {
+            return CallError::Trapped(GuestTrap::MemoryLimit {
+                limit_bytes: exceeded.limit,
+            });
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => CallError::Trapped(GuestTrap::DeadlineExceeded),
+            Some(trap) => CallError::Trapped(GuestTrap::Guest(trap.to_string())),
+            None => CallError::Host(e),
+        }
     }
 }
 
@@ -71,6 +115,7 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Dataverse(e) => write!(f, "{}", describe(e)),
+            CallError::Trapped(trap) => write!(f, "{trap}"),
             CallError::Host(e) => write!(f, "host error: {e:#}"),
         }
     }
@@ -137,6 +182,26 @@ pub struct Session {
     store: Store<HostState>,
     bindings: bindings::Client,
     client: ResourceAny,
+    deadline_ticks: u64,
+}
+
+type Instance = (Store<HostState>, bindings::Client);
+
+impl Runtime {
+    /// A fresh instance in its own store: memory limit and call deadline armed.
+    async fn instantiate(
+        &self,
+        upstream: Upstream,
+        certificate_store: Option<&Path>,
+    ) -> Result<Instance, CallError> {
+        let hooks = OutgoingHooks::new(upstream, self.exchange_log.clone());
+        let state = HostState::new(hooks, certificate_store, self.limits.max_memory_bytes)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(self.deadline_ticks());
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        Ok((store, bindings))
+    }
 }
 
 impl Runtime {
@@ -161,10 +226,7 @@ impl Runtime {
         connection_string: &str,
         options: ClientOptions,
     ) -> Result<Session, CallError> {
-        let state = HostState::new(OutgoingHooks { upstream }, certificate_store)?;
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.memory);
-        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let (mut store, bindings) = self.instantiate(upstream, certificate_store).await?;
         let settings = bindings
             .dataverse_client_connection()
             .call_parse(&mut store, connection_string)
@@ -180,6 +242,7 @@ impl Runtime {
             store,
             bindings,
             client,
+            deadline_ticks: self.deadline_ticks(),
         })
     }
 
@@ -193,10 +256,7 @@ impl Runtime {
         expires_at: u64,
         options: ClientOptions,
     ) -> Result<Session, CallError> {
-        let state = HostState::new(OutgoingHooks { upstream }, None)?;
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.memory);
-        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let (mut store, bindings) = self.instantiate(upstream, None).await?;
         let client = bindings
             .dataverse_client_web_api()
             .client()
@@ -206,6 +266,7 @@ impl Runtime {
             store,
             bindings,
             client,
+            deadline_ticks: self.deadline_ticks(),
         })
     }
 
@@ -215,14 +276,7 @@ impl Runtime {
         &self,
         connection_string: &str,
     ) -> Result<SettingsSummary, CallError> {
-        let state = HostState::new(
-            OutgoingHooks {
-                upstream: Upstream::Unreachable,
-            },
-            None,
-        )?;
-        let mut store = Store::new(&self.engine, state);
-        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let (mut store, bindings) = self.instantiate(Upstream::Unreachable, None).await?;
         let connection = bindings.dataverse_client_connection();
         let settings = connection
             .call_parse(&mut store, connection_string)
@@ -246,6 +300,7 @@ impl Session {
         &mut self,
         options: Option<&RequestOptions>,
     ) -> Result<WhoAmIResponse, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_who_am_i(&mut self.store, self.client, options)
@@ -260,6 +315,7 @@ impl Session {
         expand: Option<&str>,
         options: Option<&RequestOptions>,
     ) -> Result<Row, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_retrieve(
@@ -279,6 +335,7 @@ impl Session {
         query: &Query,
         options: Option<&RequestOptions>,
     ) -> Result<Page, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_retrieve_multiple(&mut self.store, self.client, query, options)
@@ -291,6 +348,7 @@ impl Session {
         page_size: Option<u32>,
         options: Option<&RequestOptions>,
     ) -> Result<Page, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_next_page(&mut self.store, self.client, next_link, page_size, options)
@@ -306,6 +364,7 @@ impl Session {
         options: Option<&RequestOptions>,
         mut on_page: impl FnMut(Page),
     ) -> Result<u64, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         let reader = api
             .call_read_all(&mut self.store, self.client, query, max_rows, options)
@@ -321,7 +380,10 @@ impl Session {
                         .await
                         .map_err(CallError::Host);
                 }
-                Ok(Ok(Some(page))) => on_page(page),
+                Ok(Ok(Some(page))) => {
+                    on_page(page);
+                    self.store.set_epoch_deadline(self.deadline_ticks);
+                }
             }
         };
         reader.resource_drop_async(&mut self.store).await?;
@@ -336,6 +398,7 @@ impl Session {
         paging_cookie: Option<&str>,
         options: Option<&RequestOptions>,
     ) -> Result<FetchPage, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_fetch_xml(
@@ -356,6 +419,7 @@ impl Session {
         json: &str,
         options: Option<&RequestOptions>,
     ) -> Result<Created, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_create(&mut self.store, self.client, entity_set, json, options)
@@ -370,6 +434,7 @@ impl Session {
         if_match: Option<&str>,
         options: Option<&RequestOptions>,
     ) -> Result<Written, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_update(
@@ -392,6 +457,7 @@ impl Session {
         prevent_update: bool,
         options: Option<&RequestOptions>,
     ) -> Result<Written, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_upsert(
@@ -413,6 +479,7 @@ impl Session {
         if_match: Option<&str>,
         options: Option<&RequestOptions>,
     ) -> Result<CallInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_delete(
@@ -436,6 +503,7 @@ impl Session {
         target_key: &str,
         options: Option<&RequestOptions>,
     ) -> Result<CallInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_associate(
@@ -459,6 +527,7 @@ impl Session {
         target: Option<&EntityRef>,
         options: Option<&RequestOptions>,
     ) -> Result<CallInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_disassociate(
@@ -478,6 +547,7 @@ impl Session {
         operation: &Operation,
         options: Option<&RequestOptions>,
     ) -> Result<OperationResult, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_execute(&mut self.store, self.client, operation, options)
@@ -490,6 +560,7 @@ impl Session {
         batch_options: BatchOptions,
         options: Option<&RequestOptions>,
     ) -> Result<BatchResult, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_batch(
@@ -507,6 +578,7 @@ impl Session {
         request: &WebRequest,
         options: Option<&RequestOptions>,
     ) -> Result<WebResponse, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_send(&mut self.store, self.client, request, options)
@@ -519,6 +591,7 @@ impl Session {
         access_token: &str,
         expires_at: u64,
     ) -> Result<(), CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_set_access_token(&mut self.store, self.client, access_token, expires_at)
@@ -526,12 +599,14 @@ impl Session {
     }
 
     pub async fn token_info(&mut self) -> Result<TokenInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api.call_token_info(&mut self.store, self.client).await??)
     }
 
     /// The access token. Treat it as a secret.
     pub async fn access_token(&mut self) -> Result<String, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_access_token(&mut self.store, self.client)
@@ -569,6 +644,7 @@ pub struct AuthProtocol {
     store: Store<HostState>,
     bindings: bindings::Client,
     settings: ResourceAny,
+    deadline_ticks: u64,
 }
 
 impl Runtime {
@@ -579,14 +655,9 @@ impl Runtime {
         connection_string: &str,
         certificate_store: Option<&Path>,
     ) -> Result<AuthProtocol, CallError> {
-        let state = HostState::new(
-            OutgoingHooks {
-                upstream: Upstream::Unreachable,
-            },
-            certificate_store,
-        )?;
-        let mut store = Store::new(&self.engine, state);
-        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let (mut store, bindings) = self
+            .instantiate(Upstream::Unreachable, certificate_store)
+            .await?;
         let settings = bindings
             .dataverse_client_connection()
             .call_parse(&mut store, connection_string)
@@ -595,12 +666,14 @@ impl Runtime {
             store,
             bindings,
             settings,
+            deadline_ticks: self.deadline_ticks(),
         })
     }
 }
 
 impl AuthProtocol {
     pub async fn discovery_request(&mut self) -> Result<HttpRequest, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let auth = self.bindings.dataverse_client_auth();
         Ok(auth
             .call_discovery_request(&mut self.store, self.settings)
@@ -608,6 +681,7 @@ impl AuthProtocol {
     }
 
     pub async fn configured_authority(&mut self) -> Result<Option<AuthorityInfo>, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let auth = self.bindings.dataverse_client_auth();
         Ok(auth
             .call_configured_authority(&mut self.store, self.settings)
@@ -620,6 +694,7 @@ impl AuthProtocol {
         status: u16,
         www_authenticate: Option<&str>,
     ) -> Result<AuthorityInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let auth = self.bindings.dataverse_client_auth();
         Ok(auth
             .call_parse_challenge(&mut self.store, self.settings, status, www_authenticate)
@@ -631,6 +706,7 @@ impl AuthProtocol {
         authority: &AuthorityInfo,
         options: ClientOptions,
     ) -> Result<HttpRequest, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let auth = self.bindings.dataverse_client_auth();
         Ok(auth
             .call_token_request(&mut self.store, self.settings, authority, options)
@@ -643,6 +719,7 @@ impl AuthProtocol {
         body: &[u8],
         now: u64,
     ) -> Result<Token, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let auth = self.bindings.dataverse_client_auth();
         Ok(auth
             .call_parse_token_response(&mut self.store, status, body, now)

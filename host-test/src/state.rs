@@ -13,9 +13,6 @@ use crate::outgoing::OutgoingHooks;
 /// Where the guest finds the certificate store the host maps in.
 pub const CERTIFICATE_STORE_GUEST_PATH: &str = "/certificates";
 
-/// Largest linear memory a guest instance may grow to by default.
-pub const DEFAULT_MEMORY_LIMIT: usize = 512 * 1024 * 1024;
-
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
@@ -31,6 +28,7 @@ impl HostState {
     pub(crate) fn new(
         hooks: OutgoingHooks,
         certificate_store: Option<&Path>,
+        memory_limit: usize,
     ) -> wasmtime::Result<HostState> {
         let mut wasi = WasiCtx::builder();
         if let Some(dir) = certificate_store {
@@ -42,7 +40,7 @@ impl HostState {
             table: ResourceTable::new(),
             hooks,
             memory: MemoryLimit {
-                limit: DEFAULT_MEMORY_LIMIT,
+                limit: memory_limit,
                 peak: 0,
             },
         })
@@ -55,6 +53,28 @@ pub struct MemoryLimit {
     pub(crate) peak: usize,
 }
 
+/// The trap reason when a guest grows its memory past [`MemoryLimit`]:
+/// failing the growth with an error (rather than returning -1 to the guest,
+/// whose allocator would abort with an anonymous `unreachable`) lets the host
+/// say why the instance died.
+#[derive(Debug)]
+pub struct MemoryLimitExceeded {
+    pub limit: usize,
+    pub desired: usize,
+}
+
+impl std::fmt::Display for MemoryLimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the instance tried to grow its memory to {} bytes, past its limit of {} bytes",
+            self.desired, self.limit
+        )
+    }
+}
+
+impl std::error::Error for MemoryLimitExceeded {}
+
 impl ResourceLimiter for MemoryLimit {
     fn memory_growing(
         &mut self,
@@ -63,7 +83,11 @@ impl ResourceLimiter for MemoryLimit {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.limit {
-            return Ok(false);
+            return Err(MemoryLimitExceeded {
+                limit: self.limit,
+                desired,
+            }
+            .into());
         }
         self.peak = self.peak.max(desired);
         Ok(true)

@@ -46,6 +46,9 @@ pub fn full_error<T>(result: Result<T, CallError>) -> DataverseError {
     match result {
         Err(CallError::Dataverse(e)) => e,
         Err(CallError::Host(e)) => panic!("expected a Dataverse error, got a host error: {e:?}"),
+        Err(CallError::Trapped(trap)) => {
+            panic!("expected a Dataverse error, the guest trapped: {trap}")
+        }
         Ok(_) => panic!("expected a Dataverse error, the call succeeded"),
     }
 }

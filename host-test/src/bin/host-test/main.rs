@@ -117,6 +117,11 @@ impl From<CallError> for Failure {
                     detail: Some(detail),
                 }
             }
+            CallError::Trapped(trap) => Failure {
+                code: EXIT_HOST,
+                message: trap.to_string(),
+                detail: None,
+            },
             CallError::Host(e) => Failure {
                 code: EXIT_HOST,
                 message: format!("host error: {e}"),
