@@ -38,9 +38,11 @@ else
   (cd "$root" && exec cargo run -q -p host-test -- fake-server --seconds 120) >"$out/fake" 2>&1 &
 fi
 fake_pid=$!
+# `cargo run` may compile first: wait for its "try:" line up to 15 minutes, not forever.
+deadline=$((SECONDS + 900))
 until grep -q '^try:' "$out/fake"; do
-  if ! kill -0 "$fake_pid" 2>/dev/null; then
-    echo "the fake server exited early:" >&2
+  if ! kill -0 "$fake_pid" 2>/dev/null || ((SECONDS > deadline)); then
+    echo "the fake server did not start:" >&2
     cat "$out/fake" >&2
     exit 1
   fi
@@ -56,7 +58,7 @@ if [[ -z $port || -z $ca || -z $connection ]]; then
 fi
 
 start=$(now_ms)
-node transpile.mjs ${DATAVERSE_COMPONENT:+"$DATAVERSE_COMPONENT"} >/dev/null
+timeout 300 node transpile.mjs ${DATAVERSE_COMPONENT:+"$DATAVERSE_COMPONENT"} >/dev/null
 transpile_ms=$(($(now_ms) - start))
 
 export NODE_EXTRA_CA_CERTS=$ca
@@ -64,7 +66,7 @@ export NODE_OPTIONS="--require $here/connect-to.cjs"
 export DATAVERSE_CONNECT_TO="contoso.crm.dynamics.com:443:127.0.0.1:$port,login.microsoftonline.com:443:127.0.0.1:$port"
 
 start=$(now_ms)
-DATAVERSE_CONNECTION=$connection node main.mjs >"$out/stdout" 2>"$out/stderr" || {
+DATAVERSE_CONNECTION=$connection timeout 60 node main.mjs >"$out/stdout" 2>"$out/stderr" || {
   echo "main.mjs failed (exit $?):" >&2
   cat "$out/stdout" "$out/stderr" >&2
   exit 1
@@ -87,7 +89,7 @@ fi
 # A wrong secret: exit 3, Entra's AADSTS code, and the secret nowhere in the output.
 wrong_secret='Wr0ng~Secret_Value-NotReal0000000000000000'
 status=0
-DATAVERSE_CONNECTION="$connection;ClientSecret=$wrong_secret" node main.mjs >"$out/stdout" 2>"$out/stderr" || status=$?
+DATAVERSE_CONNECTION="$connection;ClientSecret=$wrong_secret" timeout 60 node main.mjs >"$out/stdout" 2>"$out/stderr" || status=$?
 if [[ $status -ne 3 ]] || ! grep -q 'AADSTS7000215' "$out/stderr" || grep -qF "$wrong_secret" "$out/stdout" "$out/stderr"; then
   echo "a wrong secret should fail with exit 3 and AADSTS7000215, without echoing the secret; got exit $status:" >&2
   cat "$out/stdout" "$out/stderr" >&2
