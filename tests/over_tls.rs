@@ -46,6 +46,41 @@ async fn who_am_i_over_tls() {
 }
 
 #[tokio::test]
+async fn sequential_calls_reuse_one_tls_connection_per_host() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let network = Arc::new(network_to(&server, true));
+    let mut session = runtime()
+        .connect(
+            Upstream::Network(network.clone()),
+            &demo_connection(),
+            OPTIONS,
+        )
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        session.who_am_i(None).await.unwrap();
+    }
+    // A second instance on the same network shares the pool.
+    let mut second = runtime()
+        .connect(
+            Upstream::Network(network.clone()),
+            &demo_connection(),
+            OPTIONS,
+        )
+        .await
+        .unwrap();
+    second.who_am_i(None).await.unwrap();
+    assert_eq!(fake.stats().api_requests, 201);
+    assert_eq!(
+        fake.stats().tls_connections,
+        2,
+        "one handshake for the org, one for Entra ID"
+    );
+    assert_eq!(network.connections_opened(), 2);
+}
+
+#[tokio::test]
 async fn paging_over_tls_reads_every_row_once() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();

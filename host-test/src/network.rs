@@ -1,8 +1,12 @@
 //! Outgoing HTTPS over real sockets: curl-style `--connect-to` rewriting
-//! (the Host header and the TLS server name stay the original host) and
-//! extra trusted roots (`--cacert`) on top of the Mozilla roots.
+//! (the Host header and the TLS server name stay the original host), extra
+//! trusted roots (`--cacert`) on top of the Mozilla roots, and a pool of
+//! keep-alive HTTP/1.1 connections shared by every instance that sends
+//! through the same `Network` (one TLS handshake per host, not per call).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -16,8 +20,13 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions};
 
-/// Largest response body the host accepts, whatever the guest allows.
-const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+/// Largest response body the host accepts by default, whatever the guest
+/// allows (the component's own default cap is 64 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Idle connections kept per destination; more concurrent requests open more
+/// connections, and the surplus is closed when they finish.
+const MAX_IDLE_PER_DESTINATION: usize = 32;
 
 /// `HOST1:PORT1:HOST2:PORT2` — connect to HOST2:PORT2 for requests to
 /// HOST1:PORT1. An empty HOST1 or PORT1 matches any.
@@ -58,6 +67,20 @@ impl std::str::FromStr for ConnectTo {
 pub struct Network {
     connect_to: Vec<ConnectTo>,
     tls: TlsConnector,
+    max_response_bytes: usize,
+    idle: Mutex<HashMap<Destination, Vec<Sender>>>,
+    connections_opened: AtomicU64,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Where a connection goes and whom it authenticates: connections are only
+/// reused for the same TLS server name and the same socket address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Destination {
+    server_name: String,
+    to_host: String,
+    to_port: u16,
 }
 
 impl Network {
@@ -96,7 +119,22 @@ impl Network {
         Ok(Network {
             connect_to,
             tls: TlsConnector::from(Arc::new(config)),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            idle: Mutex::new(HashMap::new()),
+            connections_opened: AtomicU64::new(0),
         })
+    }
+
+    /// Caps every response body at `bytes` (an oversized one fails the
+    /// request with `HttpResponseBodySize`).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Network {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// TCP + TLS connections opened so far (each one a TLS handshake).
+    pub fn connections_opened(&self) -> u64 {
+        self.connections_opened.load(Ordering::Relaxed)
     }
 
     /// Where to open the TCP connection for `host:port`.
@@ -112,7 +150,8 @@ impl Network {
         (host.to_string(), port)
     }
 
-    /// Sends one request on a fresh connection and reads the whole response.
+    /// Sends one request, on an idle keep-alive connection to the same
+    /// destination when there is one, and reads the whole response.
     pub async fn send(
         &self,
         request: http::Request<Bytes>,
@@ -128,28 +167,11 @@ impl Network {
             .to_string();
         let port = uri.port_u16().unwrap_or(443);
         let (to_host, to_port) = self.destination(&host, port);
-
-        let connect = TcpStream::connect((to_host.as_str(), to_port));
-        let tcp = with_timeout(
-            options.connect_timeout,
-            connect,
-            HttpError::ConnectionTimeout,
-        )
-        .await?
-        .map_err(|_| HttpError::ConnectionRefused)?;
-        let _ = tcp.set_nodelay(true);
-        let server_name =
-            ServerName::try_from(host.clone()).map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        let tls = self.tls.connect(server_name, tcp).await.map_err(|e| {
-            if e.to_string().contains("certificate") {
-                HttpError::TlsCertificateError
-            } else {
-                HttpError::TlsProtocolError
-            }
-        })?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
-        tokio::spawn(connection);
+        let destination = Destination {
+            server_name: host.clone(),
+            to_host,
+            to_port,
+        };
 
         // Origin-form on the wire; the Host header keeps the original host.
         let (mut parts, body) = request.into_parts();
@@ -166,13 +188,38 @@ impl Network {
                 .parse()
                 .map_err(|_| HttpError::HttpRequestUriInvalid)?,
         );
-        let response = sender.send_request(http::Request::from_parts(parts, Full::new(body)));
-        let response = with_timeout(
+
+        let (mut sender, reused) = match self.take_idle(&destination) {
+            Some(sender) => (sender, true),
+            None => (self.open(&destination, &options).await?, false),
+        };
+        let attempt = sender.send_request(http::Request::from_parts(
+            parts.clone(),
+            Full::new(body.clone()),
+        ));
+        let response = match with_timeout(
             options.first_byte_timeout,
-            response,
+            attempt,
             HttpError::ConnectionReadTimeout,
         )
-        .await??;
+        .await?
+        {
+            Ok(response) => response,
+            // The server closed an idle connection just as we reused it; the
+            // request never left, so sending it on a new connection is safe
+            // whatever its method.
+            Err(error) if reused && (error.is_canceled() || error.is_closed()) => {
+                sender = self.open(&destination, &options).await?;
+                let retry = sender.send_request(http::Request::from_parts(parts, Full::new(body)));
+                with_timeout(
+                    options.first_byte_timeout,
+                    retry,
+                    HttpError::ConnectionReadTimeout,
+                )
+                .await??
+            }
+            Err(error) => return Err(error.into()),
+        };
 
         let (parts, mut body) = response.into_parts();
         let mut bytes = Vec::new();
@@ -187,9 +234,9 @@ impl Network {
                 None => break,
                 Some(frame) => {
                     if let Ok(data) = frame?.into_data() {
-                        if bytes.len() + data.len() > MAX_BODY_BYTES {
+                        if bytes.len() + data.len() > self.max_response_bytes {
                             return Err(HttpError::HttpResponseBodySize(Some(
-                                MAX_BODY_BYTES as u64,
+                                self.max_response_bytes as u64,
                             )));
                         }
                         bytes.extend_from_slice(&data);
@@ -197,7 +244,66 @@ impl Network {
                 }
             }
         }
+        // The whole body is read: the connection is free for the next request
+        // unless the server said it closes it.
+        self.put_idle(destination, sender);
         Ok(http::Response::from_parts(parts, Bytes::from(bytes)))
+    }
+
+    /// An idle connection to `destination` that can take a request now.
+    fn take_idle(&self, destination: &Destination) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let senders = idle.get_mut(destination)?;
+        while let Some(sender) = senders.pop() {
+            if sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, destination: Destination, sender: Sender) {
+        if !sender.is_ready() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let senders = idle.entry(destination).or_default();
+        if senders.len() < MAX_IDLE_PER_DESTINATION {
+            senders.push(sender);
+        }
+    }
+
+    /// A new TCP + TLS + HTTP/1.1 connection, within the connect timeout.
+    async fn open(
+        &self,
+        destination: &Destination,
+        options: &RequestOptions,
+    ) -> Result<Sender, HttpError> {
+        let connect = async {
+            let tcp = TcpStream::connect((destination.to_host.as_str(), destination.to_port))
+                .await
+                .map_err(|_| HttpError::ConnectionRefused)?;
+            let _ = tcp.set_nodelay(true);
+            let server_name = ServerName::try_from(destination.server_name.clone())
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            self.tls.connect(server_name, tcp).await.map_err(|e| {
+                if e.to_string().contains("certificate") {
+                    HttpError::TlsCertificateError
+                } else {
+                    HttpError::TlsProtocolError
+                }
+            })
+        };
+        let tls = with_timeout(
+            options.connect_timeout,
+            connect,
+            HttpError::ConnectionTimeout,
+        )
+        .await??;
+        self.connections_opened.fetch_add(1, Ordering::Relaxed);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(connection);
+        Ok(sender)
     }
 }
 
