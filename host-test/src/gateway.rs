@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -40,6 +41,12 @@ pub const DEFAULT_GATEWAY: &str = env!("DATAVERSE_GATEWAY_WASM");
 
 /// Idle instances kept for reuse; more concurrent requests get fresh ones.
 const IDLE_INSTANCES: usize = 4;
+
+/// How long a request waits for a busy instance to come back before it
+/// makes a new one. An instance returns a moment after its response has gone
+/// out, so without this a client that sends its next request at once would
+/// always meet a busy pool; a new instance costs a token request.
+const WAIT_FOR_INSTANCE: Duration = Duration::from_millis(25);
 
 /// Largest linear memory a gateway instance may grow to.
 const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
@@ -125,7 +132,7 @@ impl GatewayServer {
     /// Instances created so far (one per request under `wasmtime serve`;
     /// here only as many as requests ever ran at the same time).
     pub fn instances_created(&self) -> usize {
-        *lock(&self.shared.created)
+        lock(&self.shared.pool).created
     }
 }
 
@@ -134,8 +141,17 @@ struct Shared {
     pre: ProxyPre<GatewayState>,
     env: GatewayEnv,
     upstream: Upstream,
-    idle: Mutex<Vec<Warm>>,
-    created: Mutex<usize>,
+    pool: Mutex<Pool>,
+    /// Signalled whenever an instance goes back to the pool (or is dropped).
+    returned: tokio::sync::Notify,
+}
+
+/// The instances not running a request, and how many are.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Warm>,
+    busy: usize,
+    created: usize,
 }
 
 /// A live instance and its store.
@@ -168,8 +184,8 @@ pub async fn serve(
         pre,
         env,
         upstream,
-        idle: Mutex::new(Vec::new()),
-        created: Mutex::new(0),
+        pool: Mutex::new(Pool::default()),
+        returned: tokio::sync::Notify::new(),
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone()));
     Ok(GatewayServer { addr, shared, task })
@@ -226,18 +242,19 @@ async fn run(
     shared: Arc<Shared>,
     req: hyper::Request<Incoming>,
 ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
-    let taken = lock(&shared.idle).pop();
-    let mut warm = match taken {
-        Some(warm) => warm,
-        None => instantiate(&shared).await?,
-    };
+    let mut warm = acquire(&shared).await?;
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let request = warm
-        .store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, req)?;
-    let out = warm.store.data_mut().http().new_response_outparam(sender)?;
+    let mut http = warm.store.data_mut().http();
+    let resources = http
+        .new_incoming_request(Scheme::Http, req)
+        .and_then(|request| Ok((request, http.new_response_outparam(sender)?)));
+    let (request, out) = match resources {
+        Ok(resources) => resources,
+        Err(e) => {
+            release(&shared, None);
+            return Err(e.into());
+        }
+    };
     // The guest runs in its own task so the response body can stream while
     // it writes; the instance goes back to the pool when it returns cleanly.
     let pool = shared.clone();
@@ -247,12 +264,8 @@ async fn run(
             .wasi_http_incoming_handler()
             .call_handle(&mut warm.store, request, out)
             .await;
-        if result.is_ok() {
-            let mut idle = lock(&pool.idle);
-            if idle.len() < IDLE_INSTANCES {
-                idle.push(warm);
-            }
-        }
+        // A trapped instance may be in any state: never reuse it.
+        release(&pool, result.is_ok().then_some(warm));
         result
     });
     match receiver.await {
@@ -264,6 +277,50 @@ async fn run(
             Err(join) => Err(join.into()),
         },
     }
+}
+
+/// Ends an instance's turn: back to the pool (if given and there is room),
+/// and wakes requests waiting for one.
+fn release(shared: &Shared, warm: Option<Warm>) {
+    {
+        let mut pool = lock(&shared.pool);
+        pool.busy = pool.busy.saturating_sub(1);
+        if let Some(warm) = warm
+            && pool.idle.len() < IDLE_INSTANCES
+        {
+            pool.idle.push(warm);
+        }
+    }
+    shared.returned.notify_waiters();
+}
+
+/// An idle instance; else, while some are busy, the first one back within
+/// [`WAIT_FOR_INSTANCE`]; else a new one. Counted busy until its task ends.
+async fn acquire(shared: &Shared) -> anyhow::Result<Warm> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_INSTANCE;
+    loop {
+        // Registered before looking, so a return in between is not missed.
+        let returned = shared.returned.notified();
+        tokio::pin!(returned);
+        returned.as_mut().enable();
+        let wait = {
+            let mut pool = lock(&shared.pool);
+            if let Some(warm) = pool.idle.pop() {
+                pool.busy += 1;
+                return Ok(warm);
+            }
+            pool.busy > 0 && tokio::time::Instant::now() < deadline
+        };
+        if !wait {
+            break;
+        }
+        let _ = tokio::time::timeout_at(deadline, returned).await;
+    }
+    let warm = instantiate(shared).await?;
+    let mut pool = lock(&shared.pool);
+    pool.busy += 1;
+    pool.created += 1;
+    Ok(warm)
 }
 
 async fn instantiate(shared: &Shared) -> anyhow::Result<Warm> {
@@ -286,7 +343,6 @@ async fn instantiate(shared: &Shared) -> anyhow::Result<Warm> {
     let mut store = Store::new(shared.pre.engine(), state);
     store.limiter(|state| &mut state.limits);
     let proxy = shared.pre.instantiate_async(&mut store).await?;
-    *lock(&shared.created) += 1;
     Ok(Warm { store, proxy })
 }
 
