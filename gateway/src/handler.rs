@@ -131,7 +131,7 @@ impl<T: Transport> Gateway<T> {
                 let Some(method) = web_api_method(&request.method) else {
                     return method_not_allowed("GET, POST, PATCH, PUT, DELETE");
                 };
-                let (forwarded, request_id) = match headers::forwarded(&request.headers) {
+                let forwarded = match headers::forwarded(&request.headers) {
                     Ok(found) => found,
                     Err(why) => return Reply::error(400, "bad_request", why),
                 };
@@ -159,10 +159,10 @@ impl<T: Transport> Gateway<T> {
                     Err(reply) => return reply,
                 };
                 let options = CallOptions {
-                    client_request_id: request_id,
+                    client_request_id: forwarded.client_request_id,
                     ..CallOptions::default()
                 };
-                match client.relay(method, &path_and_query, &forwarded, body, &options) {
+                match client.relay(method, &path_and_query, &forwarded.headers, body, &options) {
                     Ok(reply) if reply.value.status == 401 => Reply::error(
                         502,
                         "upstream_unauthorized",
@@ -558,7 +558,8 @@ mod tests {
     #[test]
     fn allow_list_method_body_and_route_problems_are_refused_before_connecting() {
         let mut gateway: Gateway<Scripted> = Gateway::new(config(Some("accounts")));
-        let cases: [(Request, Result<Vec<u8>, BodyError>, u16, &str); 6] = [
+        type Case = (Request, Result<Vec<u8>, BodyError>, u16, &'static str);
+        let cases: [Case; 6] = [
             (
                 with_key("GET", "/api/data/v9.2/contacts"),
                 Ok(vec![]),

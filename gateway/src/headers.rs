@@ -33,11 +33,18 @@ const RETURNED: &[&str] = &[
     "x-ms-service-request-id",
 ];
 
+/// What of the caller's headers goes to Dataverse.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Names lower case, in the caller's order.
+    pub headers: Vec<(String, String)>,
+    /// The caller's `x-ms-client-request-id`, which the core sends itself.
+    pub client_request_id: Option<String>,
+}
+
 /// The caller's headers that go to Dataverse, and its `x-ms-client-request-id`.
 /// A forwarded header whose value is not text is refused (the reason names it).
-pub fn forwarded(
-    headers: &[(String, Vec<u8>)],
-) -> Result<(Vec<(String, String)>, Option<String>), String> {
+pub fn forwarded(headers: &[(String, Vec<u8>)]) -> Result<Forwarded, String> {
     let mut out = Vec::new();
     let mut request_id = None;
     for (name, value) in headers {
@@ -56,7 +63,10 @@ pub fn forwarded(
             out.push((lower, value));
         }
     }
-    Ok((out, request_id))
+    Ok(Forwarded {
+        headers: out,
+        client_request_id: request_id,
+    })
 }
 
 /// The Dataverse response headers the caller gets.
@@ -107,7 +117,10 @@ mod tests {
             ("Content-Length", "2"),
             ("MSCRMCallerID", "x"),
         ]);
-        let (forwarded, request_id) = forwarded(&incoming).unwrap();
+        let Forwarded {
+            headers: forwarded,
+            client_request_id: request_id,
+        } = forwarded(&incoming).unwrap();
         let names: Vec<&str> = forwarded.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
@@ -141,7 +154,7 @@ mod tests {
         );
         // Headers that are not forwarded are not inspected.
         let ignored = vec![("Cookie".to_string(), vec![0xff])];
-        assert!(forwarded(&ignored).unwrap().0.is_empty());
+        assert!(forwarded(&ignored).unwrap().headers.is_empty());
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl AllowList {
     /// Whether `resource` (a [`Route::WebApi`] resource) is on the list.
     pub fn allows(&self, resource: &str) -> bool {
         let resource = resource.to_ascii_lowercase();
-        self.0.iter().any(|name| *name == resource)
+        self.0.contains(&resource)
     }
 }
 
@@ -243,7 +243,8 @@ mod tests {
                 .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
                 .collect()
         };
-        let cases: [(&[(&str, &str)], Option<&str>); 6] = [
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Headers, Option<&str>); 6] = [
             (&[("X-Api-Key", "k1")], Some("k1")),
             (&[("authorization", "Bearer k2")], Some("k2")),
             (&[("Authorization", "bearer k3")], Some("k3")),
