@@ -285,4 +285,30 @@ mod tests {
             );
         }
     }
+
+    /// Every combination of awkward pieces routes or is refused; none panics.
+    #[test]
+    fn hostile_targets_and_keys_never_panic() {
+        let pieces = [
+            "/", "%", "%2", "%2e", "%2f", "%ff", "..", ".", "?", "(", ")", "\\", "é", "\u{0}",
+            "api", "data", "v9.2", "healthz", "whoami", "accounts", "$batch", " ",
+        ];
+        let mut count = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for target in [format!("{a}{b}{c}"), format!("{API_PREFIX}{a}{b}{c}")] {
+                        if let Ok(Route::WebApi { resource, .. }) = route(&target) {
+                            assert!(!resource.contains('/'), "{target}");
+                        }
+                        let headers =
+                            vec![("authorization".to_string(), target.clone().into_bytes())];
+                        let _ = key_matches(presented_key(&headers), &Secret::new("k"));
+                        count += 1;
+                    }
+                }
+            }
+        }
+        assert!(count > 10_000);
+    }
 }
