@@ -336,7 +336,7 @@ async fn instantiate(shared: &Shared) -> anyhow::Result<Warm> {
             upstream: OutgoingHooks {
                 upstream: shared.upstream.clone(),
             },
-            fake: matches!(shared.upstream, Upstream::Fake(_)),
+            network: matches!(shared.upstream, Upstream::Network(_)),
         },
         limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
     };
@@ -383,8 +383,9 @@ impl WasiHttpView for GatewayState {
 /// host, which the network upstream (TLS only) cannot carry.
 struct GatewayHooks {
     upstream: OutgoingHooks,
-    /// The in-process fake answers any scheme itself.
-    fake: bool,
+    /// The upstream is the network: plain loopback http goes straight there.
+    /// (The in-process fake answers any scheme itself.)
+    network: bool,
 }
 
 type HttpError = wasmtime_wasi_http::Error;
@@ -398,7 +399,7 @@ impl WasiHttpHooks for GatewayHooks {
         response_done: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
-        if self.fake || request.uri().scheme() != Some(&http::uri::Scheme::HTTP) {
+        if !self.network || request.uri().scheme() != Some(&http::uri::Scheme::HTTP) {
             return self.upstream.send_request(request, options, response_done);
         }
         Box::new(async move {
