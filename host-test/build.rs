@@ -1,10 +1,11 @@
-//! Builds the dataverse-wasm component for wasm32-wasip2 (release, size
-//! profile) so that `cargo test` / `cargo run -p host-test` need no pre-step.
+//! Builds the dataverse-wasm component and the gateway component for
+//! wasm32-wasip2 (release, size profile) so that `cargo test` / `cargo run
+//! -p host-test` need no pre-step.
 //! The nested cargo uses its own target directory (`target/wasm`): sharing
 //! the outer one would deadlock on cargo's build-directory lock.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -13,10 +14,37 @@ fn main() {
         .parent()
         .expect("host-test lives in the workspace root")
         .to_path_buf();
-    for input in ["src", "wit", "Cargo.toml", "Cargo.lock"] {
+    for input in [
+        "src",
+        "wit",
+        "gateway/src",
+        "gateway/Cargo.toml",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
     let target_dir = root.join("target").join("wasm");
+    // The gateway first: it links the core without its `component` feature,
+    // and cargo also writes that featureless core as dataverse_wasm.wasm; the
+    // client build that follows puts the real component back in its place.
+    // (One invocation for both would unify the features and make the gateway
+    // export the client world too.)
+    build(&root, &target_dir, "dataverse-gateway");
+    build(&root, &target_dir, "dataverse-wasm");
+    let release = target_dir.join("wasm32-wasip2").join("release");
+    println!(
+        "cargo:rustc-env=DATAVERSE_COMPONENT_WASM={}",
+        release.join("dataverse_wasm.wasm").display()
+    );
+    println!(
+        "cargo:rustc-env=DATAVERSE_GATEWAY_WASM={}",
+        release.join("dataverse_gateway.wasm").display()
+    );
+}
+
+/// `cargo build --release --target wasm32-wasip2 -p PACKAGE` into `target_dir`.
+fn build(root: &Path, target_dir: &Path, package: &str) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -26,12 +54,12 @@ fn main() {
             "--target",
             "wasm32-wasip2",
             "-p",
-            "dataverse-wasm",
+            package,
         ])
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
     // Settings meant for the host build must not leak into the guest build
     // (clippy's wrapper, host rustflags, a forced target).
     for var in [
@@ -50,15 +78,7 @@ fn main() {
         .expect("could not run cargo to build the component");
     if !status.success() {
         panic!(
-            "building the component failed ({status}); is the target installed? run: rustup target add wasm32-wasip2"
+            "building {package} failed ({status}); is the target installed? run: rustup target add wasm32-wasip2"
         );
     }
-    let wasm = target_dir
-        .join("wasm32-wasip2")
-        .join("release")
-        .join("dataverse_wasm.wasm");
-    println!(
-        "cargo:rustc-env=DATAVERSE_COMPONENT_WASM={}",
-        wasm.display()
-    );
 }

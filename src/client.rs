@@ -182,11 +182,13 @@ impl<T: Transport> Client<T> {
                 authority: None,
                 trusted_authority_hosts: Vec::new(),
                 require_new_instance: false,
+                allow_http_loopback: false,
             },
             transport,
             authority: Authority {
                 host: String::new(),
                 tenant: String::new(),
+                https: true,
             },
             scope,
             proof: Proof::External,
@@ -445,18 +447,46 @@ impl<T: Transport> Client<T> {
         body: Vec<u8>,
         options: &CallOptions,
     ) -> CallResult<Response> {
+        let request = self.web_request(method, path, headers, body)?;
+        self.call(request, options)
+    }
+
+    /// [`Client::send`] for proxies: a final non-2xx answer of Dataverse
+    /// (after the same re-authentication and retries) is returned as the
+    /// reply instead of an error, so its status, headers and body can be
+    /// passed on unchanged. Errors are only what never got an answer: bad
+    /// arguments, authentication, transport.
+    pub fn relay(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        options: &CallOptions,
+    ) -> CallResult<Response> {
+        let request = self.web_request(method, path, headers, body)?;
+        self.call_answering(request, options, Answers::Any)
+    }
+
+    /// A Web API request by path with the caller's headers (never `Authorization`).
+    fn web_request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<Request, Error> {
         let url = webapi::send::url(&self.settings.org_url, path)?;
         let mut request = Request::new(method, url).body(body);
         for (name, value) in headers {
             if name.eq_ignore_ascii_case("authorization") {
                 return Err(Error::InvalidRequest(
                     "send sets Authorization itself; do not pass one".into(),
-                )
-                .into());
+                ));
             }
             request = request.header(name, value.clone());
         }
-        self.call(request, options)
+        Ok(request)
     }
 
     /// Metadata of the current token, acquiring one if the cache has none usable.
@@ -482,7 +512,7 @@ impl<T: Transport> Client<T> {
     /// policy gives up, or it fails for good. A 401 on a cached token means
     /// it was revoked or the clock is off: drop it, acquire once, resend once.
     fn call(&mut self, request: Request, options: &CallOptions) -> CallResult<Response> {
-        self.call_accepting(request, options, |_| false)
+        self.call_answering(request, options, Answers::Success)
     }
 
     /// `call`, also taking a non-2xx response that `accept` approves of as the answer.
@@ -492,6 +522,20 @@ impl<T: Transport> Client<T> {
         options: &CallOptions,
         accept: fn(&Response) -> bool,
     ) -> CallResult<Response> {
+        self.call_answering(request, options, Answers::Also(accept))
+    }
+
+    /// `call`, with `answers` saying which responses are results.
+    fn call_answering(
+        &mut self,
+        request: Request,
+        options: &CallOptions,
+        answers: Answers,
+    ) -> CallResult<Response> {
+        let accept = |response: &Response| match answers {
+            Answers::Success | Answers::Any => false,
+            Answers::Also(accept) => accept(response),
+        };
         let request = options.headers.apply(request)?;
         let client_request_id = match &options.client_request_id {
             Some(id) => check_request_id(id)?,
@@ -564,6 +608,12 @@ impl<T: Transport> Client<T> {
                     waited_ms = waited_ms.saturating_add(ms);
                 }
                 Decision::GiveUp => {
+                    if let (Answers::Any, Ok(response)) = (answers, &answer) {
+                        return Ok(Reply {
+                            value: response.clone(),
+                            call,
+                        });
+                    }
                     let error = match answer {
                         Ok(response) => webapi::parse_error(&response),
                         Err(Error::Transport(message)) if call.attempts > 1 => Error::Transport(
@@ -731,6 +781,17 @@ fn load_proof<T: Transport>(
         options,
         assertion: None,
     })
+}
+
+/// Which Dataverse responses a call takes as its result; the others become errors.
+#[derive(Clone, Copy)]
+enum Answers {
+    /// 2xx only.
+    Success,
+    /// 2xx, and non-2xx responses this approves of (e.g. a `$batch`'s multipart).
+    Also(fn(&Response) -> bool),
+    /// Whatever Dataverse finally answered, after re-authentication and retries.
+    Any,
 }
 
 /// An external-token client whose token expired, or was refused (401).
@@ -1229,6 +1290,61 @@ mod tests {
         assert!(matches!(own.unwrap_err().error, Error::InvalidRequest(_)));
         drop(client);
         assert_eq!(t.sent.len(), 2);
+    }
+
+    #[test]
+    fn relay_passes_a_final_error_answer_through_after_retrying() {
+        let not_found = response(
+            404,
+            &[("Content-Type", "application/json")],
+            r#"{"error":{"code":"0x80040217","message":"missing"}}"#,
+        );
+        let mut t = script(vec![
+            not_found,
+            unavailable(),
+            unavailable(),
+            response(200, &[], "{}"),
+        ]);
+        let mut client = connect(&mut t);
+        let reply = client
+            .relay(
+                Method::Get,
+                "/api/data/v9.2/accounts(1)",
+                &[],
+                vec![],
+                &none(),
+            )
+            .unwrap();
+        assert_eq!((reply.value.status, reply.call.attempts), (404, 1));
+        assert!(reply.value.body.starts_with(b"{\"error\""));
+        // 503 is retried like any idempotent call; the final answer is the 200.
+        let reply = client
+            .relay(Method::Get, "accounts", &[], vec![], &none())
+            .unwrap();
+        assert_eq!((reply.value.status, reply.call.attempts), (200, 3));
+        let own = [("authorization".to_string(), "Bearer x".to_string())];
+        let refused = client.relay(Method::Get, "accounts", &own, vec![], &none());
+        assert!(matches!(
+            refused.unwrap_err().error,
+            Error::InvalidRequest(_)
+        ));
+    }
+
+    #[test]
+    fn relay_reauthenticates_once_on_401_then_passes_the_401_through() {
+        let unauthorized = || response(401, &[], "");
+        let mut t = script(vec![unauthorized(), token("t2"), unauthorized()]);
+        let mut client = connect(&mut t);
+        let reply = client
+            .relay(Method::Get, "WhoAmI", &[], vec![], &none())
+            .unwrap();
+        assert_eq!((reply.value.status, reply.call.attempts), (401, 2));
+        drop(client);
+        assert_eq!(
+            t.sent[3].url,
+            "https://login.microsoftonline.com/tid/oauth2/v2.0/token"
+        );
+        assert_eq!(t.sent[4].header_value("authorization"), Some("Bearer t2"));
     }
 
     #[test]

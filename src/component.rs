@@ -64,6 +64,7 @@ impl wit_conn::Guest for Component {
             authority: fields.authority,
             trusted_authority_hosts: fields.trusted_authority_hosts,
             require_new_instance: false,
+            allow_http_loopback: fields.allow_http_loopback,
         }
         .validate()
         .map_err(error)?;
@@ -93,6 +94,7 @@ impl wit_conn::GuestSettings for SettingsResource {
             tenant_id: s.tenant_id.clone(),
             authority: s.authority.clone(),
             trusted_authority_hosts: s.trusted_authority_hosts.clone(),
+            allow_http_loopback: s.allow_http_loopback,
         }
     }
 }

@@ -122,6 +122,12 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     })
 }
 
+/// True when `authority` (`host[:port]`) names a loopback host: 127.0.0.1,
+/// localhost or [::1] — the only hosts plain http may reach.
+pub fn is_loopback_authority(authority: &str) -> bool {
+    crate::settings::is_loopback_host(&crate::settings::strip_port(authority).to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +147,29 @@ mod tests {
         assert!(!split_url("http://h/x").unwrap().https);
         for bad in ["ftp://h/", "/relative", "https://", "https://u@h/"] {
             assert!(split_url(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_loopback_authorities_count_as_loopback() {
+        for yes in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "localhost:1",
+            "LOCALHOST",
+            "[::1]:9",
+            "[::1]",
+        ] {
+            assert!(is_loopback_authority(yes), "{yes}");
+        }
+        for no in [
+            "127.0.0.2",
+            "localhost.evil.example",
+            "[::2]:9",
+            "evil.example:127.0.0.1",
+            "",
+        ] {
+            assert!(!is_loopback_authority(no), "{no}");
         }
     }
 }

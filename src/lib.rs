@@ -2,7 +2,8 @@
 //!
 //! Module map. Pure (no I/O, no clocks, no randomness): `settings`, `auth`,
 //! `webapi`, `http`, `percent`, `error`, `secret`. `client` sequences I/O over
-//! the `transport::Transport` trait. `component` is the WIT adapter (wasm only).
+//! the `transport::Transport` trait. `component` is the WIT adapter (wasm only,
+//! default feature `component`).
 
 pub mod auth;
 pub mod client;
@@ -17,7 +18,10 @@ pub mod transport;
 mod uuid;
 pub mod webapi;
 
-#[cfg(target_arch = "wasm32")]
+// The `client` world's exports. Behind the default `component` feature so
+// that another component (the gateway) can link this crate as a library
+// without also exporting `client`.
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;
 
 #[cfg(test)]

@@ -102,18 +102,30 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 #[cfg(target_arch = "wasm32")]
 pub use wasi_http::WasiTransport;
 
+/// Bindings of the `transport` world: only the imports the transport uses.
+/// Kept apart from the `client` world's bindings (`component`) so that another
+/// component (the gateway) can link the core without exporting `client`.
+#[cfg(target_arch = "wasm32")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "transport",
+        path: "wit",
+        generate_all,
+    });
+}
+
 #[cfg(target_arch = "wasm32")]
 mod wasi_http {
-    use super::*;
-    use crate::component::bindings::wasi::clocks::{monotonic_clock, wall_clock};
-    use crate::component::bindings::wasi::http::outgoing_handler;
-    use crate::component::bindings::wasi::http::types::{
+    use super::bindings::wasi::clocks::{monotonic_clock, wall_clock};
+    use super::bindings::wasi::http::outgoing_handler;
+    use super::bindings::wasi::http::types::{
         ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions,
         Scheme,
     };
-    use crate::component::bindings::wasi::io::streams::StreamError;
-    use crate::component::bindings::wasi::random::random;
-    use crate::http::split_url;
+    use super::bindings::wasi::io::streams::StreamError;
+    use super::bindings::wasi::random::random;
+    use super::*;
+    use crate::http::{is_loopback_authority, split_url};
 
     /// `wasi:http` transport. Blocking: each call waits on the host's pollable.
     pub struct WasiTransport {
@@ -181,9 +193,18 @@ mod wasi_http {
 
     impl WasiTransport {
         fn outgoing(&self, request: &Request) -> Result<OutgoingRequest, Error> {
-            let parts = split_url(&request.url).filter(|p| p.https).ok_or_else(|| {
-                Error::InvalidRequest(format!("not an https URL: {}", request.url))
-            })?;
+            // Plain http only reaches loopback: the settings allowed it
+            // (AllowHttpLoopback) for a local test server, and nothing else.
+            let parts = split_url(&request.url)
+                .filter(|p| p.https || is_loopback_authority(p.authority))
+                .ok_or_else(|| {
+                    Error::InvalidRequest(format!("not an https URL: {}", request.url))
+                })?;
+            let scheme = if parts.https {
+                Scheme::Https
+            } else {
+                Scheme::Http
+            };
             let headers = Fields::new();
             for (name, value) in &request.headers {
                 headers.append(name, value.as_bytes()).map_err(|_| {
@@ -210,7 +231,7 @@ mod wasi_http {
                 .set_method(&method)
                 .map_err(|()| invalid("method"))?;
             outgoing
-                .set_scheme(Some(&Scheme::Https))
+                .set_scheme(Some(&scheme))
                 .map_err(|()| invalid("scheme"))?;
             outgoing
                 .set_authority(Some(parts.authority))

@@ -6,8 +6,10 @@
 //!   (pooled instances sharing one token).
 //! - `outgoing` / `network`: where the guest's HTTP goes (fake or TLS).
 //! - `fake`: a fake Entra ID + Dataverse for the demo and the tests.
+//! - `gateway`: serves the gateway component over HTTP, reusing instances.
 
 pub mod fake;
+pub mod gateway;
 pub mod network;
 pub mod outgoing;
 pub mod pool;

@@ -5,21 +5,26 @@
 use super::cloud;
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
-use crate::settings::Settings;
+use crate::settings::{Settings, is_loopback_host, strip_port};
 
 /// Tenants that need a user; client credentials require a real tenant.
 const MULTI_TENANT_ALIASES: &[&str] = &["common", "organizations", "consumers"];
 
-/// An Entra ID authority: `https://{host}/{tenant}`.
+/// An Entra ID authority: `https://{host}/{tenant}` (`http://` only for an
+/// opted-in loopback test authority).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authority {
+    /// `host[:port]`, lower case.
     pub host: String,
     pub tenant: String,
+    /// False only for a loopback `http://` authority (`AllowHttpLoopback`).
+    pub https: bool,
 }
 
 impl Authority {
     pub fn url(&self) -> String {
-        format!("https://{}/{}", self.host, self.tenant)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/{}", self.host, self.tenant)
     }
 
     /// The v2.0 token endpoint; also the `aud` of a client assertion.
@@ -30,11 +35,29 @@ impl Authority {
     /// Parses `https://host/tenant[/anything]`. Does not decide whether the
     /// host is trusted: see [`from_discovery`].
     pub fn parse(url: &str) -> Result<Authority, Error> {
-        let rest = strip_prefix_ignore_case(url, "https://").ok_or_else(|| {
-            Error::Authority(format!("the authority '{url}' is not an https URL"))
-        })?;
+        Authority::parse_allowing(url, false)
+    }
+
+    /// [`Authority::parse`], also taking `http://` for a loopback host
+    /// (127.0.0.1, localhost, [::1]) when `allow_http_loopback` is set.
+    pub fn parse_allowing(url: &str, allow_http_loopback: bool) -> Result<Authority, Error> {
+        let not_https = || Error::Authority(format!("the authority '{url}' is not an https URL"));
+        let (https, rest) = match strip_prefix_ignore_case(url, "https://") {
+            Some(rest) => (true, rest),
+            None if allow_http_loopback => (
+                false,
+                strip_prefix_ignore_case(url, "http://").ok_or_else(not_https)?,
+            ),
+            None => return Err(not_https()),
+        };
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
         let host = host.to_ascii_lowercase();
+        if !https && !is_loopback_host(strip_port(&host)) {
+            return Err(Error::Authority(format!(
+                "the authority '{url}' is plain http on a host that is not loopback; only \
+                 127.0.0.1, localhost and [::1] may be http (AllowHttpLoopback)"
+            )));
+        }
         let tenant = path.split('/').next().unwrap_or("").trim();
         if host.is_empty() || tenant.is_empty() {
             return Err(Error::Authority(format!(
@@ -50,7 +73,11 @@ impl Authority {
                 "the authority names the '{tenant}' tenant; client credentials need a specific tenant (its GUID or domain)"
             )));
         }
-        Ok(Authority { host, tenant })
+        Ok(Authority {
+            host,
+            tenant,
+            https,
+        })
     }
 }
 
@@ -59,7 +86,10 @@ impl Authority {
 /// written; a `TenantId` uses the login host of the org's cloud.
 pub fn from_settings(settings: &Settings) -> Option<Result<Authority, Error>> {
     if let Some(authority) = &settings.authority {
-        return Some(Authority::parse(authority));
+        return Some(Authority::parse_allowing(
+            authority,
+            settings.allow_http_loopback,
+        ));
     }
     let tenant = settings.tenant_id.as_ref()?;
     let url = format!(
@@ -74,7 +104,7 @@ pub fn from_settings(settings: &Settings) -> Option<Result<Authority, Error>> {
 /// settings): the settings' own authority is trusted as written; any other
 /// must pass the same check as a discovered one.
 pub fn checked(url: &str, settings: &Settings) -> Result<Authority, Error> {
-    let authority = Authority::parse(url)?;
+    let authority = Authority::parse_allowing(url, loopback_test(settings))?;
     let configured = from_settings(settings).and_then(Result::ok);
     if configured.as_ref() != Some(&authority) {
         check_trusted_host(&authority.host, settings)?;
@@ -94,8 +124,17 @@ fn default_login_host(org_url: &str) -> &'static str {
 
 /// `https://host[:port]` → `host`.
 fn org_host(org_url: &str) -> &str {
-    let host = org_url.trim_start_matches("https://");
-    host.split(':').next().unwrap_or(host)
+    let host = org_url
+        .strip_prefix("https://")
+        .or_else(|| org_url.strip_prefix("http://"))
+        .unwrap_or(org_url);
+    strip_port(host)
+}
+
+/// The settings opt in to loopback http and the org itself is on loopback:
+/// a test against a local fake, where a loopback authority is expected.
+fn loopback_test(settings: &Settings) -> bool {
+    settings.allow_http_loopback && is_loopback_host(org_host(&settings.org_url))
 }
 
 /// A discovered authority host may receive our credential only if it is a
@@ -103,6 +142,9 @@ fn org_host(org_url: &str) -> &str {
 /// is not on a Microsoft domain), or the settings trust it explicitly.
 fn check_trusted_host(host: &str, settings: &Settings) -> Result<(), Error> {
     if settings.trusted_authority_hosts.iter().any(|h| h == host) {
+        return Ok(());
+    }
+    if loopback_test(settings) && is_loopback_host(strip_port(host)) {
         return Ok(());
     }
     let refuse = |why: String| {
@@ -153,7 +195,7 @@ pub fn from_discovery(
         .trim_end_matches('/')
         .trim_end_matches("/oauth2/authorize")
         .trim_end_matches("/oauth2/v2.0/authorize");
-    let authority = Authority::parse(authority_url)?;
+    let authority = Authority::parse_allowing(authority_url, loopback_test(settings))?;
     // The challenge comes from whoever answered at Url: only a known Entra
     // host (or one the settings trust) may receive our credential.
     check_trusted_host(&authority.host, settings)?;
@@ -231,6 +273,7 @@ mod tests {
             authority: None,
             trusted_authority_hosts: vec![],
             require_new_instance: false,
+            allow_http_loopback: false,
         }
     }
 
@@ -375,5 +418,103 @@ mod tests {
         );
         s.authority = Some("http://login.microsoftonline.com/tid".into());
         assert!(from_settings(&s).unwrap().is_err());
+    }
+
+    fn loopback_settings(org_url: &str, allow: bool) -> Settings {
+        Settings {
+            org_url: org_url.into(),
+            allow_http_loopback: allow,
+            ..settings()
+        }
+    }
+
+    #[test]
+    fn a_loopback_authority_is_accepted_only_for_an_opted_in_loopback_org() {
+        let local = "Bearer authorization_uri=http://localhost:9000/tid/oauth2/authorize, resource_id=http://127.0.0.1:9000/";
+        let local_https = "Bearer authorization_uri=https://localhost:9000/tid/oauth2/authorize, resource_id=https://127.0.0.1:9000/";
+        let microsoft = "Bearer authorization_uri=https://login.microsoftonline.com/tid/oauth2/authorize, resource_id=http://127.0.0.1:9000/";
+        let evil_http = "Bearer authorization_uri=http://login.evil.example/tid/oauth2/authorize, resource_id=http://127.0.0.1:9000/";
+        // (org, opt-in, challenge, Ok(authority url) or Err)
+        let cases = [
+            (
+                "http://127.0.0.1:9000",
+                true,
+                local,
+                Some("http://localhost:9000/tid"),
+            ),
+            (
+                "http://127.0.0.1:9000",
+                true,
+                local_https,
+                Some("https://localhost:9000/tid"),
+            ),
+            (
+                "https://127.0.0.1:9000",
+                true,
+                local,
+                Some("http://localhost:9000/tid"),
+            ),
+            (
+                "http://127.0.0.1:9000",
+                true,
+                microsoft,
+                Some("https://login.microsoftonline.com/tid"),
+            ),
+            ("http://127.0.0.1:9000", true, evil_http, None),
+            ("https://127.0.0.1:9000", false, local, None),
+            ("https://127.0.0.1:9000", false, local_https, None),
+            ("https://contoso.crm.dynamics.com", true, local, None),
+            ("https://contoso.crm.dynamics.com", true, local_https, None),
+        ];
+        for (org, allow, header, expected) in cases {
+            let s = loopback_settings(org, allow);
+            let got = from_discovery(&challenge_response(header), &s);
+            match expected {
+                Some(url) => {
+                    let (authority, scope) = got.unwrap_or_else(|e| panic!("{org} {header}: {e}"));
+                    assert_eq!(authority.url(), url, "{org} {header}");
+                    assert_eq!(
+                        authority.token_endpoint(),
+                        format!("{url}/oauth2/v2.0/token")
+                    );
+                    assert!(scope.ends_with("127.0.0.1:9000/.default"), "{scope}");
+                }
+                None => assert!(
+                    matches!(got, Err(Error::Authority(_))),
+                    "{org} {allow} {header}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn an_http_authority_is_parsed_only_with_the_opt_in_and_on_loopback() {
+        let cases = [
+            ("http://localhost:9/t", true, true),
+            ("http://[::1]:9/t", true, true),
+            ("http://127.0.0.1/t", true, true),
+            ("http://localhost:9/t", false, false),
+            ("http://login.microsoftonline.com/t", true, false),
+            ("http://127.0.0.2/t", true, false),
+            ("https://login.microsoftonline.com/t", false, true),
+        ];
+        for (url, allow, ok) in cases {
+            let parsed = Authority::parse_allowing(url, allow);
+            assert_eq!(parsed.is_ok(), ok, "{url} {allow}: {parsed:?}");
+            if let Ok(a) = parsed {
+                assert_eq!(a.url(), url);
+            }
+        }
+        let mut s = loopback_settings("http://127.0.0.1:9", true);
+        s.authority = Some("http://localhost:9/t".into());
+        assert_eq!(
+            from_settings(&s).unwrap().unwrap().url(),
+            "http://localhost:9/t"
+        );
+        assert_eq!(
+            checked("http://localhost:9/t", &s).unwrap().url(),
+            "http://localhost:9/t"
+        );
+        assert!(checked("http://localhost:9/t", &settings()).is_err());
     }
 }

@@ -210,6 +210,7 @@ mod tests {
         Authority {
             host: "login.microsoftonline.com".into(),
             tenant: "tid".into(),
+            https: true,
         }
     }
 
@@ -313,6 +314,7 @@ mod assertion_request_tests {
         let authority = Authority {
             host: "login.microsoftonline.com".into(),
             tenant: "tid".into(),
+            https: true,
         };
         let req = client_assertion_request(
             &authority,

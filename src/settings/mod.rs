@@ -9,7 +9,8 @@
 mod connection_string;
 mod org_url;
 
-pub use org_url::normalize_org_url;
+pub(crate) use org_url::strip_port;
+pub use org_url::{check_org_url, is_loopback_host, normalize_org_url};
 
 use crate::error::Error;
 use crate::secret::Secret;
@@ -34,6 +35,10 @@ pub struct Settings {
     pub trusted_authority_hosts: Vec<String>,
     /// ServiceClient's `RequireNewInstance` (accepted; every `connect` is a new client anyway).
     pub require_new_instance: bool,
+    /// Extension `AllowHttpLoopback`: `Url` and the authority may be plain
+    /// `http://` when their host is 127.0.0.1, localhost or [::1] — for tests
+    /// against a local fake. Off by default; never widens anything else.
+    pub allow_http_loopback: bool,
 }
 
 /// How the application proves its identity.
@@ -109,8 +114,12 @@ const CERT_PASSWORD: Key = Key {
     name: "CertificatePassword",
     keys: &["CertificatePassword", "CertPassword"],
 };
+const ALLOW_HTTP_LOOPBACK: Key = Key {
+    name: "AllowHttpLoopback",
+    keys: &["AllowHttpLoopback"],
+};
 
-const KEYS: [&Key; 11] = [
+const KEYS: [&Key; 12] = [
     &URL,
     &AUTH_TYPE,
     &CLIENT_ID,
@@ -122,6 +131,7 @@ const KEYS: [&Key; 11] = [
     &AUTHORITY,
     &AUTHORITY_HOST,
     &CERT_PASSWORD,
+    &ALLOW_HTTP_LOOPBACK,
 ];
 
 /// ServiceClient keys that mean nothing to a server-to-server client (user
@@ -285,7 +295,8 @@ fn missing(key: &Key, context: &str, pairs: &Pairs) -> Error {
 ///
 /// Beyond ServiceClient: AuthType may be left out when only a client secret or
 /// only a thumbprint is given; `TenantId`/`Tenant`, `Authority`,
-/// `AuthorityHost` and `CertificatePassword`/`CertPassword` are extensions.
+/// `AuthorityHost`, `CertificatePassword`/`CertPassword` and
+/// `AllowHttpLoopback` are extensions.
 /// Unknown keys are ignored, like DbConnectionStringBuilder does.
 pub fn parse(connection_string: &str) -> Result<Settings, Error> {
     let pairs = connection_string::tokenize(connection_string).map_err(|e| {
@@ -335,6 +346,12 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
         Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(_) => return Err(invalid("RequireNewInstance must be true or false")),
     };
+    let allow_http_loopback = match ALLOW_HTTP_LOOPBACK.value(&pairs).map(str::trim) {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => return Err(invalid("AllowHttpLoopback must be true or false")),
+    };
     let trusted_authority_hosts = AUTHORITY_HOST
         .value(&pairs)
         .map(|list| {
@@ -354,6 +371,7 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
         authority: AUTHORITY.value(&pairs).map(str::to_string),
         trusted_authority_hosts,
         require_new_instance,
+        allow_http_loopback,
     }
     .validate()
 }
@@ -362,7 +380,7 @@ impl Settings {
     /// Normalises and checks settings built field by field (e.g. from the WIT
     /// record); [`parse`] ends here too. See the field docs for the normal forms.
     pub fn validate(self) -> Result<Settings, Error> {
-        let org_url = normalize_org_url(&self.org_url)?;
+        let org_url = check_org_url(&self.org_url, self.allow_http_loopback)?;
         let client_id = self.client_id.trim();
         if client_id.is_empty() {
             return Err(invalid(
@@ -413,7 +431,7 @@ impl Settings {
         };
         let authority = match self.authority {
             None => None,
-            Some(a) => Some(org_url::normalize_authority(&a)?),
+            Some(a) => Some(org_url::normalize_authority(&a, self.allow_http_loopback)?),
         };
         if tenant_id.is_some() && authority.is_some() {
             return Err(invalid(
@@ -433,6 +451,7 @@ impl Settings {
             authority,
             trusted_authority_hosts,
             require_new_instance: self.require_new_instance,
+            allow_http_loopback: self.allow_http_loopback,
         })
     }
 }
@@ -553,6 +572,7 @@ mod tests {
             authority: None,
             trusted_authority_hosts: vec![],
             require_new_instance: true,
+            allow_http_loopback: false,
         };
         assert_eq!(s, expected);
     }
@@ -1214,6 +1234,7 @@ mod tests {
             authority: None,
             trusted_authority_hosts: vec![" Login.Example.COM".to_string()],
             require_new_instance: false,
+            allow_http_loopback: false,
         }
     }
 
@@ -1232,6 +1253,7 @@ mod tests {
             authority: None,
             trusted_authority_hosts: vec!["login.example.com".to_string()],
             require_new_instance: false,
+            allow_http_loopback: false,
         };
         assert_eq!(s, expected);
         // Idempotent: a validated Settings validates to itself.
@@ -1340,5 +1362,81 @@ mod tests {
         for (a, b, d) in cases {
             assert_eq!(edit_distance(a, b), d, "{a} {b}");
         }
+    }
+
+    #[test]
+    fn allow_http_loopback_admits_http_only_for_loopback_urls() {
+        let http_url =
+            |url: &str, extra: &str| format!("Url={url};ClientId={APP};Secret={SECRET};{extra}");
+        // (connection string, Ok(origin) or the start of the error)
+        let cases = [
+            (
+                http_url("http://127.0.0.1:8080/", "AllowHttpLoopback=true"),
+                Ok("http://127.0.0.1:8080"),
+            ),
+            (
+                http_url("http://localhost:9/", "allowhttploopback= TRUE "),
+                Ok("http://localhost:9"),
+            ),
+            (
+                http_url("http://[::1]:9/", "AllowHttpLoopback=true"),
+                Ok("http://[::1]:9"),
+            ),
+            (
+                http_url(
+                    "https://contoso.crm.dynamics.com/",
+                    "AllowHttpLoopback=true",
+                ),
+                Ok(ORG),
+            ),
+            (
+                http_url("http://127.0.0.1:8080/", ""),
+                Err("Url must use https://, not http://"),
+            ),
+            (
+                http_url("http://127.0.0.1:8080/", "AllowHttpLoopback=false"),
+                Err("Url must use https://, not http://"),
+            ),
+            (
+                http_url("http://contoso.crm.dynamics.com/", "AllowHttpLoopback=true"),
+                Err("Url may use http:// only for a loopback host"),
+            ),
+            (
+                http_url("http://127.0.0.1/", "AllowHttpLoopback=yes"),
+                Err("AllowHttpLoopback must be true or false"),
+            ),
+        ];
+        for (input, expected) in cases {
+            match expected {
+                Ok(origin) => assert_eq!(ok(&input).org_url, origin, "{input}"),
+                Err(start) => {
+                    let m = err(&input);
+                    assert!(m.starts_with(start), "{input}: {m}");
+                    assert!(!m.contains(SECRET), "{m}");
+                }
+            }
+        }
+        assert!(!ok(&with_secret("")).allow_http_loopback);
+        assert!(ok(&with_secret("AllowHttpLoopback=true")).allow_http_loopback);
+    }
+
+    #[test]
+    fn allow_http_loopback_also_covers_an_explicit_authority() {
+        let base = format!("Url=http://127.0.0.1:9/;ClientId={APP};Secret={SECRET}");
+        let s = ok(&format!(
+            "{base};AllowHttpLoopback=true;Authority=http://localhost:9/tenant"
+        ));
+        assert_eq!(s.authority.as_deref(), Some("http://localhost:9/tenant"));
+        let m = err(&format!(
+            "{BASE};Secret={SECRET};Authority=http://localhost:9/tenant"
+        ));
+        assert!(m.starts_with("Authority must use https://"), "{m}");
+        let m = err(&format!(
+            "{base};AllowHttpLoopback=true;Authority=http://login.microsoftonline.com/t"
+        ));
+        assert!(
+            m.starts_with("Authority may use http:// only for a loopback host"),
+            "{m}"
+        );
     }
 }

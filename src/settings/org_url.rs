@@ -4,7 +4,9 @@
 //! Hand-written instead of the `url` crate: we accept only absolute `https`
 //! URLs with a plain host, which takes a few dozen lines, and keeps the guest
 //! small. Anything unusual (user info, spaces, odd characters) is rejected
-//! rather than interpreted.
+//! rather than interpreted. Plain `http` is accepted only for a loopback host
+//! and only when the settings opt in (`AllowHttpLoopback=true`), for tests
+//! against a local fake behind hosts that trust only the public web PKI.
 
 use crate::error::Error;
 
@@ -19,14 +21,42 @@ const AUTHORITY_EXAMPLE: &str = "https://login.microsoftonline.com/{tenant-id}";
 /// Rejects anything but an absolute `https://` URL with a host; the error names
 /// the key `Url` and shows an example.
 pub fn normalize_org_url(s: &str) -> Result<String, Error> {
+    check_org_url(s, false)
+}
+
+/// [`normalize_org_url`], also accepting `http://` for a loopback host
+/// (127.0.0.1, localhost, [::1]) when `allow_http_loopback` is set; the
+/// origin then starts with `http://` and drops the default port 80.
+pub fn check_org_url(s: &str, allow_http_loopback: bool) -> Result<String, Error> {
     // A Url is not secret, so echoing it helps the user spot the mistake.
-    Ok(HttpsUrl::parse(s, "Url", URL_EXAMPLE, true)?.origin())
+    Ok(HttpsUrl::parse(s, "Url", URL_EXAMPLE, true, allow_http_loopback)?.origin())
+}
+
+/// True for the loopback host names the `AllowHttpLoopback` opt-in covers:
+/// `127.0.0.1`, `localhost` and `[::1]` (lower-case, without a port).
+pub fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// `host[:port]` (an IPv6 literal keeps its brackets) → `host`.
+pub(crate) fn strip_port(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.find(']').map_or(authority, |end| &authority[..end + 2]),
+        None => authority.split(':').next().unwrap_or(authority),
+    }
 }
 
 /// Normalises an `Authority` extension value: `https://host[:port]/{tenant}`
 /// (more path segments allowed, e.g. ADFS or B2C), no trailing slash, no query.
-pub(crate) fn normalize_authority(s: &str) -> Result<String, Error> {
-    let url = HttpsUrl::parse(s, "Authority", AUTHORITY_EXAMPLE, false)?;
+/// `http://` only for a loopback host with `allow_http_loopback`.
+pub(crate) fn normalize_authority(s: &str, allow_http_loopback: bool) -> Result<String, Error> {
+    let url = HttpsUrl::parse(
+        s,
+        "Authority",
+        AUTHORITY_EXAMPLE,
+        false,
+        allow_http_loopback,
+    )?;
     if url.rest.contains(['?', '#']) {
         return Err(invalid(format!(
             "Authority must not have a query or fragment, e.g. {AUTHORITY_EXAMPLE}"
@@ -74,11 +104,13 @@ pub(crate) fn normalize_host(s: &str) -> Result<String, Error> {
     }
 }
 
-/// The parts of an absolute `https` URL we care about.
+/// The parts of an absolute `https` (or opted-in loopback `http`) URL we care about.
 struct HttpsUrl<'a> {
+    /// False only for an opted-in loopback `http://` URL.
+    https: bool,
     /// Lower-case host; IPv6 literals keep their brackets.
     host: String,
-    /// `None` for the default port 443.
+    /// `None` for the scheme's default port (443, or 80 for http).
     port: Option<u16>,
     /// Everything after the host and port: path, query, fragment.
     rest: &'a str,
@@ -86,8 +118,15 @@ struct HttpsUrl<'a> {
 
 impl<'a> HttpsUrl<'a> {
     /// `key` and `example` go into error messages; `echo` says whether the
-    /// value may be shown (never when it has user info, which may hold a password).
-    fn parse(input: &'a str, key: &str, example: &str, echo: bool) -> Result<Self, Error> {
+    /// value may be shown (never when it has user info, which may hold a password);
+    /// `allow_http_loopback` admits `http://` for a loopback host.
+    fn parse(
+        input: &'a str,
+        key: &str,
+        example: &str,
+        echo: bool,
+        allow_http_loopback: bool,
+    ) -> Result<Self, Error> {
         let s = input.trim();
         let got = if echo && !s.contains('@') {
             format!(" (got '{}')", s.chars().take(200).collect::<String>())
@@ -118,12 +157,13 @@ impl<'a> HttpsUrl<'a> {
                 )));
             }
         };
-        if scheme.eq_ignore_ascii_case("http") {
+        let https = !scheme.eq_ignore_ascii_case("http");
+        if !https && !allow_http_loopback {
             return Err(invalid(format!(
                 "{key} must use https://, not http:// (only https is accepted), e.g. {example}{got}"
             )));
         }
-        if !scheme.eq_ignore_ascii_case("https") {
+        if https && !scheme.eq_ignore_ascii_case("https") {
             return Err(invalid(format!(
                 "{key} must be an https:// URL such as {example}{got}"
             )));
@@ -162,10 +202,20 @@ impl<'a> HttpsUrl<'a> {
                 "{key} has an invalid host name; expected e.g. {example}{got}"
             )));
         }
+        let host = host.to_ascii_lowercase();
+        if !https && !is_loopback_host(&host) {
+            return Err(invalid(format!(
+                "{key} may use http:// only for a loopback host (127.0.0.1, localhost, [::1]) \
+                 with AllowHttpLoopback=true; use https://, e.g. {example}{got}"
+            )));
+        }
+        let default_port = if https { 443 } else { 80 };
         let port = match port {
             None => None,
             Some(p) => match p.parse::<u16>() {
-                Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => (n != 443).then_some(n),
+                Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    (n != default_port).then_some(n)
+                }
                 _ => {
                     return Err(invalid(format!(
                         "{key} has an invalid port (expected 1-65535), e.g. {example}{got}"
@@ -174,16 +224,18 @@ impl<'a> HttpsUrl<'a> {
             },
         };
         Ok(HttpsUrl {
-            host: host.to_ascii_lowercase(),
+            https,
+            host,
             port,
             rest,
         })
     }
 
     fn origin(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
         match self.port {
-            Some(port) => format!("https://{}:{port}", self.host),
-            None => format!("https://{}", self.host),
+            Some(port) => format!("{scheme}://{}:{port}", self.host),
+            None => format!("{scheme}://{}", self.host),
         }
     }
 }
@@ -355,7 +407,7 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(
-                normalize_authority(input).as_deref(),
+                normalize_authority(input, false).as_deref(),
                 Ok(expected),
                 "{input}"
             );
@@ -384,7 +436,7 @@ mod tests {
             ),
         ];
         for (input, part) in cases {
-            let m = message(normalize_authority(input));
+            let m = message(normalize_authority(input, false));
             assert!(m.starts_with("Authority "), "{input}: {m}");
             assert!(m.contains(part), "{input}: {m}");
         }
@@ -406,6 +458,85 @@ mod tests {
         ] {
             let m = message(normalize_host(bad));
             assert!(m.starts_with("AuthorityHost "), "{bad}: {m}");
+        }
+    }
+
+    #[test]
+    fn http_is_accepted_only_for_loopback_hosts_with_the_opt_in() {
+        // (input, allowed, expected origin or part of the error)
+        let cases = [
+            ("http://127.0.0.1:8080/", true, Ok("http://127.0.0.1:8080")),
+            ("HTTP://LocalHost:9/x?y", true, Ok("http://localhost:9")),
+            ("http://[::1]:8080", true, Ok("http://[::1]:8080")),
+            ("http://localhost:80/", true, Ok("http://localhost")),
+            ("http://localhost:443/", true, Ok("http://localhost:443")),
+            ("https://127.0.0.1:8443", true, Ok("https://127.0.0.1:8443")),
+            (
+                "https://contoso.crm.dynamics.com",
+                true,
+                Ok("https://contoso.crm.dynamics.com"),
+            ),
+            ("http://127.0.0.1:8080/", false, Err("not http://")),
+            ("http://localhost/", false, Err("not http://")),
+            (
+                "http://contoso.crm.dynamics.com/",
+                true,
+                Err("only for a loopback host"),
+            ),
+            ("http://127.0.0.2/", true, Err("only for a loopback host")),
+            (
+                "http://localhost.evil.example/",
+                true,
+                Err("only for a loopback host"),
+            ),
+            ("http://[::2]/", true, Err("only for a loopback host")),
+            ("http://0.0.0.0:80/", true, Err("only for a loopback host")),
+            ("http://u:p@localhost/", true, Err("user name or password")),
+            ("ftp://localhost/", true, Err("must be an https:// URL")),
+        ];
+        for (input, allowed, expected) in cases {
+            match expected {
+                Ok(origin) => {
+                    assert_eq!(
+                        check_org_url(input, allowed).as_deref(),
+                        Ok(origin),
+                        "{input}"
+                    )
+                }
+                Err(part) => {
+                    let m = message(check_org_url(input, allowed));
+                    assert!(m.starts_with("Url ") && m.contains(part), "{input}: {m}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_http_authority_needs_the_opt_in_and_a_loopback_host() {
+        assert_eq!(
+            normalize_authority("http://localhost:9000/tenant/", true).as_deref(),
+            Ok("http://localhost:9000/tenant")
+        );
+        let m = message(normalize_authority("http://localhost:9000/tenant", false));
+        assert!(m.contains("not http://"), "{m}");
+        let m = message(normalize_authority(
+            "http://login.microsoftonline.com/t",
+            true,
+        ));
+        assert!(m.contains("only for a loopback host"), "{m}");
+    }
+
+    #[test]
+    fn ports_are_stripped_from_authorities() {
+        let cases = [
+            ("localhost:80", "localhost"),
+            ("localhost", "localhost"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("127.0.0.1:1", "127.0.0.1"),
+        ];
+        for (input, host) in cases {
+            assert_eq!(strip_port(input), host, "{input}");
         }
     }
 }

@@ -28,13 +28,21 @@ pub fn api_url(org_url: &str, relative: &str) -> String {
     format!("{org_url}{API_PATH}{relative}")
 }
 
-/// Adds the headers every Web API call carries: the token and the OData ones.
+/// Adds the headers every Web API call carries: the token, and the OData
+/// ones unless the request already has them (a caller of `send` may ask for
+/// another `Accept`, e.g. `odata.metadata=full`; two would be ambiguous).
 pub fn authorize(request: Request, token: &Secret) -> Request {
+    let mut request = request.header("Authorization", format!("Bearer {}", token.expose()));
+    for (name, value) in [
+        ("Accept", "application/json"),
+        ("OData-MaxVersion", "4.0"),
+        ("OData-Version", "4.0"),
+    ] {
+        if request.header_value(name).is_none() {
+            request = request.header(name, value);
+        }
+    }
     request
-        .header("Authorization", format!("Bearer {}", token.expose()))
-        .header("Accept", "application/json")
-        .header("OData-MaxVersion", "4.0")
-        .header("OData-Version", "4.0")
 }
 
 /// A GET of `{org}/api/data/v9.2/{relative}`.
@@ -91,5 +99,31 @@ mod tests {
         assert_eq!(req.header_value("odata-version"), Some("4.0"));
         assert_eq!(req.header_value("odata-maxversion"), Some("4.0"));
         assert!(!format!("{req:?}").contains("tok"));
+    }
+
+    #[test]
+    fn odata_headers_the_caller_set_are_kept_and_not_doubled() {
+        let req = get("https://o", "accounts")
+            .header("accept", "application/json;odata.metadata=full")
+            .header("OData-Version", "4.0");
+        let req = authorize(req, &Secret::new("tok"));
+        let count = |name: &str| {
+            req.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .count()
+        };
+        assert_eq!(
+            req.header_value("Accept"),
+            Some("application/json;odata.metadata=full")
+        );
+        assert_eq!(
+            (
+                count("accept"),
+                count("odata-version"),
+                count("odata-maxversion")
+            ),
+            (1, 1, 1)
+        );
     }
 }

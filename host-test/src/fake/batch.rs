@@ -188,7 +188,7 @@ fn run(
             part.target.clone()
         }
         None if part.target.starts_with('/') => {
-            format!("https://{}{}", ctx.config.org_host, part.target)
+            format!("{}{}", ctx.config.org_origin(), part.target)
         }
         None => format!("{}/{}", ctx.base, part.target),
     };
@@ -215,7 +215,7 @@ fn run(
     let host_ok = inner
         .uri()
         .host()
-        .is_some_and(|h| h.eq_ignore_ascii_case(&ctx.config.org_host));
+        .is_some_and(|h| super::host_name(h) == super::host_name(&ctx.config.org_host));
     if !host_ok {
         return fail(bad_request(format!(
             "The request URL '{url}' in the batch does not belong to this organization."

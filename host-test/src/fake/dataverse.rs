@@ -141,7 +141,7 @@ fn not_a_member() -> DvError {
 /// Everything an operation needs besides the state and the request.
 pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a FakeConfig,
-    /// `https://{org}/api/data/v9.2`.
+    /// `{scheme}://{org}/api/data/v9.2`.
     pub(crate) base: String,
     pub(crate) app: &'a FakeApp,
     /// The effective `systemuserid`: the app's user, or the impersonated one.
@@ -184,7 +184,7 @@ pub(crate) fn respond(
     let result = identify(config, req, app).and_then(|user_id| {
         let ctx = Ctx {
             config,
-            base: format!("https://{}{API_PREFIX}", config.org_host),
+            base: format!("{}{API_PREFIX}", config.org_origin()),
             app,
             user_id,
             content_ids,
@@ -210,7 +210,7 @@ fn authenticate<'c>(
         return None;
     }
     let issued = state.tokens.get(token.trim())?;
-    let audience = format!("https://{}", config.org_host.to_ascii_lowercase());
+    let audience = config.org_origin().to_ascii_lowercase();
     if issued.expires <= Instant::now() || issued.resource != audience {
         return None;
     }
@@ -252,8 +252,10 @@ fn identify(config: &FakeConfig, req: &Request<Bytes>, app: &FakeApp) -> Result<
 /// The 401 that tells a client where to get a token (authority + resource).
 fn challenge(config: &FakeConfig, request_id: &str, req: &Request<Bytes>) -> Response<Bytes> {
     let www_authenticate = format!(
-        "Bearer authorization_uri=https://{}/{}/oauth2/authorize, resource_id=https://{}/",
-        config.login_host, config.tenant_id, config.org_host
+        "Bearer authorization_uri={}/{}/oauth2/authorize, resource_id={}/",
+        config.login_origin(),
+        config.tenant_id,
+        config.org_origin()
     );
     let reply = Reply::with_status(StatusCode::UNAUTHORIZED, Body::None)
         .header("www-authenticate", www_authenticate);

@@ -222,7 +222,7 @@ fn issue(
                 }
             }
             let audiences = [tenant, config.tenant_id.as_str()]
-                .map(|t| format!("https://{}/{t}/oauth2/v2.0/token", config.login_host));
+                .map(|t| format!("{}/{t}/oauth2/v2.0/token", config.login_origin()));
             let expected = Expected {
                 client_id: &app.client_id,
                 certificates: &app.certificates,
@@ -267,7 +267,7 @@ fn issue(
     };
     // `https://org/` + `/.default` yields a double slash; Entra accepts both forms.
     let resource = resource.strip_suffix('/').unwrap_or(resource);
-    if !resource.eq_ignore_ascii_case(&format!("https://{}", config.org_host)) {
+    if !resource.eq_ignore_ascii_case(&config.org_origin()) {
         return Err(bad_request(
             "invalid_resource",
             500011,

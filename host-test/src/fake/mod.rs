@@ -3,7 +3,10 @@
 //!
 //! * In process: [`Fake::handle`] answers one `http::Request` synchronously.
 //! * On the network: [`serve_tls`] serves the same [`Fake`] on a loopback TLS
-//!   port with a throw-away CA, for hosts that really connect.
+//!   port with a throw-away CA, for hosts that really connect; [`serve_http`]
+//!   serves it over plain HTTP on loopback, for hosts that trust only the
+//!   public web PKI (`wasmtime serve`) and clients that opt in to loopback
+//!   http (`AllowHttpLoopback=true`).
 //!
 //! Requests are routed by host name: [`FakeConfig::login_host`] goes to
 //! `entra`, [`FakeConfig::org_host`] to `dataverse`, anything else gets a 421
@@ -36,6 +39,7 @@ mod odata;
 mod operations;
 mod path;
 mod percent;
+mod plain;
 mod records;
 mod relations;
 mod table;
@@ -45,6 +49,7 @@ mod x509;
 pub use assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
 pub use certs::{TestCertificate, demo_certificate};
 pub use faults::{Delivery, Fault};
+pub use plain::{HttpFakeServer, loopback_config, serve_http};
 pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
 use bytes::Bytes;
@@ -155,8 +160,15 @@ pub struct FakeUser {
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
     pub tenant_id: String,
+    /// The org's `host[:port]` as clients address it; requests are routed by
+    /// the host name alone, so the org and the login host may share a port.
     pub org_host: String,
+    /// Entra ID's `host[:port]` (see `org_host`).
     pub login_host: String,
+    /// `https` (the default), or `http` for a plain-HTTP fake on loopback
+    /// ([`serve_http`]): the scheme of every URL the fake hands out
+    /// (challenge, token audience, OData ids and links).
+    pub scheme: String,
     pub apps: Vec<FakeApp>,
     /// Users that can be impersonated.
     pub users: Vec<FakeUser>,
@@ -175,6 +187,7 @@ impl Default for FakeConfig {
             tenant_id: DEMO_TENANT_ID.into(),
             org_host: ORG_HOST.into(),
             login_host: LOGIN_HOST.into(),
+            scheme: "https".into(),
             apps: vec![
                 FakeApp {
                     client_id: DEMO_CLIENT_ID.into(),
@@ -209,6 +222,28 @@ impl Default for FakeConfig {
             token_lifetime_secs: 3599,
         }
     }
+}
+
+impl FakeConfig {
+    /// `{scheme}://{org_host}`: the org's origin as its clients see it.
+    pub fn org_origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.org_host)
+    }
+
+    /// `{scheme}://{login_host}`: Entra ID's origin as clients see it.
+    pub fn login_origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.login_host)
+    }
+}
+
+/// `Host[:port]` → lower-case host name (IPv6 literals without brackets, as
+/// [`request_host`] yields them).
+pub(crate) fn host_name(host_and_port: &str) -> String {
+    let name = match host_and_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_and_port.split(':').next().unwrap_or(""),
+    };
+    name.to_ascii_lowercase()
 }
 
 /// Counters, for asserting how much traffic a client produced.
@@ -377,9 +412,9 @@ impl Fake {
     pub fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let host = request_host(&req);
         let mut state = self.lock();
-        let response = if host == self.config.login_host.to_ascii_lowercase() {
+        let response = if host == host_name(&self.config.login_host) {
             entra::handle(&self.config, &mut state, &req)
-        } else if host == self.config.org_host.to_ascii_lowercase() {
+        } else if host == host_name(&self.config.org_host) {
             dataverse::handle(&self.config, &mut state, &req)
         } else {
             misdirected(&host, &self.config)

@@ -145,12 +145,7 @@ pub(crate) fn entity_reference(ctx: &Ctx, value: &str) -> Result<(String, String
     let path = match url.split_once("://") {
         Some((_, rest)) => {
             let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-            if !host
-                .split(':')
-                .next()
-                .unwrap_or("")
-                .eq_ignore_ascii_case(&ctx.config.org_host)
-            {
+            if super::host_name(host) != super::host_name(&ctx.config.org_host) {
                 return Err(invalid());
             }
             format!("/{path}")

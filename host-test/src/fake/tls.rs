@@ -187,7 +187,7 @@ async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, fake: Arc<Fa
 
 /// A response body: whole, or (for [`Delivery::DropAfter`]) a head
 /// followed by an error, which makes hyper abort the connection.
-enum ReplyBody {
+pub(super) enum ReplyBody {
     Whole(Option<Bytes>, u64),
     Truncated {
         head: Option<Bytes>,
@@ -247,7 +247,9 @@ impl Body for ReplyBody {
     }
 }
 
-async fn answer(
+/// Answers one request from `fake` (also for the plain-HTTP server): the body
+/// capped, a missing Host taken from the SNI name, `Delivery` honoured.
+pub(super) async fn answer(
     fake: &Fake,
     req: hyper::Request<Incoming>,
     sni: Option<&str>,

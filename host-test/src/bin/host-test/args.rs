@@ -32,6 +32,8 @@ const VALUED: &[(&str, usize)] = &[
     ("--timeout-ms", 1),
     ("--seconds", 1),
     ("--iterations", 1),
+    ("--port", 1),
+    ("--gateway", 1),
 ];
 
 const SWITCHES: &[&str] = &[

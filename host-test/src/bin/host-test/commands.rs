@@ -34,6 +34,7 @@ pub async fn run(args: &Args) -> Result<(), Failure> {
         "token" => token(args).await,
         "fake-server" => fake_server(args).await,
         "bench-auth" => crate::bench::auth(args).await,
+        "serve" => crate::serve::serve(args).await,
         other => Err(Failure::usage(format!("unknown command '{other}'"))),
     }
 }

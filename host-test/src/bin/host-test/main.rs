@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod commands;
+mod serve;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ commands (KEY is a GUID or an alternate key such as accountnumber='A-1'):
   token [--show-token]                  the token's metadata (the token itself only with --show-token)
   fake-server [--seconds N]             serve the fake Entra ID + Dataverse on loopback TLS
   bench-auth [--iterations N]           token acquisition cost: secret vs certificate (writes target/bench/auth.json)
+  serve [--port N] [--gateway PATH]     the HTTP gateway on 127.0.0.1 (needs GATEWAY_API_KEY; instances are reused)
 
 --data takes JSON, @FILE or - (standard input).
 
