@@ -411,3 +411,55 @@ async fn certificate_auth_through_the_cli_with_a_cert_store() {
     assert!(!missing.stderr.contains(&cert.pfx_password));
     let _ = std::fs::remove_dir_all(store);
 }
+
+#[tokio::test]
+async fn verbose_logs_each_exchange_with_attempts_and_no_secret() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.inject(fake::Fault::Status(503), 1);
+    let run = run_against(
+        &server,
+        Some(&fake::demo_connection_string()),
+        &["-v", "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("http: "))
+        .collect();
+    let org = fake::ORG_HOST;
+    let login = fake::LOGIN_HOST;
+    assert!(
+        lines[0].starts_with(&format!("http: GET {org}/api/data/v9.2/ → 401 in ")),
+        "discovery: {lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "http: POST {login}/{}/oauth2/v2.0/token → 200 in ",
+            fake::DEMO_TENANT_ID
+        )),
+        "token: {lines:?}"
+    );
+    assert!(
+        lines[2].contains("WhoAmI → 503") && lines[2].ends_with("attempt 1"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].contains("WhoAmI → 200") && lines[3].ends_with("attempt 2"),
+        "the retry is attempt 2: {lines:?}"
+    );
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let bearer = fake
+        .requests()
+        .iter()
+        .find_map(|r| r.authorization.clone())
+        .expect("WhoAmI carried the token");
+    let token = bearer.trim_start_matches("Bearer ");
+    assert!(token.len() > 40);
+    for output in [&run.stdout, &run.stderr] {
+        assert!(!output.contains(fake::DEMO_CLIENT_SECRET));
+        assert!(!output.contains(token), "the token is never printed");
+    }
+}

@@ -50,7 +50,8 @@ options:
   --send-chain              send the certificate chain (x5c) for subject-name/issuer registrations
   --component PATH          the component to run (default: the one built with this host)
   --json                    machine-readable output
-  -v, --verbose             error details and each call's request id and attempts
+  -v, --verbose             each HTTP exchange (method, host, path, status, ms, attempt; no headers or
+                            bodies, so no token or secret), error details, each call's request id
   --impersonate OBJECTID    act for this user (CallerObjectId)
   --bypass-plugins          MSCRM.BypassCustomPluginExecution: true
   --suppress-duplicate-detection true|false
@@ -198,11 +199,18 @@ pub fn request_options(args: &Args) -> Result<Option<RequestOptions>, Failure> {
 }
 
 fn load_runtime(args: &Args) -> Result<Runtime, Failure> {
-    match args.value("--component") {
+    let runtime = match args.value("--component") {
         Some(path) => Runtime::load(std::path::Path::new(path)),
         None => Runtime::load_default(),
     }
-    .map_err(Failure::host)
+    .map_err(Failure::host)?;
+    // -v: one line per HTTP exchange. An `Exchange` holds no header and no
+    // body, so no token or secret can reach the terminal this way.
+    if args.switch("-v") || args.switch("--verbose") {
+        Ok(runtime.with_exchange_log(Arc::new(|exchange| eprintln!("http: {exchange}"))))
+    } else {
+        Ok(runtime)
+    }
 }
 
 /// Connects to the org named by the connection string, over the network.
