@@ -189,7 +189,7 @@ impl Network {
                 .map_err(|_| HttpError::HttpRequestUriInvalid)?,
         );
 
-        let (mut sender, reused) = match self.take_idle(&destination) {
+        let (mut sender, reused) = match self.take_idle(&destination).await {
             Some(sender) => (sender, true),
             None => (self.open(&destination, &options).await?, false),
         };
@@ -250,20 +250,23 @@ impl Network {
         Ok(http::Response::from_parts(parts, Bytes::from(bytes)))
     }
 
-    /// An idle connection to `destination` that can take a request now.
-    fn take_idle(&self, destination: &Destination) -> Option<Sender> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let senders = idle.get_mut(destination)?;
-        while let Some(sender) = senders.pop() {
-            if sender.is_ready() {
+    /// An idle connection to `destination`, once it can take a request (a
+    /// connection goes back to the pool as soon as its response body is
+    /// read, possibly a moment before hyper has marked it idle).
+    async fn take_idle(&self, destination: &Destination) -> Option<Sender> {
+        loop {
+            let mut sender = {
+                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                idle.get_mut(destination)?.pop()?
+            };
+            if !sender.is_closed() && sender.ready().await.is_ok() {
                 return Some(sender);
             }
         }
-        None
     }
 
     fn put_idle(&self, destination: Destination, sender: Sender) {
-        if !sender.is_ready() {
+        if sender.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());

@@ -270,6 +270,13 @@ impl Runtime {
         })
     }
 
+    /// Creates one instance and drops it: what every fresh instance costs
+    /// the host (benchmarks, warm-up).
+    pub async fn instantiate_and_drop(&self) -> Result<(), CallError> {
+        self.instantiate(Upstream::Unreachable, None).await?;
+        Ok(())
+    }
+
     /// Parses a connection string in a fresh instance and returns what the
     /// settings say (never the credential).
     pub async fn parse_settings(

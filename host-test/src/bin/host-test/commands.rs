@@ -33,6 +33,7 @@ pub async fn run(args: &Args) -> Result<(), Failure> {
         "send" => send(args).await,
         "token" => token(args).await,
         "fake-server" => fake_server(args).await,
+        "bench" => crate::bench::run(args).await,
         "bench-auth" => crate::bench::auth(args).await,
         "serve" => crate::serve::serve(args).await,
         other => Err(Failure::usage(format!("unknown command '{other}'"))),

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod commands;
+mod native;
 mod serve;
 
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ commands (KEY is a GUID or an alternate key such as accountnumber='A-1'):
   send METHOD PATH [--data JSON]        any Web API request (PATH relative to /api/data/v9.2/)
   token [--show-token]                  the token's metadata (the token itself only with --show-token)
   fake-server [--seconds N]             serve the fake Entra ID + Dataverse on loopback TLS
+  bench [--iterations N]                the component vs the same core natively, in-process and over TLS
+                                        (writes target/bench/bench.json; use --profile bench for real figures)
   bench-auth [--iterations N]           token acquisition cost: secret vs certificate (writes target/bench/auth.json)
   serve [--port N] [--gateway PATH]     the HTTP gateway on 127.0.0.1 (needs GATEWAY_API_KEY; instances are reused)
 

@@ -1,0 +1,53 @@
+//! Embedding the component in a Rust service: load once, connect once, call
+//! from as many tasks as you like. Runs against the built-in fake; for a real
+//! org use `Upstream::Network(Arc::new(Network::new(vec![], None)?))` and
+//! your connection string.
+
+use std::sync::Arc;
+
+use host_test::fake::{Fake, demo_connection_string};
+use host_test::{Dataverse, Query, Runtime, Session, Upstream};
+
+pub async fn run() -> anyhow::Result<()> {
+    // Once per process: compiled (or loaded precompiled) with the pooling
+    // allocator, a memory limit and a deadline per call (`Limits`).
+    let runtime = Arc::new(Runtime::load_default()?);
+    let upstream = Upstream::Fake(Fake::demo());
+
+    // Once per connection string: discovery + one token.
+    let dataverse = Dataverse::connect(runtime, upstream, &demo_connection_string()).await?;
+
+    // Clone the handle into any number of tasks; they share the token.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let dataverse = dataverse.clone();
+            tokio::spawn(async move { dataverse.who_am_i().await })
+        })
+        .collect();
+    for task in tasks {
+        println!("WhoAmI: {}", task.await??.user_id);
+    }
+
+    // Any call of the component's client, on a pooled instance.
+    let query = Query {
+        entity_set: "accounts".into(),
+        select: vec!["name".into()],
+        filter: None,
+        orderby: None,
+        expand: None,
+        apply: None,
+        top: Some(3),
+        page_size: None,
+        count: false,
+    };
+    let page = dataverse
+        .with(async |session: &mut Session| session.retrieve_multiple(&query, None).await)
+        .await?;
+    println!("{} rows: {}", page.row_count, page.rows);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run().await
+}
