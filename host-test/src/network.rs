@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -27,6 +27,13 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// Idle connections kept per destination; more concurrent requests open more
 /// connections, and the surplus is closed when they finish.
 const MAX_IDLE_PER_DESTINATION: usize = 32;
+
+/// An idle connection older than this is closed instead of reused: servers
+/// and load balancers drop idle connections silently (nginx after 75 s, Azure
+/// load balancers after 4 min), and a request written into a connection the
+/// peer already closed fails in a way that cannot be told apart from one the
+/// server received, so it could not be resent safely.
+const MAX_IDLE: Duration = Duration::from_secs(30);
 
 /// `HOST1:PORT1:HOST2:PORT2` — connect to HOST2:PORT2 for requests to
 /// HOST1:PORT1. An empty HOST1 or PORT1 matches any.
@@ -68,7 +75,7 @@ pub struct Network {
     connect_to: Vec<ConnectTo>,
     tls: TlsConnector,
     max_response_bytes: usize,
-    idle: Mutex<HashMap<Destination, Vec<Sender>>>,
+    idle: Mutex<HashMap<Destination, Vec<(Sender, Instant)>>>,
     connections_opened: AtomicU64,
 }
 
@@ -255,11 +262,11 @@ impl Network {
     /// read, possibly a moment before hyper has marked it idle).
     async fn take_idle(&self, destination: &Destination) -> Option<Sender> {
         loop {
-            let mut sender = {
+            let (mut sender, since) = {
                 let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                 idle.get_mut(destination)?.pop()?
             };
-            if !sender.is_closed() && sender.ready().await.is_ok() {
+            if since.elapsed() < MAX_IDLE && !sender.is_closed() && sender.ready().await.is_ok() {
                 return Some(sender);
             }
         }
@@ -271,8 +278,10 @@ impl Network {
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let senders = idle.entry(destination).or_default();
+        // The oldest idle connections are the likeliest to be stale: drop them.
+        senders.retain(|(_, since)| since.elapsed() < MAX_IDLE);
         if senders.len() < MAX_IDLE_PER_DESTINATION {
-            senders.push(sender);
+            senders.push((sender, Instant::now()));
         }
     }
 
