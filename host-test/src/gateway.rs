@@ -25,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
@@ -48,8 +48,13 @@ const IDLE_INSTANCES: usize = 4;
 /// always meet a busy pool; a new instance costs a token request.
 const WAIT_FOR_INSTANCE: Duration = Duration::from_millis(25);
 
-/// Largest linear memory a gateway instance may grow to.
-const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+/// Memory per instance and wall-clock time per request (the client
+/// runtime's defaults: 256 MiB, 300 s).
+const LIMITS: crate::runtime::Limits = crate::runtime::Limits::DEFAULT;
+
+fn deadline_ticks() -> u64 {
+    (LIMITS.call_deadline.as_millis() / crate::runtime::EPOCH_TICK.as_millis()).max(1) as u64
+}
 
 /// What the guest finds in its environment. `Debug` shows no values.
 #[derive(Clone)]
@@ -168,7 +173,10 @@ pub async fn serve(
     upstream: Upstream,
     port: u16,
 ) -> anyhow::Result<GatewayServer> {
-    let engine = Engine::new(&Config::new())?;
+    // The same engine as the client's runtime: pooling allocator, and epoch
+    // interruption so a request that runs away traps instead of holding a
+    // thread (its instance is then dropped, never reused).
+    let engine = crate::runtime::new_engine(&LIMITS)?;
     let component = Component::from_file(&engine, wasm)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("loading the gateway component {}", wasm.display()))?;
@@ -259,6 +267,7 @@ async fn run(
     // it writes; the instance goes back to the pool when it returns cleanly.
     let pool = shared.clone();
     let task = tokio::spawn(async move {
+        warm.store.set_epoch_deadline(deadline_ticks());
         let result = warm
             .proxy
             .wasi_http_incoming_handler()
@@ -336,10 +345,13 @@ async fn instantiate(shared: &Shared) -> anyhow::Result<Warm> {
             upstream: OutgoingHooks::new(shared.upstream.clone(), None),
             network: matches!(shared.upstream, Upstream::Network(_)),
         },
-        limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(LIMITS.max_memory_bytes)
+            .build(),
     };
     let mut store = Store::new(shared.pre.engine(), state);
     store.limiter(|state| &mut state.limits);
+    store.set_epoch_deadline(deadline_ticks());
     let proxy = shared.pre.instantiate_async(&mut store).await?;
     Ok(Warm { store, proxy })
 }

@@ -35,17 +35,21 @@ pub struct Limits {
     pub max_instances: u32,
 }
 
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        // The component caps response bodies at 64 MiB by default and
+        // parses them in place: 256 MiB leaves room for that.
+        max_memory_bytes: 256 * 1024 * 1024,
+        // Above the component's default retry budget (120 s of waiting plus
+        // the attempts themselves).
+        call_deadline: Duration::from_secs(300),
+        max_instances: 64,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            // The component caps response bodies at 64 MiB by default and
-            // parses them in place: 256 MiB leaves room for that.
-            max_memory_bytes: 256 * 1024 * 1024,
-            // Above the component's default retry budget (120 s of waiting
-            // plus the attempts themselves).
-            call_deadline: Duration::from_secs(300),
-            max_instances: 64,
-        }
+        Limits::DEFAULT
     }
 }
 
