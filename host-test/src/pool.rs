@@ -198,7 +198,13 @@ impl Dataverse {
         let mut result = call(&mut worker.session).await;
         if token_refused(&result) {
             let renewed = self.renew_after_refusal(worker.generation).await?;
-            hand_over(&mut worker, &renewed).await?;
+            // Always hand it over: the refusal emptied the worker's cache,
+            // even if the owner came back with the same token.
+            worker
+                .session
+                .set_access_token(&renewed.value, renewed.expires_at)
+                .await?;
+            worker.generation = renewed.generation;
             result = call(&mut worker.session).await;
         }
         match &result {
