@@ -216,16 +216,8 @@ fn load_runtime(args: &Args) -> Result<Runtime, Failure> {
     }
 }
 
-/// Connects to the org named by the connection string, over the network.
-pub async fn connect(args: &Args) -> Result<Session, Failure> {
-    let connection = match args.value("--connection") {
-        Some(c) => c.to_string(),
-        None => std::env::var("DATAVERSE_CONNECTION").map_err(|_| {
-            Failure::usage(
-                "no connection string: set DATAVERSE_CONNECTION or pass --connection (or try: host-test demo)",
-            )
-        })?,
-    };
+/// The network upstream as `--connect-to` and `--cacert` describe it.
+pub fn network(args: &Args) -> Result<Network, Failure> {
     let cacert = match args.value("--cacert") {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -238,8 +230,20 @@ pub async fn connect(args: &Args) -> Result<Session, Failure> {
         .into_iter()
         .map(|rule| rule.parse().map_err(|e| Failure::usage(format!("{e:#}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let network = Network::new(connect_to, cacert.as_deref())
-        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    Network::new(connect_to, cacert.as_deref()).map_err(|e| Failure::usage(format!("{e:#}")))
+}
+
+/// Connects to the org named by the connection string, over the network.
+pub async fn connect(args: &Args) -> Result<Session, Failure> {
+    let connection = match args.value("--connection") {
+        Some(c) => c.to_string(),
+        None => std::env::var("DATAVERSE_CONNECTION").map_err(|_| {
+            Failure::usage(
+                "no connection string: set DATAVERSE_CONNECTION or pass --connection (or try: host-test demo)",
+            )
+        })?,
+    };
+    let network = network(args)?;
     let runtime = load_runtime(args)?;
     let options = client_options(args)?;
     let store = args.value("--cert-store").map(std::path::Path::new);

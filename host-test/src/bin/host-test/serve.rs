@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use host_test::Upstream;
 use host_test::gateway::{self, GatewayEnv};
-use host_test::{Network, Upstream};
 
 use crate::Failure;
 use crate::args::Args;
@@ -22,20 +22,7 @@ pub async fn serve(args: &Args) -> Result<(), Failure> {
         _ => std::env::var(name).ok(),
     })
     .map_err(|e| Failure::usage(format!("{e:#}")))?;
-    let cacert = match args.value("--cacert") {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| Failure::usage(format!("--cacert {path}: {e}")))?,
-        ),
-        None => None,
-    };
-    let connect_to = args
-        .all("--connect-to")
-        .into_iter()
-        .map(|rule| rule.parse().map_err(|e| Failure::usage(format!("{e:#}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let network = Network::new(connect_to, cacert.as_deref())
-        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    let network = crate::network(args)?;
     let wasm = args
         .value("--gateway")
         .map_or_else(|| PathBuf::from(gateway::DEFAULT_GATEWAY), PathBuf::from);
