@@ -81,6 +81,29 @@ async fn sequential_calls_reuse_one_tls_connection_per_host() {
 }
 
 #[tokio::test]
+async fn a_post_on_a_reused_connection_the_server_hangs_up_is_sent_once_more_on_a_new_one() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
+    session.who_am_i(None).await.unwrap();
+    let connections = fake.stats().tls_connections;
+    fake.inject(fake::Fault::HangUp, 1);
+    let created = session
+        .create("accounts", r#"{"name":"Hung up once"}"#, None)
+        .await
+        .expect("sent again on a fresh connection");
+    assert_eq!(created.call.attempts, 1, "the guest saw one attempt");
+    assert_eq!(
+        fake.account_names()
+            .iter()
+            .filter(|name| *name == "Hung up once")
+            .count(),
+        1
+    );
+    assert_eq!(fake.stats().tls_connections, connections + 1);
+}
+
+#[tokio::test]
 async fn paging_over_tls_reads_every_row_once() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();

@@ -212,10 +212,12 @@ impl Network {
         .await?
         {
             Ok(response) => response,
-            // The server closed an idle connection just as we reused it; the
-            // request never left, so sending it on a new connection is safe
-            // whatever its method.
-            Err(error) if reused && (error.is_canceled() || error.is_closed()) => {
+            // The server closed an idle connection just as we reused it: it
+            // hung up before answering a single byte (or hyper never wrote
+            // the request). Like .NET's and Go's clients, send it once more
+            // on a new connection whatever its method; the guest's own retry
+            // policy would never resend a POST.
+            Err(error) if reused && hung_up_before_answering(&error) => {
                 sender = self.open(&destination, &options).await?;
                 let retry = sender.send_request(http::Request::from_parts(parts, Full::new(body)));
                 with_timeout(
@@ -317,6 +319,27 @@ impl Network {
         tokio::spawn(connection);
         Ok(sender)
     }
+}
+
+/// Whether a request failed because the peer closed the connection before
+/// any response head (`send_request` fails only before the head; later
+/// failures surface in the body): hyper's own closed/canceled/incomplete
+/// kinds, or the socket's EOF or reset underneath TLS (a peer that closes
+/// without `close_notify` shows up as an I/O `UnexpectedEof`).
+fn hung_up_before_answering(error: &hyper::Error) -> bool {
+    if error.is_canceled() || error.is_closed() || error.is_incomplete_message() {
+        return true;
+    }
+    let io = std::error::Error::source(error).and_then(|e| e.downcast_ref::<std::io::Error>());
+    io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+        )
+    })
 }
 
 /// Verifies the server's chain against the roots; failing that, accepts a

@@ -182,6 +182,7 @@ async fn deliver(
             }
             Ok(response.map(full))
         }
+        Some(Delivery::HangUp) => Err(HttpError::ConnectionTerminated),
         Some(Delivery::DropAfter { bytes }) => Ok(response.map(|body| {
             let cut = body.slice(..bytes.min(body.len()));
             CutShort { prefix: Some(cut) }.boxed_unsync()

@@ -37,6 +37,11 @@ pub enum Fault {
     /// 200 with a body of exactly `bytes` bytes: the start of a `value` array
     /// that never ends. The request is not executed.
     Oversized { bytes: usize },
+    /// The connection is closed as soon as the request has been read, before
+    /// any byte of an answer ([`Delivery::HangUp`]), as a server or load
+    /// balancer does when it drops an idle keep-alive connection just as a
+    /// request arrives. The request is not executed.
+    HangUp,
     /// The normal answer, with `@odata.nextLink` (added if the answer had
     /// none) pointing at `https://{host}/api/data/v9.2/accounts?$skiptoken=…`,
     /// to prove a client never sends its token to a host it did not choose.
@@ -56,6 +61,8 @@ pub enum Delivery {
     /// only the first `bytes` bytes of the body, then close the connection
     /// abruptly (no further bytes, no TLS close_notify).
     DropAfter { bytes: usize },
+    /// Send nothing at all and close the connection.
+    HangUp,
 }
 
 /// Queued faults, in injection order, each with how many requests remain.
@@ -162,6 +169,11 @@ pub(crate) fn apply(
                 .insert(Delivery::DropAfter { bytes });
             response
         }
+        Fault::HangUp => {
+            let mut response = Response::new(Bytes::new());
+            response.extensions_mut().insert(Delivery::HangUp);
+            response
+        }
         Fault::ForeignNextLink { host } => {
             let response = respond(config, state, req, app, request_id, &HashMap::new());
             foreign_next_link(response, host)
@@ -255,6 +267,16 @@ mod tests {
         assert_eq!(fake.account_names().len(), 25);
         fake.inject(Fault::Status(502), 1);
         assert_eq!(whoami(&fake, &token).status(), 502);
+    }
+
+    #[test]
+    fn hang_up_runs_nothing_and_asks_for_the_connection_to_close() {
+        let (fake, token) = demo();
+        fake.inject(Fault::HangUp, 1);
+        let resp = send(&fake, &token, "POST", "accounts", &[], r#"{"name":"Lost"}"#);
+        assert_eq!(resp.extensions().get::<Delivery>(), Some(&Delivery::HangUp));
+        assert_eq!(fake.account_names().len(), 25, "nothing was created");
+        assert_eq!(whoami(&fake, &token).status(), 200);
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! (the fake routes by host name), and the client opts in with
 //! `AllowHttpLoopback=true`.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::tls::answer;
+use super::tls::{HangUp, answer};
 use super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fake, FakeConfig};
 
 /// A running plain-HTTP fake. Dropping it stops the server and every open
@@ -99,7 +98,7 @@ async fn serve_connection(stream: TcpStream, fake: Arc<Fake>) {
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let fake = fake.clone();
-        async move { Ok::<_, Infallible>(answer(&fake, req, None).await) }
+        async move { answer(&fake, req, None).await.ok_or(HangUp) }
     });
     // Errors here are client disconnects or protocol garbage: nothing to report.
     let _ = hyper::server::conn::http1::Builder::new()

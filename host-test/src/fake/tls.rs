@@ -18,7 +18,6 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -176,7 +175,7 @@ async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, fake: Arc<Fa
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let fake = fake.clone();
         let sni = sni.clone();
-        async move { Ok::<_, Infallible>(answer(&fake, req, sni.as_deref()).await) }
+        async move { answer(&fake, req, sni.as_deref()).await.ok_or(HangUp) }
     });
     // Errors here are client disconnects or protocol garbage: nothing to report.
     let _ = hyper::server::conn::http1::Builder::new()
@@ -247,13 +246,27 @@ impl Body for ReplyBody {
     }
 }
 
+/// What a service returns for [`Delivery::HangUp`]: hyper closes a
+/// connection whose service fails, without writing a response.
+#[derive(Debug)]
+pub(super) struct HangUp;
+
+impl std::fmt::Display for HangUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fault injection: connection closed without an answer")
+    }
+}
+
+impl std::error::Error for HangUp {}
+
 /// Answers one request from `fake` (also for the plain-HTTP server): the body
 /// capped, a missing Host taken from the SNI name, `Delivery` honoured.
+/// `None`: hang up without answering.
 pub(super) async fn answer(
     fake: &Fake,
     req: hyper::Request<Incoming>,
     sni: Option<&str>,
-) -> hyper::Response<ReplyBody> {
+) -> Option<hyper::Response<ReplyBody>> {
     let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -262,7 +275,7 @@ pub(super) async fn answer(
                 b"request body too large",
             )));
             *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
-            return resp;
+            return Some(resp);
         }
     };
     if !parts.headers.contains_key(http::header::HOST)
@@ -272,8 +285,9 @@ pub(super) async fn answer(
         parts.headers.insert(http::header::HOST, value);
     }
     let response = fake.handle(http::Request::from_parts(parts, body));
-    match response.extensions().get::<Delivery>().copied() {
+    Some(match response.extensions().get::<Delivery>().copied() {
         None => response.map(ReplyBody::whole),
+        Some(Delivery::HangUp) => return None,
         Some(Delivery::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
             response.map(ReplyBody::whole)
@@ -293,7 +307,7 @@ pub(super) async fn answer(
                 },
             )
         }
-    }
+    })
 }
 
 #[cfg(test)]
