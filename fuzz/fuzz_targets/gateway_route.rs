@@ -63,7 +63,11 @@ fuzz_target!(|data: &[u8]| {
                 !resource.contains(['/', '\\', '?']) && !resource.chars().any(char::is_control),
                 "resource {resource:?}"
             );
-            assert!(resource != "." && resource != "..");
+            let decoded = percent_decoded(&path[API_PREFIX.len()..]);
+            assert!(
+                !decoded.split('/').any(|s| s == "." || s == ".."),
+                "dot segment in {decoded:?}"
+            );
         }
         Ok(Route::NotFound) => assert!(!path.starts_with(API_PREFIX)),
         Err(_) => assert!(path.starts_with(API_PREFIX)),
@@ -129,3 +133,27 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
+
+/// `%XX` decoded, by a reading of its own (lossy: only dot segments matter).
+fn percent_decoded(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match hex {
+            Some(b) if bytes[i] == b'%' => {
+                out.push(b);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
