@@ -27,9 +27,11 @@ const TRUSTED_OR_MICROSOFT: &[&str] = &[
     "login.partner.microsoftonline.cn",
 ];
 
+type LoginHosts = Option<&'static [&'static str]>;
+
 /// (settings, login hosts a discovered authority may name; `None`: any
 /// Microsoft host or, as the org is on loopback, a loopback host and port)
-static ORGS: LazyLock<Vec<(Settings, Option<&[&str]>)>> = LazyLock::new(|| {
+static ORGS: LazyLock<Vec<(Settings, LoginHosts)>> = LazyLock::new(|| {
     let parse = |s: &str| settings::parse(s).expect("fixed settings parse");
     vec![
         (

@@ -126,7 +126,7 @@ pub fn assert_not_leaked(what: &str, secret: &str, printed: &str, printed_redact
         return;
     }
     assert!(
-        !(printed.contains(secret) && !printed_redacted.contains(secret)),
+        !printed.contains(secret) || printed_redacted.contains(secret),
         "{what} leaked: {secret:?} appears in {printed:?}"
     );
 }
@@ -260,7 +260,7 @@ mod tests {
             .collect();
         assert_eq!(found, ["abcdefgh", "12345678"]);
         assert_eq!(
-            redact("a=abcdefgh;", &[2..10]),
+            redact("a=abcdefgh;", &[2..10, 11..11]),
             "a=ZZZZZZZZ;",
             "same length"
         );
