@@ -136,10 +136,19 @@ mod wasi_http {
 
     impl Transport for WasiTransport {
         fn send(&mut self, request: &Request) -> Result<Response, Error> {
-            let outgoing = self.outgoing(request)?;
+            let (outgoing, body) = self.outgoing(request)?;
             let options = self.options();
+            // The host must have the request before the body is written: the
+            // body stream is a bounded pipe to the host's sender, so writing
+            // more than it buffers before `handle` waits for a reader that
+            // does not exist yet (any body over 4 KiB hung).
             let future = outgoing_handler::handle(outgoing, options)
                 .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+            // A write fails only when the host stopped taking the body: it
+            // could not send the request (the future says why), or the
+            // server answered before reading all of it (a 401, a 413), and
+            // then its answer is the result.
+            let _ = write_body(body, &request.body);
             let incoming = loop {
                 match future.get() {
                     Some(result) => break result,
@@ -192,7 +201,7 @@ mod wasi_http {
     }
 
     impl WasiTransport {
-        fn outgoing(&self, request: &Request) -> Result<OutgoingRequest, Error> {
+        fn outgoing(&self, request: &Request) -> Result<(OutgoingRequest, OutgoingBody), Error> {
             // Plain http only reaches loopback: the settings allowed it
             // (AllowHttpLoopback) for a local test server, and nothing else.
             let parts = split_url(&request.url)
@@ -240,21 +249,7 @@ mod wasi_http {
                 .set_path_with_query(Some(parts.path_and_query))
                 .map_err(|()| invalid("path"))?;
             let body = outgoing.body().map_err(|()| invalid("body"))?;
-            {
-                let stream = body.write().map_err(|()| invalid("body stream"))?;
-                // blocking-write-and-flush takes at most 4096 bytes per call.
-                for chunk in request.body.chunks(4096) {
-                    stream.blocking_write_and_flush(chunk).map_err(|_| {
-                        Error::Transport(format!(
-                            "writing the request body to {}",
-                            host_of(&request.url)
-                        ))
-                    })?;
-                }
-            }
-            OutgoingBody::finish(body, None)
-                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
-            Ok(outgoing)
+            Ok((outgoing, body))
         }
 
         fn options(&self) -> Option<RequestOptions> {
@@ -308,6 +303,31 @@ mod wasi_http {
             }
             Ok(bytes)
         }
+    }
+
+    /// Streams `bytes` into the request body within the host's write budget
+    /// (`check-write`), waiting for room when the host has not caught up, and
+    /// finishes the body. Fails when the host closed the stream (it could not
+    /// send the request; the response future then says why).
+    fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), ()> {
+        {
+            let stream = body.write()?;
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let budget = stream.check_write().map_err(|_| ())?;
+                if budget == 0 {
+                    stream.subscribe().block();
+                    continue;
+                }
+                let n = usize::try_from(budget)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
+                stream.write(&rest[..n]).map_err(|_| ())?;
+                rest = &rest[n..];
+            }
+            stream.blocking_flush().map_err(|_| ())?;
+        }
+        OutgoingBody::finish(body, None).map_err(|_| ())
     }
 
     fn content_length(headers: &[(String, String)]) -> Option<u64> {

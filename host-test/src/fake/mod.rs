@@ -48,7 +48,7 @@ mod x509;
 
 pub use assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
 pub use certs::{TestCertificate, demo_certificate};
-pub use faults::{Delivery, Fault};
+pub use faults::{Delivery, Fault, GeneratedBody};
 pub use plain::{HttpFakeServer, loopback_config, serve_http};
 pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
