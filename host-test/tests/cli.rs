@@ -182,6 +182,63 @@ async fn query_all_json_returns_every_row() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn query_all_against_a_repeating_next_link_exits_4_after_every_row_once() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    for bug in [
+        fake::PagingBug::RepeatNextLink,
+        fake::PagingBug::AlternateNextLink,
+    ] {
+        fake.set_paging_bug(Some(bug));
+        let args = [
+            "query",
+            "accounts",
+            "--select",
+            "name",
+            "--page-size",
+            "5",
+            "--all",
+        ];
+        let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
+        assert_eq!(run.code, 4, "{bug:?}: {}", run.stderr);
+        assert!(run.stderr.contains("invalid response"), "{}", run.stderr);
+        assert!(run.stderr.contains("already followed"), "{}", run.stderr);
+        let names: Vec<String> = run
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].to_string())
+            .collect();
+        let pages = if bug == fake::PagingBug::RepeatNextLink {
+            2
+        } else {
+            3
+        };
+        assert_eq!(names.len(), 5 * pages, "{bug:?}: each page once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetchxml_all_against_a_repeating_paging_cookie_exits_4() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.set_paging_bug(Some(fake::PagingBug::RepeatPagingCookie));
+    let dir = std::env::temp_dir().join(format!("host-test-fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("query.xml");
+    std::fs::write(
+        &file,
+        r#"<fetch count="10"><entity name="account"><attribute name="name"/><order attribute="accountnumber"/></entity></fetch>"#,
+    )
+    .unwrap();
+    let args = ["fetchxml", "accounts", file.to_str().unwrap(), "--all"];
+    let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("paging cookie"), "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 20, "pages 1 and 2, once each");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn query_without_all_stops_after_one_page() {
     let server = fake::serve_tls(Fake::demo()).await.unwrap();
     let args = [

@@ -13,7 +13,7 @@ use super::entra::find_app;
 use super::path::{self, Segment};
 use super::{
     DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, batch, faults,
-    fetchxml, operations, records, relations,
+    fetchxml, operations, paging_bugs, records, relations,
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -168,7 +168,10 @@ pub(crate) fn handle(
     state.stats.api_requests += 1;
     match state.faults.take() {
         Some(fault) => faults::apply(&fault, config, state, req, app, &request_id),
-        None => respond(config, state, req, app, &request_id, &HashMap::new()),
+        None => {
+            let response = respond(config, state, req, app, &request_id, &HashMap::new());
+            paging_bugs::apply(&mut state.paging_bug, config, req, response)
+        }
     }
 }
 

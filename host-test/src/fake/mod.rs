@@ -37,6 +37,7 @@ mod fetchxml;
 mod ids;
 mod odata;
 mod operations;
+mod paging_bugs;
 mod path;
 mod percent;
 mod plain;
@@ -49,6 +50,7 @@ mod x509;
 pub use assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
 pub use certs::{TestCertificate, demo_certificate};
 pub use faults::{Delivery, Fault};
+pub use paging_bugs::PagingBug;
 pub use plain::{HttpFakeServer, loopback_config, serve_http};
 pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
@@ -346,6 +348,7 @@ pub(crate) struct State {
     tables: BTreeMap<&'static str, table::Table>,
     ids: ids::IdSource,
     faults: faults::FaultQueue,
+    paging_bug: paging_bugs::PagingBugState,
     /// The organization-wide row version counter (Dataverse's `versionnumber`).
     version: u64,
 }
@@ -388,6 +391,7 @@ impl Fake {
                 tables,
                 ids: ids::IdSource::new(),
                 faults: faults::FaultQueue::default(),
+                paging_bug: paging_bugs::PagingBugState::default(),
                 // Above every seeded row's version.
                 version: 2_000_000,
             }),
@@ -528,6 +532,13 @@ impl Fake {
     /// counted in [`FakeStats::api_requests`].
     pub fn inject(&self, fault: Fault, times: usize) {
         self.lock().faults.push(fault, times);
+    }
+
+    /// Breaks paging from now on the way `bug` says (`None` mends it): see
+    /// [`PagingBug`]. Pages answered while an injected [`Fault`] is due are
+    /// the fault's, not the bug's.
+    pub fn set_paging_bug(&self, bug: Option<PagingBug>) {
+        self.lock().paging_bug.set(bug);
     }
 
     pub(crate) fn count_tls_connection(&self) {

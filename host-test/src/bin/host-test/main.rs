@@ -29,7 +29,7 @@ commands (KEY is a GUID or an alternate key such as accountnumber='A-1'):
   delete ENTITYSET KEY [--if-match ETAG]
   associate ENTITYSET KEY NAVPROP TARGETSET TARGETKEY
   disassociate ENTITYSET KEY NAVPROP [TARGETSET TARGETKEY]
-  fetchxml ENTITYSET FILE|- [--all]
+  fetchxml ENTITYSET FILE|- [--all [--max-rows N]]
   execute NAME [--bound ENTITYSET KEY] [--data JSON] [--action|--function]
                                         a function (default without --data) or an action
   batch FILE|- [--changeset] [--continue-on-error]
