@@ -249,7 +249,7 @@ impl api::GuestClient for ClientResource {
     ) -> Result<api::Client, wit::Error> {
         let settings = settings.get::<SettingsResource>().0.clone();
         let (transport, config) = transport_and_config(&options);
-        let client = Client::connect(settings, transport, config).map_err(error)?;
+        let client = Client::connect(settings, transport, config).map_err(failure)?;
         Ok(api::Client::new(ClientResource(Rc::new(RefCell::new(
             client,
         )))))
@@ -615,7 +615,7 @@ impl api::GuestClient for ClientResource {
     }
 
     fn token_info(&self) -> Result<api::TokenInfo, wit::Error> {
-        let t = self.client().token_info().map_err(error)?;
+        let t = self.client().token_info().map_err(failure)?;
         Ok(api::TokenInfo {
             expires_at: t.expires_at,
             authority: t.authority,
@@ -623,11 +623,12 @@ impl api::GuestClient for ClientResource {
             client_id: t.client_id,
             scope: t.scope,
             from_cache: t.from_cache,
+            call: t.acquired_by.map(call),
         })
     }
 
     fn access_token(&self) -> Result<String, wit::Error> {
-        let token = self.client().access_token().map_err(error)?;
+        let token = self.client().access_token().map_err(failure)?;
         Ok(token.expose().to_string())
     }
 }

@@ -25,6 +25,62 @@ async fn connect_tls(server: &TlsFakeServer, connection: &str) -> Result<Session
     runtime().connect(upstream, connection, OPTIONS).await
 }
 
+/// Discovery and token requests are retried like any idempotent call; one
+/// retry keeps the tests of failures that never heal quick.
+fn one_retry() -> host_test::ClientOptions {
+    host_test::ClientOptions {
+        max_retries: Some(1),
+        ..OPTIONS
+    }
+}
+
+#[tokio::test]
+async fn each_transient_entra_failure_over_tls_is_retried_once_and_connect_succeeds() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let faults = [
+        fake::Fault::Status(503),
+        fake::Fault::Throttle {
+            retry_after_secs: 1,
+        },
+        fake::Fault::HangUp,
+    ];
+    for fault in faults {
+        let before = fake.stats().token_requests;
+        fake.inject_entra(fault.clone(), 1);
+        let mut session = connect_tls(&server, &demo_connection())
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        let acquired = session.token_info().await.unwrap().call.unwrap();
+        assert_eq!(acquired.attempts, 2, "{fault:?}");
+        assert_eq!(fake.stats().token_requests - before, 2, "{fault:?}");
+        assert_eq!(
+            session.who_am_i(None).await.unwrap().user_id,
+            fake::DEMO_USER_ID
+        );
+    }
+}
+
+#[tokio::test]
+async fn entra_down_for_good_over_tls_ends_connect_naming_the_attempts() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.inject_entra(fake::Fault::HangUp, 10);
+    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
+    let error = full_error(
+        runtime()
+            .connect(upstream, &demo_connection(), one_retry())
+            .await,
+    );
+    let ErrorKind::Transport(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert!(message.contains(fake::LOGIN_HOST), "{message}");
+    assert!(message.contains("after 2 attempts"), "{message}");
+    assert_eq!(error.call.unwrap().attempts, 2);
+    assert_eq!(fake.stats().token_requests, 2);
+}
+
 #[tokio::test]
 async fn who_am_i_over_tls() {
     let fake = Fake::demo();
@@ -145,15 +201,20 @@ async fn an_untrusted_certificate_is_a_transport_error_and_sends_nothing() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     let upstream = Upstream::Network(Arc::new(network_to(&server, false)));
-    let error = dataverse_error(
+    let error = full_error(
         runtime()
-            .connect(upstream, &demo_connection(), OPTIONS)
+            .connect(upstream, &demo_connection(), one_retry())
             .await,
     );
-    let ErrorKind::Transport(message) = &error else {
+    let ErrorKind::Transport(message) = &error.kind else {
         panic!("{error:?}")
     };
     assert!(message.contains("contoso.crm.dynamics.com"), "{message}");
+    assert!(
+        message.contains("after 2 attempts"),
+        "discovery is retried: {message}"
+    );
+    assert_eq!(error.call.unwrap().attempts, 2);
     assert!(fake.requests().is_empty());
 }
 
@@ -168,7 +229,7 @@ async fn a_closed_port_is_a_transport_error() {
     let upstream = Upstream::Network(Arc::new(network));
     let error = dataverse_error(
         runtime()
-            .connect(upstream, &demo_connection(), OPTIONS)
+            .connect(upstream, &demo_connection(), one_retry())
             .await,
     );
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
@@ -204,7 +265,7 @@ async fn a_pinned_certificate_is_not_trusted_for_another_host_name() {
         "AuthType=ClientSecret;Url=https://fabrikam.crm.dynamics.com/;ClientId=a;ClientSecret=b";
     let error = dataverse_error(
         runtime()
-            .connect(Upstream::Network(Arc::new(network)), other, OPTIONS)
+            .connect(Upstream::Network(Arc::new(network)), other, one_retry())
             .await,
     );
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");

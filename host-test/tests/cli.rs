@@ -267,7 +267,8 @@ async fn an_untrusted_server_exits_5() {
     let run = tokio::task::spawn_blocking(move || {
         Command::new(BIN)
             .env("DATAVERSE_CONNECTION", fake::demo_connection_string())
-            .args(["--connect-to", &format!("::127.0.0.1:{port}"), "whoami"])
+            .args(["--connect-to", &format!("::127.0.0.1:{port}")])
+            .args(["--max-retries", "1", "whoami"])
             .output()
             .unwrap()
     })
@@ -275,6 +276,55 @@ async fn an_untrusted_server_exits_5() {
     .unwrap();
     let run = finish(run);
     assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("after 2 attempts"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_request_retried_after_503_is_logged_as_attempt_2_and_a_lasting_outage_exits_3() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.inject_entra(fake::Fault::Status(503), 1);
+    let run = run_against(
+        &server,
+        Some(&fake::demo_connection_string()),
+        &["-v", "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("http: "))
+        .collect();
+    let token = format!(
+        "POST {}/{}/oauth2/v2.0/token",
+        fake::LOGIN_HOST,
+        fake::DEMO_TENANT_ID
+    );
+    assert!(
+        lines[1].contains(&format!("{token} → 503")) && lines[1].ends_with("attempt 1"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains(&format!("{token} → 200")) && lines[2].ends_with("attempt 2"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].contains("WhoAmI → 200") && lines[3].ends_with("attempt 1"),
+        "{lines:?}"
+    );
+
+    fake.inject_entra(fake::Fault::Status(503), 10);
+    let run = run_against(
+        &server,
+        Some(&fake::demo_connection_string()),
+        &["--max-retries", "1", "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 503"), "{}", run.stderr);
+    assert!(run.stderr.contains("(2 attempts)"), "{}", run.stderr);
+    assert!(!run.stderr.contains(fake::DEMO_CLIENT_SECRET));
 }
 
 #[tokio::test(flavor = "multi_thread")]

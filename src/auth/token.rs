@@ -32,6 +32,11 @@ pub fn client_secret_request(
     )
 }
 
+/// The header that names a token request for Entra ID (as MSAL sends it):
+/// Entra ID echoes it as the `correlation_id` of its answer and its errors,
+/// so the id the client reports finds the request in Entra's sign-in logs.
+pub const CLIENT_REQUEST_ID: &str = "client-request-id";
+
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523).
 pub const JWT_BEARER_ASSERTION_TYPE: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
