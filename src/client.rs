@@ -635,10 +635,15 @@ impl<T: Transport> Client<T> {
                         });
                     }
                     let error = match answer {
+                        // A 401 on a cached token was re-acquired above, so
+                        // this one came right after a fresh token.
+                        Ok(response) if response.status == 401 => {
+                            webapi::error::refused_fresh_token(&response)
+                        }
                         Ok(response) => webapi::parse_error(&response),
-                        Err(Error::Transport(message)) if call.attempts > 1 => Error::Transport(
-                            format!("{message} (after {} attempts)", call.attempts),
-                        ),
+                        Err(Error::Transport(message)) => {
+                            Error::Transport(transport_message(message, &call, idempotent))
+                        }
                         Err(error) => error,
                     };
                     return Err(Failure {
@@ -857,6 +862,27 @@ fn load_proof<T: Transport>(
         options,
         assertion: None,
     })
+}
+
+/// A call's final transport failure, saying how often it was tried and,
+/// for a request that is not repeated on failure (a POST: create, action,
+/// `$batch`), that it may have been carried out: the connection can fail
+/// after Dataverse received the request, and only the request id can tell.
+/// (The transport does not report whether any byte left, so a request that
+/// never connected gets the same caution.)
+fn transport_message(message: String, call: &CallInfo, idempotent: bool) -> String {
+    let mut message = message;
+    if call.attempts > 1 {
+        message.push_str(&format!(" (after {} attempts)", call.attempts));
+    }
+    if !idempotent {
+        message.push_str(&format!(
+            "; the request may have reached Dataverse: check before repeating it (the write may \
+             have happened; x-ms-client-request-id {})",
+            call.client_request_id
+        ));
+    }
+    message
 }
 
 /// Which Dataverse responses a call takes as its result; the others become errors.
@@ -1343,6 +1369,95 @@ mod tests {
             t.sent.iter().all(|r| !r.url.ends_with("WhoAmI")),
             "no Web API request without a token"
         );
+    }
+
+    #[test]
+    fn retry_after_zero_waits_a_second_each_time() {
+        let mut t = script(vec![throttled("0"); 5]);
+        let mut client = connect(&mut t);
+        let failure = client.who_am_i(&none()).unwrap_err();
+        drop(client);
+        assert!(
+            matches!(failure.error, Error::Throttled { .. }),
+            "{failure:?}"
+        );
+        assert_eq!(failure.call.unwrap().attempts, 5);
+        assert_eq!(t.slept, [1_000; 4]);
+    }
+
+    #[test]
+    fn a_post_that_lost_its_connection_says_the_write_may_have_happened() {
+        let dropped = || Err(Error::Transport("the connection to contoso closed".into()));
+        let mut t = script(vec![]);
+        t.answers.extend([dropped(), dropped()]);
+        let mut client = connect(&mut t);
+        let given = CallOptions {
+            client_request_id: Some("create-1".into()),
+            ..none()
+        };
+        let failure = client
+            .create("accounts", r#"{"name":"A"}"#, &given)
+            .unwrap_err();
+        let Error::Transport(message) = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert_eq!(
+            failure.call.as_ref().unwrap().attempts,
+            1,
+            "a POST is not repeated"
+        );
+        assert!(
+            message.ends_with(
+                "; the request may have reached Dataverse: check before repeating it (the write \
+                 may have happened; x-ms-client-request-id create-1)"
+            ),
+            "{message}"
+        );
+        // A GET is repeated instead, and says nothing of the kind.
+        let failure = client.who_am_i(&none()).unwrap_err();
+        let Error::Transport(message) = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert!(!message.contains("may have"), "{message}");
+    }
+
+    #[test]
+    fn a_401_right_after_a_fresh_token_says_what_to_check() {
+        let refused = || {
+            response(
+                401,
+                &[(
+                    "WWW-Authenticate",
+                    r#"Bearer authorization_uri=https://login.microsoftonline.com/tid/oauth2/authorize, error="invalid_token", error_description="The user is disabled.""#,
+                )],
+                "",
+            )
+        };
+        // A fresh token, refused at once; and a cached one, refused again after renewal.
+        for answers in [vec![refused()], vec![refused(), token("t2"), refused()]] {
+            let cached = answers.len() > 1;
+            let mut t = script(vec![]);
+            let mut client = connect(&mut t);
+            if !cached {
+                client.cache.clear();
+                t_reanswer(&mut client, token("t2"));
+            }
+            for answer in answers {
+                client.transport.answers.push_back(Ok(answer));
+            }
+            let failure = client.who_am_i(&none()).unwrap_err();
+            let Error::Service(f) = &failure.error else {
+                panic!("{failure:?}")
+            };
+            assert_eq!(f.status, 401);
+            assert!(f.message.contains("The user is disabled."), "{}", f.message);
+            assert!(f.hint.as_deref().unwrap().contains("Application User"));
+        }
+    }
+
+    /// Queues an answer for the client's transport.
+    fn t_reanswer(client: &mut Client<&mut Scripted>, answer: Response) {
+        client.transport.answers.push_back(Ok(answer));
     }
 
     #[test]

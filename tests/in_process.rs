@@ -564,3 +564,98 @@ async fn a_transient_discovery_failure_is_retried_once() {
     assert_eq!(probes.len(), 2);
     assert!(probes[0].is_some() && probes[0] == probes[1], "{probes:?}");
 }
+
+#[tokio::test]
+async fn an_unreadable_token_response_is_an_authentication_error_with_the_status() {
+    let fake = Fake::demo();
+    fake.inject_entra(fake::Fault::MalformedJson, 1);
+    let error = full_error(connect(&fake, &demo_connection()).await);
+    let ErrorKind::Authentication(failure) = &error.kind else {
+        panic!("a token endpoint failure, not a Dataverse one: {error:?}")
+    };
+    assert_eq!(
+        (failure.status, failure.error.as_str()),
+        (200, "unreadable_response")
+    );
+    assert!(
+        failure
+            .description
+            .starts_with("Entra ID answered HTTP 200 with something unreadable"),
+        "{}",
+        failure.description
+    );
+    assert!(!failure.description.contains("eyJ0"), "never the body");
+
+    // A gateway's HTML page, for good: retried, then reported with its status.
+    fake.inject_entra(fake::Fault::Status(502), 10);
+    let error = full_error(
+        runtime()
+            .connect(
+                host_test::Upstream::Fake(fake.clone()),
+                &demo_connection(),
+                with_retries(1),
+            )
+            .await,
+    );
+    let ErrorKind::Authentication(failure) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.status, 502);
+    assert!(
+        failure.description.contains("text/html"),
+        "{}",
+        failure.description
+    );
+    assert_eq!(error.call.unwrap().attempts, 2);
+}
+
+#[tokio::test]
+async fn a_token_that_is_not_a_bearer_token_is_refused_and_never_sent() {
+    let fake = Fake::demo();
+    fake.set_token_type(Some("pop"));
+    let ErrorKind::Authentication(failure) =
+        dataverse_error(connect(&fake, &demo_connection()).await)
+    else {
+        panic!("expected an authentication error")
+    };
+    assert_eq!(failure.error, "unsupported_token_type");
+    assert!(
+        failure.description.contains("'pop'"),
+        "{}",
+        failure.description
+    );
+    assert_eq!(fake.stats().api_requests, 0);
+    assert!(fake.requests().iter().all(|r| r.authorization.is_none()));
+}
+
+#[tokio::test]
+async fn a_401_right_after_a_fresh_token_names_the_application_user_and_dataverses_reason() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    fake.refuse_tokens(Some("The application user is disabled."));
+    let error = full_error(session.who_am_i(None).await);
+    let ErrorKind::Service(failure) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.status, 401);
+    assert!(
+        failure
+            .message
+            .contains("invalid_token: The application user is disabled."),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("Application User")
+    );
+    assert_eq!(
+        error.call.unwrap().attempts,
+        2,
+        "re-acquired once, then refused again"
+    );
+    assert_eq!(fake.stats().token_requests, 2);
+}

@@ -297,3 +297,47 @@ async fn connections_dropped_mid_body_over_tls_are_retried_then_reported() {
     };
     assert!(message.contains("after 2 attempts"), "{message}");
 }
+
+#[tokio::test]
+async fn a_create_cut_off_mid_answer_over_tls_says_the_write_may_have_happened() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
+    fake.inject(fake::Fault::DropMidBody, 1);
+    let error = full_error(
+        session
+            .create("accounts", r#"{"name":"Written before the drop"}"#, None)
+            .await,
+    );
+    let ErrorKind::Transport(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    let id = error.call.unwrap().client_request_id;
+    assert!(message.contains("the write may have happened"), "{message}");
+    assert!(message.contains(&id), "{message}");
+    assert_eq!(
+        fake.account_names().last().map(String::as_str),
+        Some("Written before the drop")
+    );
+}
+
+#[tokio::test]
+async fn an_html_page_from_the_token_endpoint_over_tls_is_an_authentication_error() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.inject_entra(fake::Fault::Status(504), 10);
+    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
+    let error = full_error(
+        runtime()
+            .connect(upstream, &demo_connection(), one_retry())
+            .await,
+    );
+    let ErrorKind::Authentication(failure) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        (failure.status, failure.error.as_str()),
+        (504, "unreadable_response")
+    );
+    assert_eq!(error.call.unwrap().attempts, 2);
+}

@@ -1030,3 +1030,36 @@ async fn a_slow_answer_past_the_timeout_is_a_transport_error() {
     let error = dataverse_error(session.who_am_i(None).await);
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_create_that_lost_its_connection_after_the_write_says_it_may_have_happened() {
+    let fake = Fake::demo();
+    let mut session = demo(&fake).await;
+    fake.inject(Fault::DropMidBody, 1);
+    let options = RequestOptions {
+        client_request_id: Some("create-after-drop".into()),
+        ..no_options()
+    };
+    let error = full_error(
+        session
+            .create("accounts", r#"{"name":"Maybe written"}"#, Some(&options))
+            .await,
+    );
+    let ErrorKind::Transport(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains("the request may have reached Dataverse: check before repeating it"),
+        "{message}"
+    );
+    assert!(
+        message.contains("x-ms-client-request-id create-after-drop"),
+        "{message}"
+    );
+    assert_eq!(error.call.unwrap().attempts, 1, "a POST is never repeated");
+    assert_eq!(
+        fake.account_names().last().map(String::as_str),
+        Some("Maybe written"),
+        "and indeed it was written"
+    );
+}
