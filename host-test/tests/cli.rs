@@ -570,3 +570,124 @@ async fn verbose_logs_each_exchange_with_attempts_and_no_secret() {
         assert!(!output.contains(token), "the token is never printed");
     }
 }
+
+/// The one JSON object `--json` prints on stderr for an error.
+fn json_error(run: &Run) -> serde_json::Value {
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one object, nothing else: {}", run.stderr);
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {}", run.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_json_an_error_is_one_object_on_stderr_with_the_same_exit_code() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let demo = fake::demo_connection_string();
+
+    let run = run_against(
+        &server,
+        Some(&wrong_secret_connection()),
+        &["--json", "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let error = json_error(&run);
+    assert_eq!(error["kind"], "authentication");
+    assert_eq!(
+        (&error["status"], &error["aadsts"]),
+        (&401.into(), &7000215.into())
+    );
+    assert_eq!(error["code"], "invalid_client");
+    assert_eq!(error["attempts"], 1);
+    assert_eq!(error["exit_code"], 3);
+    assert!(
+        error["client_request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
+    assert!(error["message"].as_str().unwrap().contains("AADSTS7000215"));
+    assert!(run.stdout.is_empty());
+    assert!(!run.stderr.contains("Wr0ng~Value"));
+
+    let missing = "00000000-0000-0000-0000-0000000000ff";
+    let run = run_against(
+        &server,
+        Some(&demo),
+        &["--json", "get", "accounts", missing],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let error = json_error(&run);
+    assert_eq!(
+        (&error["kind"], &error["status"]),
+        (&"not-found".into(), &404.into())
+    );
+    assert!(
+        error["code"].as_str().is_some_and(|c| c.starts_with("0x")),
+        "{error}"
+    );
+    assert!(error["request_id"].is_string(), "{error}");
+    assert!(error["aadsts"].is_null());
+
+    let run = run_against(&server, None, &["--json", "frobnicate"]).await;
+    assert_eq!(run.code, 2);
+    assert_eq!(json_error(&run)["kind"], "usage");
+
+    // A foreign link the server sent is its fault: invalid-response, exit 4, not 2.
+    fake.inject(
+        fake::Fault::ForeignNextLink {
+            host: "evil.example".into(),
+        },
+        1,
+    );
+    let args = ["--json", "query", "accounts", "--page-size", "5", "--all"];
+    let run = run_against(&server, Some(&demo), &args).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let error = json_error(&run);
+    assert_eq!(error["kind"], "invalid-response");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not on the organization's origin"),
+        "{error}"
+    );
+    assert!(fake.requests().iter().all(|r| r.host != "evil.example"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_token_response_exits_3_and_a_create_cut_off_exits_5_saying_it_may_have_happened()
+ {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let demo = fake::demo_connection_string();
+    fake.inject_entra(fake::Fault::MalformedJson, 1);
+    let run = run_against(&server, Some(&demo), &["whoami"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Entra ID answered HTTP 200 with something unreadable"),
+        "{}",
+        run.stderr
+    );
+
+    fake.inject(fake::Fault::DropMidBody, 1);
+    let args = ["create", "accounts", "--data", r#"{"name":"Cut off"}"#];
+    let run = run_against(&server, Some(&demo), &args).await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the request may have reached Dataverse: check before repeating it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("x-ms-client-request-id "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fake.account_names().last().map(String::as_str),
+        Some("Cut off")
+    );
+}
