@@ -83,8 +83,9 @@ pub struct Failure {
     pub code: u8,
     pub message: String,
     pub detail: Option<String>,
-    /// The component's typed error, when it is one (for `--json`).
-    pub error: Option<DataverseError>,
+    /// The component's typed error, when it is one (for `--json`); boxed
+    /// to keep every `Result<_, Failure>` small.
+    pub error: Option<Box<DataverseError>>,
 }
 
 impl Failure {
@@ -128,7 +129,7 @@ impl From<CallError> for Failure {
                     code: exit_code(&e.kind),
                     message: describe(e),
                     detail: Some(detail),
-                    error: Some(e.clone()),
+                    error: Some(Box::new(e.clone())),
                 }
             }
             CallError::Trapped(trap) => Failure {
