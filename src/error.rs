@@ -10,7 +10,8 @@ pub enum Error {
     InvalidSettings(String),
     /// The arguments of a call are wrong; the message names the argument.
     InvalidRequest(String),
-    /// Microsoft Entra ID refused to issue a token.
+    /// The token endpoint failed: Entra ID refused to issue a token, answered
+    /// something unreadable, or issued a token that is not a Bearer token.
     Authentication(Box<AuthFailure>),
     /// The authority (tenant / login host) is unknown, untrusted or unusable.
     Authority(String),

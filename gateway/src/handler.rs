@@ -198,7 +198,7 @@ fn connected<'a, T: Transport>(
                 )
             })?;
         let connected = Client::connect(settings, transport(), ClientConfig::default())
-            .map_err(|e| failure_reply(&e))?;
+            .map_err(|f| failure_reply(&f.error))?;
         *client = Some(connected);
     }
     client
