@@ -5,7 +5,7 @@
 use super::cloud;
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
-use crate::settings::{Settings, is_loopback_host, strip_port};
+use crate::settings::{Settings, is_host_and_port, is_loopback_host, strip_port};
 
 /// Tenants that need a user; client credentials require a real tenant.
 const MULTI_TENANT_ALIASES: &[&str] = &["common", "organizations", "consumers"];
@@ -52,6 +52,15 @@ impl Authority {
         };
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
         let host = host.to_ascii_lowercase();
+        // A discovered authority comes from whoever answered at Url. The
+        // trust checks below look at the host (without its port, for
+        // loopback), so it must be a plain host[:port]: `localhost:@evil.example`
+        // would pass as loopback and send the credential to evil.example.
+        if !is_host_and_port(&host) {
+            return Err(Error::Authority(format!(
+                "the authority '{url}' has an invalid host; expected https://login.microsoftonline.com/{{tenant}}"
+            )));
+        }
         if !https && !is_loopback_host(strip_port(&host)) {
             return Err(Error::Authority(format!(
                 "the authority '{url}' is plain http on a host that is not loopback; only \
@@ -507,6 +516,31 @@ mod tests {
         }
         let mut s = loopback_settings("http://127.0.0.1:9", true);
         s.authority = Some("http://localhost:9/t".into());
+        // Found by fuzzing (fuzz/corpus/challenge/regression_*): a host that is
+        // loopback only up to its first ':' passed the loopback trust check.
+        for bad in [
+            "http://localhost:@evil.example/t",
+            "http://[::1]@evil.example/t",
+            "http://localhost:8authorityhostuth2/t",
+            "http://localhost:/t",
+            "http://localhost:0/t",
+            "http://localhost:65536/t",
+            "https://login.microsoftonline.com:x/t",
+            "https://login microsoftonline.com/t",
+            "https:///t",
+        ] {
+            let parsed = Authority::parse_allowing(bad, true);
+            assert!(
+                matches!(parsed, Err(Error::Authority(_))),
+                "{bad}: {parsed:?}"
+            );
+            let header = format!("Bearer authorization_uri={bad}/oauth2/authorize");
+            let found = from_discovery(&challenge_response(&header), &s);
+            assert!(
+                matches!(found, Err(Error::Authority(_))),
+                "{bad}: {found:?}"
+            );
+        }
         assert_eq!(
             from_settings(&s).unwrap().unwrap().url(),
             "http://localhost:9/t"

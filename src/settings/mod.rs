@@ -9,8 +9,8 @@
 mod connection_string;
 mod org_url;
 
-pub(crate) use org_url::strip_port;
 pub use org_url::{check_org_url, is_loopback_host, normalize_org_url};
+pub(crate) use org_url::{is_host_and_port, strip_port};
 
 use crate::error::Error;
 use crate::secret::Secret;

@@ -46,6 +46,25 @@ pub(crate) fn strip_port(authority: &str) -> &str {
     }
 }
 
+/// `host` or `host:port`: a DNS name or bracketed IPv6 literal (see
+/// [`is_host`]) and a port of 1-65535. What the authority of a URL from
+/// outside must be before any check looks at its host: anything else (user
+/// info such as `localhost:@evil.example`, a port that is not a number) can
+/// name another server to an HTTP client than the one the check saw.
+pub(crate) fn is_host_and_port(authority: &str) -> bool {
+    let (host, port) = match authority.rsplit_once(':') {
+        // A ':' before the ']' of an IPv6 literal is not a port separator.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n != 0)
+    });
+    port_ok && is_host(host)
+}
+
 /// Normalises an `Authority` extension value: `https://host[:port]/{tenant}`
 /// (more path segments allowed, e.g. ADFS or B2C), no trailing slash, no query.
 /// `http://` only for a loopback host with `allow_http_loopback`.
