@@ -597,7 +597,7 @@ impl<T: Transport> Client<T> {
                     continue;
                 }
                 Ok(response) => Ok(response),
-                Err(error @ Error::Transport(_)) => Err(error),
+                Err(error @ (Error::Transport(_) | Error::Unsent { .. })) => Err(error),
                 // Not a network failure (an oversized body, a rejected header): final.
                 Err(error) => {
                     return Err(Failure {
@@ -612,7 +612,7 @@ impl<T: Transport> Client<T> {
                     retry_after_secs: retry::retry_after_secs(response.header("retry-after")),
                     throttling_code: retry::throttling_code(&response.body),
                 },
-                Err(_) => Outcome::TransportFailure,
+                Err(error) => transport_outcome(error),
             };
             let random = self.transport.random();
             match retry::decide(
@@ -644,6 +644,11 @@ impl<T: Transport> Client<T> {
                         Err(Error::Transport(message)) => {
                             Error::Transport(transport_message(message, &call, idempotent))
                         }
+                        // Nothing was sent: no caution about a write.
+                        Err(Error::Unsent { message, permanent }) => Error::Unsent {
+                            message: with_attempts(message, &call),
+                            permanent,
+                        },
                         Err(error) => error,
                     };
                     return Err(Failure {
@@ -813,7 +818,7 @@ fn send_repeatable<T: Transport>(
                 retry_after_secs: retry::retry_after_secs(response.header("retry-after")),
                 throttling_code: false,
             },
-            Err(Error::Transport(_)) => Outcome::TransportFailure,
+            Err(error @ (Error::Transport(_) | Error::Unsent { .. })) => transport_outcome(error),
             // Not a network failure (an oversized body): final.
             Err(_) => return (answer, call),
         };
@@ -825,9 +830,13 @@ fn send_repeatable<T: Transport>(
             }
             Decision::GiveUp => {
                 let answer = match answer {
-                    Err(Error::Transport(message)) if call.attempts > 1 => Err(Error::Transport(
-                        format!("{message} (after {} attempts)", call.attempts),
-                    )),
+                    Err(Error::Transport(message)) => {
+                        Err(Error::Transport(with_attempts(message, &call)))
+                    }
+                    Err(Error::Unsent { message, permanent }) => Err(Error::Unsent {
+                        message: with_attempts(message, &call),
+                        permanent,
+                    }),
                     other => other,
                 };
                 return (answer, call);
@@ -864,17 +873,31 @@ fn load_proof<T: Transport>(
     })
 }
 
+/// How the retry policy sees a failed send.
+fn transport_outcome(error: &Error) -> Outcome {
+    match error {
+        Error::Unsent { permanent, .. } => Outcome::Unsent {
+            permanent: *permanent,
+        },
+        _ => Outcome::TransportFailure,
+    }
+}
+
+/// `message`, saying how many attempts failed when there was more than one.
+fn with_attempts(mut message: String, call: &CallInfo) -> String {
+    if call.attempts > 1 {
+        message.push_str(&format!(" (after {} attempts)", call.attempts));
+    }
+    message
+}
+
 /// A call's final transport failure, saying how often it was tried and,
 /// for a request that is not repeated on failure (a POST: create, action,
 /// `$batch`), that it may have been carried out: the connection can fail
 /// after Dataverse received the request, and only the request id can tell.
-/// (The transport does not report whether any byte left, so a request that
-/// never connected gets the same caution.)
+/// (A request that never connected is `Error::Unsent` and gets no caution.)
 fn transport_message(message: String, call: &CallInfo, idempotent: bool) -> String {
-    let mut message = message;
-    if call.attempts > 1 {
-        message.push_str(&format!(" (after {} attempts)", call.attempts));
-    }
+    let mut message = with_attempts(message, call);
     if !idempotent {
         message.push_str(&format!(
             "; the request may have reached Dataverse: check before repeating it (the write may \
@@ -1383,6 +1406,63 @@ mod tests {
         );
         assert_eq!(failure.call.unwrap().attempts, 5);
         assert_eq!(t.slept, [1_000; 4]);
+    }
+
+    #[test]
+    fn a_post_whose_connection_was_refused_is_sent_again_without_caution() {
+        let refused = || {
+            Err(Error::Unsent {
+                message: "connection to contoso refused".into(),
+                permanent: false,
+            })
+        };
+        let created = response(
+            204,
+            &[(
+                "OData-EntityId",
+                "https://contoso.crm.dynamics.com/api/data/v9.2/accounts(00000000-0000-0000-0000-000000000001)",
+            )],
+            "",
+        );
+        let mut t = script(vec![]);
+        t.answers.extend([refused(), Ok(created)]);
+        let mut client = connect(&mut t);
+        let done = client
+            .create("accounts", r#"{"name":"A"}"#, &none())
+            .unwrap();
+        assert_eq!(done.call.attempts, 2, "nothing was sent, so it was safe");
+
+        let mut t = script(vec![]);
+        t.answers.extend((0..5).map(|_| refused()));
+        let mut client = connect(&mut t);
+        let failure = client
+            .create("accounts", r#"{"name":"A"}"#, &none())
+            .unwrap_err();
+        let Error::Unsent { message, .. } = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert_eq!(failure.call.unwrap().attempts, 5);
+        assert!(message.ends_with("refused (after 5 attempts)"), "{message}");
+        assert!(!message.contains("may have"), "{message}");
+    }
+
+    #[test]
+    fn an_untrusted_certificate_or_unknown_host_is_not_retried() {
+        let mut t = script(vec![]);
+        t.answers.push_back(Err(Error::Unsent {
+            message: "TLS with contoso failed (certificate not trusted?)".into(),
+            permanent: true,
+        }));
+        let mut client = connect(&mut t);
+        let failure = client.who_am_i(&none()).unwrap_err();
+        assert!(matches!(
+            failure.error,
+            Error::Unsent {
+                permanent: true,
+                ..
+            }
+        ));
+        assert_eq!(failure.call.unwrap().attempts, 1);
     }
 
     #[test]

@@ -780,7 +780,7 @@ fn kind(error: Error) -> wit::ErrorKind {
             failure: service_failure(failure),
         }),
         Error::Service(s) => K::Service(service_failure(s)),
-        Error::Transport(m) => K::Transport(m),
+        Error::Transport(m) | Error::Unsent { message: m, .. } => K::Transport(m),
         Error::InvalidResponse(m) => K::InvalidResponse(m),
     }
 }

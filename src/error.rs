@@ -28,8 +28,14 @@ pub enum Error {
     },
     /// Any other Dataverse error.
     Service(ServiceFailure),
-    /// The request could not be sent or the response not received.
+    /// The connection failed after the request may have left: it may have
+    /// reached the server, so only an idempotent request is sent again.
     Transport(String),
+    /// No connection could be made (DNS, refused, connect timeout, TLS):
+    /// not one byte of the request left, so resending it is safe for any
+    /// method, and useless when `permanent` (an unknown host name, an
+    /// untrusted certificate). Shown to callers as a transport error.
+    Unsent { message: String, permanent: bool },
     /// The server answered something this client cannot understand.
     InvalidResponse(String),
 }
@@ -119,7 +125,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Service(s) => write!(f, "Dataverse error: {s}"),
-            Error::Transport(m) => write!(f, "transport: {m}"),
+            Error::Transport(m) | Error::Unsent { message: m, .. } => write!(f, "transport: {m}"),
             Error::InvalidResponse(m) => write!(f, "invalid response: {m}"),
         }
     }

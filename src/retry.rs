@@ -35,8 +35,10 @@ pub enum Outcome {
         /// The error body carried a service-protection code, see [`throttling_code`].
         throttling_code: bool,
     },
-    /// The request could not be sent or the response not read.
+    /// The connection failed after the request may have left.
     TransportFailure,
+    /// No connection could be made: nothing was sent.
+    Unsent { permanent: bool },
 }
 
 /// What to do next.
@@ -134,6 +136,9 @@ pub fn retry_after_secs(header: Option<&str>) -> Option<u64> {
 ///   [`MIN_THROTTLED_WAIT_MS`];
 /// - 502/503/504 and transport failures: retry idempotent methods only, with
 ///   backoff — or after `Retry-After` when that is longer;
+/// - no connection made (refused, connect timeout): retry any method with
+///   backoff, since nothing was sent; an unknown host or an untrusted
+///   certificate: give up at once;
 /// - anything else: give up.
 ///
 /// Backoff is exponential with jitter: base = 1 s × 2^(attempts_made−1),
@@ -165,6 +170,8 @@ pub fn decide(
             ..
         } if idempotent => backoff.max(retry_after_secs.map_or(0, |s| s.saturating_mul(1000))),
         Outcome::TransportFailure if idempotent => backoff,
+        // Nothing left, so even a POST is safe to send again.
+        Outcome::Unsent { permanent: false } => backoff,
         _ => return Decision::GiveUp,
     };
     if waited_ms.saturating_add(delay) > policy.max_total_wait_ms {
@@ -297,6 +304,26 @@ mod tests {
                 u64::MAX,
                 Retry(4_000 + u64::MAX % 4_001),
             ),
+            // Nothing sent: any method again, unless it cannot help.
+            (
+                false,
+                1,
+                0,
+                Outcome::Unsent { permanent: false },
+                0,
+                Retry(500),
+            ),
+            (
+                true,
+                2,
+                0,
+                Outcome::Unsent { permanent: false },
+                0,
+                Retry(1_000),
+            ),
+            (true, 1, 0, Outcome::Unsent { permanent: true }, 0, GiveUp),
+            (false, 1, 0, Outcome::Unsent { permanent: true }, 0, GiveUp),
+            (false, 5, 0, Outcome::Unsent { permanent: false }, 0, GiveUp),
             // Budgets.
             (true, 4, 0, Outcome::TransportFailure, 0, Retry(4_000)),
             (true, 5, 0, Outcome::TransportFailure, 0, GiveUp),

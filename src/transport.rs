@@ -143,7 +143,7 @@ mod wasi_http {
             // more than it buffers before `handle` waits for a reader that
             // does not exist yet (any body over 4 KiB hung).
             let future = outgoing_handler::handle(outgoing, options)
-                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+                .map_err(|e| failed(&e, &request.url))?;
             // A write fails only when the host stopped taking the body: it
             // could not send the request (the future says why), or the
             // server answered before reading all of it (a 401, a 413), and
@@ -157,7 +157,7 @@ mod wasi_http {
             };
             let incoming = incoming
                 .map_err(|()| Error::Transport("the response was already taken".into()))?
-                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+                .map_err(|e| failed(&e, &request.url))?;
             let status = incoming.status();
             let headers: Vec<(String, String)> = incoming
                 .headers()
@@ -348,6 +348,29 @@ mod wasi_http {
         split_url(url).map_or(url, |p| p.authority)
     }
 
+    /// The error for a request the host could not complete: `Unsent` when
+    /// the host says no connection was made (it never sent a byte), else
+    /// `Transport` (the request may have reached the server).
+    fn failed(error: &ErrorCode, url: &str) -> Error {
+        let message = describe(error, url);
+        match error {
+            // Retrying cannot fix an unknown name or an untrusted certificate.
+            ErrorCode::DnsError(_)
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_) => Error::Unsent {
+                message,
+                permanent: true,
+            },
+            ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::TlsProtocolError => Error::Unsent {
+                message,
+                permanent: false,
+            },
+            _ => Error::Transport(message),
+        }
+    }
+
     fn describe(error: &ErrorCode, url: &str) -> String {
         let host = host_of(url);
         match error {
@@ -357,6 +380,7 @@ mod wasi_http {
             ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => {
                 format!("TLS with {host} failed (certificate not trusted?)")
             }
+            ErrorCode::TlsProtocolError => format!("the TLS handshake with {host} failed"),
             ErrorCode::ConnectionReadTimeout => format!("reading from {host} timed out"),
             ErrorCode::HttpResponseIncomplete | ErrorCode::ConnectionTerminated => {
                 format!("the connection to {host} closed before the response was complete")

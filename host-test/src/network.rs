@@ -279,7 +279,17 @@ impl Network {
         options: &RequestOptions,
     ) -> Result<Sender, HttpError> {
         let connect = async {
-            let tcp = TcpStream::connect((destination.to_host.as_str(), destination.to_port))
+            // Resolve first, so that an unknown name (a typo in `Url`) is a
+            // DNS error, which the guest does not retry, not "refused".
+            let addresses: Vec<_> =
+                tokio::net::lookup_host((destination.to_host.as_str(), destination.to_port))
+                    .await
+                    .map_err(|_| HttpError::DnsError {
+                        rcode: None,
+                        info_code: None,
+                    })?
+                    .collect();
+            let tcp = TcpStream::connect(&addresses[..])
                 .await
                 .map_err(|_| HttpError::ConnectionRefused)?;
             let _ = tcp.set_nodelay(true);
