@@ -10,6 +10,7 @@
 use dataverse_fuzz::{first_line, response, sections, text};
 use dataverse_wasm::webapi::fetchxml;
 use libfuzzer_sys::fuzz_target;
+use serde_json::value::RawValue;
 
 const ORG: &str = "https://contoso.crm.dynamics.com";
 const QUERY: &str =
@@ -29,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
 
     let cookie = match fetchxml::parse_page(&answer) {
         Ok(found) => {
-            let rows: Vec<serde_json::Value> =
+            let rows: Vec<Box<RawValue>> =
                 serde_json::from_str(&found.rows).expect("rows are a JSON array");
             assert_eq!(rows.len(), found.row_count as usize);
             found.paging_cookie

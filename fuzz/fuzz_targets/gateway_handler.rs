@@ -72,6 +72,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// `bytes` as text without control characters: how an error message quotes
+/// a body it does not understand. A key the input spells with NULs inside
+/// comes out whole, and was the input's, not the gateway's.
+fn visible(bytes: &[u8]) -> String {
+    text(bytes).chars().filter(|c| !c.is_control()).collect()
+}
+
 /// A reply as a caller sees it: status, headers, body.
 fn printed(reply: &Reply) -> Vec<u8> {
     let mut all = format!("{} {:?}\n", reply.status, reply.headers).into_bytes();
@@ -153,7 +160,7 @@ fuzz_target!(|data: &[u8]| {
             let carries_secret = contains(s.url.as_bytes(), SECRET.as_bytes())
                 || contains(&s.body, SECRET.as_bytes())
                 || s.headers.iter().any(|(_, v)| v.contains(SECRET));
-            if carries_secret && !contains(data, SECRET.as_bytes()) {
+            if carries_secret && !visible(data).contains(SECRET) {
                 assert!(s.url.starts_with(LOGIN), "the secret went to {}", s.url);
             }
             for (name, value) in &s.headers {
@@ -163,7 +170,7 @@ fuzz_target!(|data: &[u8]| {
                 );
                 if name.eq_ignore_ascii_case("authorization") {
                     assert!(s.url.starts_with(ORG), "a token went to {}", s.url);
-                    if !contains(&upstream, KEY.as_bytes()) {
+                    if !visible(&upstream).contains(KEY) {
                         assert!(!value.contains(KEY), "the caller's key was sent upstream");
                     }
                 }
@@ -171,16 +178,18 @@ fuzz_target!(|data: &[u8]| {
         }
 
         let shown: Vec<u8> = replies.iter().flat_map(printed).collect();
-        if !contains(data, SECRET.as_bytes()) {
+        if !visible(data).contains(SECRET) {
             assert!(
                 !contains(&shown, SECRET.as_bytes()),
-                "the secret is in a reply"
+                "the secret is in a reply: {}",
+                text(&shown)
             );
         }
-        if !contains(&upstream, KEY.as_bytes()) {
+        if !visible(&upstream).contains(KEY) {
             assert!(
                 !contains(&shown, KEY.as_bytes()),
-                "the API key is in a reply"
+                "the API key is in a reply: {}",
+                text(&shown)
             );
         }
         // The access tokens: what the answers to token requests (the script
