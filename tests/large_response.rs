@@ -8,11 +8,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use host_test::fake::{self, Fake, Fault};
-use host_test::{ErrorKind, Network, Session, Upstream};
+use host_test::{ErrorKind, Session};
 
 const RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
 /// The component's default `max-response-bytes`.
@@ -65,16 +63,7 @@ async fn a_200_mib_response_costs_less_than_twice_the_cap_in_process_and_over_tl
     let in_process = peak_growth_of_an_endless_query(&mut session, &fake).await;
 
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let port = server.addr.port();
-    let rules = [fake::ORG_HOST, fake::LOGIN_HOST]
-        .iter()
-        .map(|host| format!("{host}:443:127.0.0.1:{port}").parse().unwrap())
-        .collect();
-    let network = Arc::new(Network::new(rules, Some(server.ca_pem.as_str())).unwrap());
-    let mut session = runtime()
-        .connect(Upstream::Network(network), &demo_connection(), OPTIONS)
-        .await
-        .unwrap();
+    let (mut session, _) = connect_over_tls(&server).await;
     let over_tls = peak_growth_of_an_endless_query(&mut session, &fake).await;
 
     eprintln!(

@@ -10,16 +10,6 @@ use common::*;
 use host_test::fake::{self, Fake, TlsFakeServer};
 use host_test::{CallError, ErrorKind, Network, Session, Upstream};
 
-/// Routes both Microsoft hosts to the fake, trusting its CA.
-fn network_to(server: &TlsFakeServer, trust_ca: bool) -> Network {
-    let port = server.addr.port();
-    let rules = [fake::ORG_HOST, fake::LOGIN_HOST]
-        .iter()
-        .map(|host| format!("{host}:443:127.0.0.1:{port}").parse().unwrap())
-        .collect();
-    Network::new(rules, trust_ca.then_some(server.ca_pem.as_str())).unwrap()
-}
-
 async fn connect_tls(server: &TlsFakeServer, connection: &str) -> Result<Session, CallError> {
     let upstream = Upstream::Network(Arc::new(network_to(server, true)));
     runtime().connect(upstream, connection, OPTIONS).await

@@ -10,13 +10,12 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
-use host_test::fake::{self, Fake, Fault, TlsFakeServer};
+use host_test::fake::{self, Fake, Fault};
 use host_test::session::{BatchOptions, BatchRequest, Operation, OperationKind, WebRequest};
-use host_test::{CallError, ErrorKind, Network, Session, Upstream};
+use host_test::{CallError, ErrorKind, Session};
 use serde_json::Value;
 
 /// Around every buffer the body passes: wasi:http's 4 KiB
@@ -47,15 +46,6 @@ fn body(head: &str, tail: &str, size: usize) -> (String, bool) {
         Some(json) => (json, true),
         None => ("{".repeat(size), false),
     }
-}
-
-fn tls_network(server: &TlsFakeServer) -> Arc<Network> {
-    let port = server.addr.port();
-    let rules = [fake::ORG_HOST, fake::LOGIN_HOST]
-        .iter()
-        .map(|host| format!("{host}:443:127.0.0.1:{port}").parse().unwrap())
-        .collect();
-    Arc::new(Network::new(rules, Some(server.ca_pem.as_str())).unwrap())
 }
 
 /// The `Content-Length` the fake received on the last org request.
@@ -206,15 +196,7 @@ async fn request_bodies_of_every_size_arrive_whole_in_process() {
 async fn request_bodies_of_every_size_arrive_whole_over_tls() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let network = tls_network(&server);
-    let mut session = runtime()
-        .connect(
-            Upstream::Network(network.clone()),
-            &demo_connection(),
-            OPTIONS,
-        )
-        .await
-        .unwrap();
+    let (mut session, network) = connect_over_tls(&server).await;
     let table = sweep(&mut session, &fake).await;
     write_table("payload-sweep-tls.txt", &table);
     // Every body went over the one keep-alive connection per host.
@@ -295,14 +277,7 @@ async fn batches_of_1_to_1000_requests_are_each_applied_once_in_process() {
 async fn batches_of_1_to_1000_requests_are_each_applied_once_over_tls() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let mut session = runtime()
-        .connect(
-            Upstream::Network(tls_network(&server)),
-            &demo_connection(),
-            OPTIONS,
-        )
-        .await
-        .unwrap();
+    let (mut session, _) = connect_over_tls(&server).await;
     let table = batch_counts(&mut session, &fake).await;
     write_table("batch-sweep-tls.txt", &table);
 }
@@ -352,15 +327,7 @@ async fn a_reset_after_the_server_read_a_post_never_duplicates_it_in_process() {
 async fn a_reset_after_the_server_read_a_post_never_duplicates_it_over_tls() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let network = tls_network(&server);
-    let mut session = runtime()
-        .connect(
-            Upstream::Network(network.clone()),
-            &demo_connection(),
-            OPTIONS,
-        )
-        .await
-        .unwrap();
+    let (mut session, _) = connect_over_tls(&server).await;
     reset_after_the_server_read_the_request(&mut session, &fake).await;
     // The dropped connection was replaced, not resent on by the host.
     let posts = fake
@@ -379,15 +346,7 @@ async fn a_reset_after_the_server_read_a_post_never_duplicates_it_over_tls() {
 async fn a_connection_closed_before_the_request_was_written_is_replaced_over_tls() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let network = tls_network(&server);
-    let mut session = runtime()
-        .connect(
-            Upstream::Network(network.clone()),
-            &demo_connection(),
-            OPTIONS,
-        )
-        .await
-        .unwrap();
+    let (mut session, network) = connect_over_tls(&server).await;
     session.who_am_i(None).await.unwrap();
     let opened = network.connections_opened();
     // The server drops every open connection: the pooled one is stale. The
