@@ -54,14 +54,18 @@ pub struct TokenInfo {
     pub client_id: String,
     pub scope: String,
     pub from_cache: bool,
+    /// The token request that acquired the current token: Entra ID's
+    /// `client-request-id` and its attempts; `None` for a host-supplied token.
+    pub acquired_by: Option<CallInfo>,
 }
 
 /// What happened on the wire for one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallInfo {
-    /// The `x-ms-client-request-id` sent with every attempt.
+    /// The `x-ms-client-request-id` sent with every attempt (for a token
+    /// request, Entra ID's `client-request-id`).
     pub client_request_id: String,
-    /// Requests sent to Dataverse for this call.
+    /// Requests sent for this call.
     pub attempts: u32,
 }
 
@@ -118,26 +122,37 @@ pub struct Client<T: Transport> {
     proof: Proof,
     cache: TokenCache,
     last_token_from_cache: bool,
+    /// The call record of the token request that filled the cache.
+    last_acquisition: Option<CallInfo>,
     policy: RetryPolicy,
 }
 
 impl<T: Transport> Client<T> {
     /// Finds the authority (from the settings, or by discovery) and acquires
-    /// a first token, so wrong settings fail here.
+    /// a first token, so wrong settings fail here. A failure that sent
+    /// anything carries the call record of the step that failed (discovery
+    /// or the token request), attempts included.
     pub fn connect(
         settings: Settings,
         mut transport: T,
         config: ClientConfig,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, Failure> {
         // The credential is checked before anything is sent: a missing or
         // expired certificate is a settings problem, not a network one.
         let proof = load_proof(&settings, &mut transport, config.assertion)?;
         let (authority, scope) = match auth::authority::from_settings(&settings) {
             Some(authority) => (authority?, auth::authority::default_scope(&settings)),
             None => {
-                let response =
-                    transport.send(&auth::authority::discovery_request(&settings.org_url))?;
-                auth::authority::from_discovery(&response, &settings)?
+                let id = crate::uuid::v4(transport.random(), transport.random());
+                let request = auth::authority::discovery_request(&settings.org_url)
+                    .header("x-ms-client-request-id", id.clone());
+                let (answer, call) = send_repeatable(&mut transport, &config.retry, &request, id);
+                answer
+                    .and_then(|response| auth::authority::from_discovery(&response, &settings))
+                    .map_err(|error| Failure {
+                        error,
+                        call: Some(call),
+                    })?
             }
         };
         let mut client = Client {
@@ -148,6 +163,7 @@ impl<T: Transport> Client<T> {
             proof,
             cache: TokenCache::default(),
             last_token_from_cache: false,
+            last_acquisition: None,
             policy: config.retry,
         };
         client.token()?;
@@ -194,6 +210,7 @@ impl<T: Transport> Client<T> {
             proof: Proof::External,
             cache: TokenCache::default(),
             last_token_from_cache: false,
+            last_acquisition: None,
             policy: config.retry,
         };
         client.set_access_token(access_token, expires_at);
@@ -490,7 +507,7 @@ impl<T: Transport> Client<T> {
     }
 
     /// Metadata of the current token, acquiring one if the cache has none usable.
-    pub fn token_info(&mut self) -> Result<TokenInfo, Error> {
+    pub fn token_info(&mut self) -> Result<TokenInfo, Failure> {
         self.token()?;
         let expires_at = self.cache.current().map_or(0, |t| t.expires_at);
         Ok(TokenInfo {
@@ -500,11 +517,12 @@ impl<T: Transport> Client<T> {
             client_id: self.settings.client_id.clone(),
             scope: self.scope.clone(),
             from_cache: self.last_token_from_cache,
+            acquired_by: self.last_acquisition.clone(),
         })
     }
 
     /// The access token itself, for hosts that must forward it.
-    pub fn access_token(&mut self) -> Result<Secret, Error> {
+    pub fn access_token(&mut self) -> Result<Secret, Failure> {
         self.token()
     }
 
@@ -552,10 +570,12 @@ impl<T: Transport> Client<T> {
         loop {
             let token = match self.token() {
                 Ok(token) => token,
-                Err(error) => {
+                // A failed token request reports its own wire record (Entra
+                // ID's request id and attempts): that is where it failed.
+                Err(failure) => {
                     return Err(Failure {
-                        error,
-                        call: Some(call),
+                        error: failure.error,
+                        call: failure.call.or(Some(call)),
                     });
                 }
             };
@@ -577,7 +597,7 @@ impl<T: Transport> Client<T> {
                     continue;
                 }
                 Ok(response) => Ok(response),
-                Err(error @ Error::Transport(_)) => Err(error),
+                Err(error @ (Error::Transport(_) | Error::Unsent { .. })) => Err(error),
                 // Not a network failure (an oversized body, a rejected header): final.
                 Err(error) => {
                     return Err(Failure {
@@ -592,7 +612,7 @@ impl<T: Transport> Client<T> {
                     retry_after_secs: retry::retry_after_secs(response.header("retry-after")),
                     throttling_code: retry::throttling_code(&response.body),
                 },
-                Err(_) => Outcome::TransportFailure,
+                Err(error) => transport_outcome(error),
             };
             let random = self.transport.random();
             match retry::decide(
@@ -615,10 +635,20 @@ impl<T: Transport> Client<T> {
                         });
                     }
                     let error = match answer {
+                        // A 401 on a cached token was re-acquired above, so
+                        // this one came right after a fresh token.
+                        Ok(response) if response.status == 401 => {
+                            webapi::error::refused_fresh_token(&response)
+                        }
                         Ok(response) => webapi::parse_error(&response),
-                        Err(Error::Transport(message)) if call.attempts > 1 => Error::Transport(
-                            format!("{message} (after {} attempts)", call.attempts),
-                        ),
+                        Err(Error::Transport(message)) => {
+                            Error::Transport(transport_message(message, &call, idempotent))
+                        }
+                        // Nothing was sent: no caution about a write.
+                        Err(Error::Unsent { message, permanent }) => Error::Unsent {
+                            message: with_attempts(message, &call),
+                            permanent,
+                        },
                         Err(error) => error,
                     };
                     return Err(Failure {
@@ -634,7 +664,7 @@ impl<T: Transport> Client<T> {
     /// otherwise a fresh one from Entra ID. After Entra ID's `refresh_in` a
     /// new one is fetched early; if that fails the cached one is kept while
     /// it is still usable.
-    fn token(&mut self) -> Result<Secret, Error> {
+    fn token(&mut self) -> Result<Secret, Failure> {
         let now = self.transport.now();
         if let Proof::External = self.proof {
             // The host decides when its token is too old; use it to the end.
@@ -643,7 +673,7 @@ impl<T: Transport> Client<T> {
                     self.last_token_from_cache = true;
                     Ok(token.value.clone())
                 }
-                _ => Err(external_token_needed()),
+                _ => Err(external_token_needed().into()),
             };
         }
         if let Some(cached) = self.cache.usable(now) {
@@ -663,10 +693,13 @@ impl<T: Transport> Client<T> {
         self.acquire(now)
     }
 
-    /// Asks Entra ID for a token and caches it.
-    fn acquire(&mut self, now: u64) -> Result<Secret, Error> {
+    /// Asks Entra ID for a token and caches it. A token request changes
+    /// nothing at Entra ID, so it is repeated under the same policy as an
+    /// idempotent Web API call (429 after `Retry-After`; 502/503/504 and
+    /// dropped connections with backoff); its refusals (400/401) are final.
+    fn acquire(&mut self, now: u64) -> Result<Secret, Failure> {
         let request = match &mut self.proof {
-            Proof::External => return Err(external_token_needed()),
+            Proof::External => return Err(external_token_needed().into()),
             Proof::Secret(secret) => token::client_secret_request(
                 &self.authority,
                 &self.settings.client_id,
@@ -703,11 +736,22 @@ impl<T: Transport> Client<T> {
                 )
             }
         };
-        let response = self.transport.send(&request)?;
-        let token = token::parse_response(&response, now)?;
+        let id = crate::uuid::v4(self.transport.random(), self.transport.random());
+        let request = request.header(token::CLIENT_REQUEST_ID, id.clone());
+        let (answer, call) = send_repeatable(&mut self.transport, &self.policy, &request, id);
+        let token = match answer.and_then(|response| token::parse_response(&response, now)) {
+            Ok(token) => token,
+            Err(error) => {
+                return Err(Failure {
+                    error,
+                    call: Some(call),
+                });
+            }
+        };
         let value = token.value.clone();
         self.cache.store(token);
         self.last_token_from_cache = false;
+        self.last_acquisition = Some(call);
         Ok(value)
     }
 }
@@ -722,14 +766,11 @@ pub fn token_request<T: Transport>(
     transport: &mut T,
     options: AssertionOptions,
 ) -> Result<Request, Error> {
-    match load_proof(settings, transport, options)? {
-        Proof::External => Err(external_token_needed()),
-        Proof::Secret(secret) => Ok(token::client_secret_request(
-            authority,
-            &settings.client_id,
-            &secret,
-            scope,
-        )),
+    let request = match load_proof(settings, transport, options)? {
+        Proof::External => return Err(external_token_needed()),
+        Proof::Secret(secret) => {
+            token::client_secret_request(authority, &settings.client_id, &secret, scope)
+        }
         Proof::Certificate {
             credential,
             options,
@@ -745,12 +786,61 @@ pub fn token_request<T: Transport>(
                 now,
                 options,
             )?;
-            Ok(token::client_assertion_request(
-                authority,
-                &settings.client_id,
-                &jwt,
-                scope,
-            ))
+            token::client_assertion_request(authority, &settings.client_id, &jwt, scope)
+        }
+    };
+    let id = crate::uuid::v4(transport.random(), transport.random());
+    Ok(request.header(token::CLIENT_REQUEST_ID, id))
+}
+
+/// Sends a request that carries no Dataverse token and changes nothing —
+/// tenant discovery, a token request — until the retry policy gives up, the
+/// same policy as an idempotent Web API call. Returns the last answer
+/// whatever its status (the caller reads it), or the last transport error
+/// (naming the attempts when there were several), and the call record.
+fn send_repeatable<T: Transport>(
+    transport: &mut T,
+    policy: &RetryPolicy,
+    request: &Request,
+    client_request_id: String,
+) -> (Result<Response, Error>, CallInfo) {
+    let mut call = CallInfo {
+        client_request_id,
+        attempts: 0,
+    };
+    let mut waited_ms = 0u64;
+    loop {
+        call.attempts += 1;
+        let answer = transport.send(request);
+        let outcome = match &answer {
+            Ok(response) => Outcome::Status {
+                status: response.status,
+                retry_after_secs: retry::retry_after_secs(response.header("retry-after")),
+                throttling_code: false,
+            },
+            Err(error @ (Error::Transport(_) | Error::Unsent { .. })) => transport_outcome(error),
+            // Not a network failure (an oversized body): final.
+            Err(_) => return (answer, call),
+        };
+        let random = transport.random();
+        match retry::decide(policy, true, call.attempts, waited_ms, outcome, random) {
+            Decision::RetryAfterMs(ms) => {
+                transport.sleep(ms);
+                waited_ms = waited_ms.saturating_add(ms);
+            }
+            Decision::GiveUp => {
+                let answer = match answer {
+                    Err(Error::Transport(message)) => {
+                        Err(Error::Transport(with_attempts(message, &call)))
+                    }
+                    Err(Error::Unsent { message, permanent }) => Err(Error::Unsent {
+                        message: with_attempts(message, &call),
+                        permanent,
+                    }),
+                    other => other,
+                };
+                return (answer, call);
+            }
         }
     }
 }
@@ -781,6 +871,41 @@ fn load_proof<T: Transport>(
         options,
         assertion: None,
     })
+}
+
+/// How the retry policy sees a failed send.
+fn transport_outcome(error: &Error) -> Outcome {
+    match error {
+        Error::Unsent { permanent, .. } => Outcome::Unsent {
+            permanent: *permanent,
+        },
+        _ => Outcome::TransportFailure,
+    }
+}
+
+/// `message`, saying how many attempts failed when there was more than one.
+fn with_attempts(mut message: String, call: &CallInfo) -> String {
+    if call.attempts > 1 {
+        message.push_str(&format!(" (after {} attempts)", call.attempts));
+    }
+    message
+}
+
+/// A call's final transport failure, saying how often it was tried and,
+/// for a request that is not repeated on failure (a POST: create, action,
+/// `$batch`), that it may have been carried out: the connection can fail
+/// after Dataverse received the request, and only the request id can tell.
+/// (A request that never connected is `Error::Unsent` and gets no caution.)
+fn transport_message(message: String, call: &CallInfo, idempotent: bool) -> String {
+    let mut message = with_attempts(message, call);
+    if !idempotent {
+        message.push_str(&format!(
+            "; the request may have reached Dataverse: check before repeating it (the write may \
+             have happened; x-ms-client-request-id {})",
+            call.client_request_id
+        ));
+    }
+    message
 }
 
 /// Which Dataverse responses a call takes as its result; the others become errors.
@@ -1062,17 +1187,13 @@ mod tests {
             &[],
             r#"{"token_type":"Bearer","expires_in":3600,"refresh_in":60,"access_token":"t1"}"#,
         );
-        let entra_down = response(503, &[], "");
+        // Entra ID stays down through every retry of the renewal.
+        let entra_down = || Ok(response(503, &[], ""));
+        let mut answers = vec![Ok(challenge()), Ok(with_refresh)];
+        answers.extend((0..5).map(|_| entra_down()));
+        answers.extend([Ok(who_am_i()), Ok(token("t2")), Ok(who_am_i())]);
         let mut t = Scripted {
-            answers: vec![
-                Ok(challenge()),
-                Ok(with_refresh),
-                Ok(entra_down),
-                Ok(who_am_i()),
-                Ok(token("t2")),
-                Ok(who_am_i()),
-            ]
-            .into(),
+            answers: answers.into(),
             sent: vec![],
             slept: vec![],
             now: 1_000,
@@ -1083,15 +1204,340 @@ mod tests {
         client.who_am_i(&none()).unwrap();
         drop(client);
         assert_eq!(
-            bearer(&t.sent[3]),
+            bearer(&t.sent[7]),
             Some("Bearer t1"),
             "renewal failed: the old token is still used"
         );
         assert_eq!(
-            bearer(&t.sent[5]),
+            bearer(&t.sent[9]),
             Some("Bearer t2"),
             "the next call renews"
         );
+    }
+
+    const TOKEN_URL: &str = "https://login.microsoftonline.com/tid/oauth2/v2.0/token";
+
+    /// The token requests sent, in order.
+    fn token_requests(t: &Scripted) -> Vec<&Request> {
+        t.sent.iter().filter(|r| r.url == TOKEN_URL).collect()
+    }
+
+    fn scripted(answers: Vec<Result<Response, Error>>) -> Scripted {
+        Scripted {
+            answers: answers.into(),
+            sent: vec![],
+            slept: vec![],
+            now: 1_000,
+        }
+    }
+
+    fn policy(max_retries: u32) -> ClientConfig {
+        ClientConfig {
+            retry: RetryPolicy {
+                max_retries,
+                max_total_wait_ms: 60_000,
+            },
+            ..ClientConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_token_request_that_meets_a_transient_failure_once_is_sent_again() {
+        let dropped = Err(Error::Transport("the connection closed".into()));
+        let cases = [
+            (Ok(response(503, &[], "")), 500..=1_000),
+            (
+                Ok(response(429, &[("Retry-After", "2")], "")),
+                2_000..=2_000,
+            ),
+            (
+                Ok(response(502, &[], "<html>Bad Gateway</html>")),
+                500..=1_000,
+            ),
+            (dropped, 500..=1_000),
+        ];
+        for (first, waits) in cases {
+            let label = format!("{first:?}");
+            let mut t = scripted(vec![Ok(challenge()), first, Ok(token("t1"))]);
+            let mut client = Client::connect(settings(), &mut t, ClientConfig::default())
+                .unwrap_or_else(|f| panic!("{label}: {f:?}"));
+            let acquired = client.token_info().unwrap().acquired_by.unwrap();
+            assert_eq!(acquired.attempts, 2, "{label}");
+            drop(client);
+            assert_eq!(t.slept.len(), 1, "{label}");
+            assert!(waits.contains(&t.slept[0]), "{label}: {:?}", t.slept);
+            let sent = token_requests(&t);
+            assert_eq!(sent.len(), 2, "{label}");
+            let ids: Vec<_> = sent
+                .iter()
+                .map(|r| r.header_value("client-request-id"))
+                .collect();
+            assert_eq!(ids[0], Some(acquired.client_request_id.as_str()), "{label}");
+            assert_eq!(ids[0], ids[1], "{label}: one acquisition, one id");
+            assert_eq!(sent[0].body, sent[1].body, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_refused_token_request_is_not_repeated() {
+        let refused = response(
+            401,
+            &[],
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#,
+        );
+        let bad_request = response(
+            400,
+            &[],
+            r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant 'x' not found.","error_codes":[90002]}"#,
+        );
+        for answer in [refused, bad_request] {
+            let mut t = scripted(vec![Ok(challenge()), Ok(answer), Ok(token("t1"))]);
+            let failure = Client::connect(settings(), &mut t, ClientConfig::default())
+                .err()
+                .unwrap();
+            assert!(
+                matches!(failure.error, Error::Authentication(_)),
+                "{failure:?}"
+            );
+            assert_eq!(failure.call.unwrap().attempts, 1);
+            assert_eq!(token_requests(&t).len(), 1);
+            assert!(t.slept.is_empty());
+        }
+    }
+
+    #[test]
+    fn entra_down_for_good_ends_connect_after_the_policys_attempts() {
+        let down = |_| Ok(response(503, &[], ""));
+        let mut answers = vec![Ok(challenge())];
+        answers.extend((0..10).map(down));
+        let mut t = scripted(answers);
+        let failure = Client::connect(settings(), &mut t, policy(2))
+            .err()
+            .unwrap();
+        let call = failure.call.unwrap();
+        assert_eq!(call.attempts, 3);
+        assert_eq!(token_requests(&t).len(), 3);
+        assert_eq!(t.slept.len(), 2);
+
+        let refused = |_| {
+            Err(Error::Transport(
+                "connection to login.microsoftonline.com refused".into(),
+            ))
+        };
+        let mut answers = vec![Ok(challenge())];
+        answers.extend((0..10).map(refused));
+        let mut t = scripted(answers);
+        let failure = Client::connect(settings(), &mut t, policy(2))
+            .err()
+            .unwrap();
+        let Error::Transport(message) = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert!(message.contains("after 3 attempts"), "{message}");
+        assert_eq!(failure.call.unwrap().attempts, 3);
+    }
+
+    #[test]
+    fn discovery_is_retried_under_the_same_policy() {
+        let dropped = Err(Error::Transport("the connection closed".into()));
+        let mut t = scripted(vec![
+            Ok(response(503, &[], "")),
+            dropped,
+            Ok(challenge()),
+            Ok(token("t1")),
+        ]);
+        Client::connect(settings(), &mut t, ClientConfig::default()).unwrap();
+        let discovery: Vec<_> = t.sent[..3]
+            .iter()
+            .map(|r| r.header_value("x-ms-client-request-id"))
+            .collect();
+        assert!(discovery[0].is_some());
+        assert!(
+            discovery.iter().all(|id| *id == discovery[0]),
+            "one call, one id"
+        );
+        assert!(t.sent[..3].iter().all(|r| bearer(r).is_none()));
+        assert_eq!(t.slept.len(), 2);
+
+        let not_dataverse = response(404, &[], "");
+        let mut t = scripted(vec![Ok(not_dataverse)]);
+        let failure = Client::connect(settings(), &mut t, ClientConfig::default())
+            .err()
+            .unwrap();
+        assert!(matches!(failure.error, Error::Authority(_)));
+        assert_eq!(
+            failure.call.unwrap().attempts,
+            1,
+            "a 404 is an answer, not an outage"
+        );
+    }
+
+    #[test]
+    fn a_call_whose_token_request_fails_reports_the_token_requests_attempts() {
+        let mut answers = vec![Ok(challenge()), Ok(token("t1"))];
+        answers.extend((0..3).map(|_| Ok(response(503, &[], ""))));
+        let mut t = scripted(answers);
+        let mut client = Client::connect(settings(), &mut t, policy(2)).unwrap();
+        client.transport.now = 1_000 + 3_600;
+        let failure = client.who_am_i(&none()).unwrap_err();
+        drop(client);
+        let call = failure.call.unwrap();
+        assert_eq!(call.attempts, 3);
+        let last = token_requests(&t).pop().unwrap();
+        assert_eq!(
+            last.header_value("client-request-id"),
+            Some(call.client_request_id.as_str())
+        );
+        assert!(
+            t.sent.iter().all(|r| !r.url.ends_with("WhoAmI")),
+            "no Web API request without a token"
+        );
+    }
+
+    #[test]
+    fn retry_after_zero_waits_a_second_each_time() {
+        let mut t = script(vec![throttled("0"); 5]);
+        let mut client = connect(&mut t);
+        let failure = client.who_am_i(&none()).unwrap_err();
+        drop(client);
+        assert!(
+            matches!(failure.error, Error::Throttled { .. }),
+            "{failure:?}"
+        );
+        assert_eq!(failure.call.unwrap().attempts, 5);
+        assert_eq!(t.slept, [1_000; 4]);
+    }
+
+    #[test]
+    fn a_post_whose_connection_was_refused_is_sent_again_without_caution() {
+        let refused = || {
+            Err(Error::Unsent {
+                message: "connection to contoso refused".into(),
+                permanent: false,
+            })
+        };
+        let created = response(
+            204,
+            &[(
+                "OData-EntityId",
+                "https://contoso.crm.dynamics.com/api/data/v9.2/accounts(00000000-0000-0000-0000-000000000001)",
+            )],
+            "",
+        );
+        let mut t = script(vec![]);
+        t.answers.extend([refused(), Ok(created)]);
+        let mut client = connect(&mut t);
+        let done = client
+            .create("accounts", r#"{"name":"A"}"#, &none())
+            .unwrap();
+        assert_eq!(done.call.attempts, 2, "nothing was sent, so it was safe");
+
+        let mut t = script(vec![]);
+        t.answers.extend((0..5).map(|_| refused()));
+        let mut client = connect(&mut t);
+        let failure = client
+            .create("accounts", r#"{"name":"A"}"#, &none())
+            .unwrap_err();
+        let Error::Unsent { message, .. } = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert_eq!(failure.call.unwrap().attempts, 5);
+        assert!(message.ends_with("refused (after 5 attempts)"), "{message}");
+        assert!(!message.contains("may have"), "{message}");
+    }
+
+    #[test]
+    fn an_untrusted_certificate_or_unknown_host_is_not_retried() {
+        let mut t = script(vec![]);
+        t.answers.push_back(Err(Error::Unsent {
+            message: "TLS with contoso failed (certificate not trusted?)".into(),
+            permanent: true,
+        }));
+        let mut client = connect(&mut t);
+        let failure = client.who_am_i(&none()).unwrap_err();
+        assert!(matches!(
+            failure.error,
+            Error::Unsent {
+                permanent: true,
+                ..
+            }
+        ));
+        assert_eq!(failure.call.unwrap().attempts, 1);
+    }
+
+    #[test]
+    fn a_post_that_lost_its_connection_says_the_write_may_have_happened() {
+        let dropped = || Err(Error::Transport("the connection to contoso closed".into()));
+        let mut t = script(vec![]);
+        t.answers.extend([dropped(), dropped()]);
+        let mut client = connect(&mut t);
+        let given = CallOptions {
+            client_request_id: Some("create-1".into()),
+            ..none()
+        };
+        let failure = client
+            .create("accounts", r#"{"name":"A"}"#, &given)
+            .unwrap_err();
+        let Error::Transport(message) = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert_eq!(
+            failure.call.as_ref().unwrap().attempts,
+            1,
+            "a POST is not repeated"
+        );
+        assert!(
+            message.ends_with(
+                "; the request may have reached Dataverse: check before repeating it (the write \
+                 may have happened; x-ms-client-request-id create-1)"
+            ),
+            "{message}"
+        );
+        // A GET is repeated instead, and says nothing of the kind.
+        let failure = client.who_am_i(&none()).unwrap_err();
+        let Error::Transport(message) = &failure.error else {
+            panic!("{failure:?}")
+        };
+        assert!(!message.contains("may have"), "{message}");
+    }
+
+    #[test]
+    fn a_401_right_after_a_fresh_token_says_what_to_check() {
+        let refused = || {
+            response(
+                401,
+                &[(
+                    "WWW-Authenticate",
+                    r#"Bearer authorization_uri=https://login.microsoftonline.com/tid/oauth2/authorize, error="invalid_token", error_description="The user is disabled.""#,
+                )],
+                "",
+            )
+        };
+        // A fresh token, refused at once; and a cached one, refused again after renewal.
+        for answers in [vec![refused()], vec![refused(), token("t2"), refused()]] {
+            let cached = answers.len() > 1;
+            let mut t = script(vec![]);
+            let mut client = connect(&mut t);
+            if !cached {
+                client.cache.clear();
+                t_reanswer(&mut client, token("t2"));
+            }
+            for answer in answers {
+                client.transport.answers.push_back(Ok(answer));
+            }
+            let failure = client.who_am_i(&none()).unwrap_err();
+            let Error::Service(f) = &failure.error else {
+                panic!("{failure:?}")
+            };
+            assert_eq!(f.status, 401);
+            assert!(f.message.contains("The user is disabled."), "{}", f.message);
+            assert!(f.hint.as_deref().unwrap().contains("Application User"));
+        }
+    }
+
+    /// Queues an answer for the client's transport.
+    fn t_reanswer(client: &mut Client<&mut Scripted>, answer: Response) {
+        client.transport.answers.push_back(Ok(answer));
     }
 
     #[test]
@@ -1365,7 +1811,8 @@ mod tests {
         };
         let err = Client::connect(settings(), &mut t, ClientConfig::default())
             .err()
-            .unwrap();
+            .unwrap()
+            .error;
         assert!(matches!(err, Error::Authority(_)));
         assert_eq!(t.sent.len(), 1);
     }
@@ -1383,9 +1830,11 @@ mod tests {
             slept: vec![],
             now: 0,
         };
-        let err = Client::connect(settings, &mut t, ClientConfig::default())
+        let failure = Client::connect(settings, &mut t, ClientConfig::default())
             .err()
             .unwrap();
+        assert!(failure.call.is_none(), "nothing was sent");
+        let err = failure.error;
         assert!(
             matches!(&err, Error::InvalidSettings(m) if m.contains("certificate store")),
             "{err:?}"

@@ -7,7 +7,7 @@ use crate::auth::assertion::{Algorithm, AssertionOptions};
 use crate::client::{CallInfo, CallOptions, Client, ClientConfig, Failure, Reply};
 use crate::error::{AuthFailure, Error, ServiceFailure};
 use crate::http::Method;
-use crate::page_reader::PageReader;
+use crate::page_reader::{FetchReader, PageReader};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::settings::{self, Credential, Settings};
@@ -193,6 +193,7 @@ fn authority_info(a: &crate::auth::Authority, scope: String) -> wit_auth::Author
 impl api::Guest for Component {
     type Client = ClientResource;
     type PageReader = PageReaderResource;
+    type FetchPageReader = FetchPageReaderResource;
 }
 
 type Shared = Rc<RefCell<Client<WasiTransport>>>;
@@ -221,6 +222,26 @@ impl api::GuestPageReader for PageReaderResource {
     }
 }
 
+/// An all-pages FetchXML read over its client.
+pub struct FetchPageReaderResource {
+    client: Shared,
+    reader: RefCell<FetchReader>,
+}
+
+impl api::GuestFetchPageReader for FetchPageReaderResource {
+    fn next(&self) -> Result<Option<api::FetchPage>, wit::Error> {
+        let mut client = self.client.borrow_mut();
+        match self.reader.borrow_mut().next(&mut client) {
+            None => Ok(None),
+            Some(result) => result.map(fetch_page).map(Some).map_err(failure),
+        }
+    }
+
+    fn rows_read(&self) -> u64 {
+        self.reader.borrow().rows_read()
+    }
+}
+
 impl api::GuestClient for ClientResource {
     fn connect(
         settings: api::SettingsBorrow<'_>,
@@ -228,7 +249,7 @@ impl api::GuestClient for ClientResource {
     ) -> Result<api::Client, wit::Error> {
         let settings = settings.get::<SettingsResource>().0.clone();
         let (transport, config) = transport_and_config(&options);
-        let client = Client::connect(settings, transport, config).map_err(error)?;
+        let client = Client::connect(settings, transport, config).map_err(failure)?;
         Ok(api::Client::new(ClientResource(Rc::new(RefCell::new(
             client,
         )))))
@@ -354,14 +375,20 @@ impl api::GuestClient for ClientResource {
                 &call_options(options),
             )
             .map_err(failure)?;
-        let p = reply.value;
-        Ok(api::FetchPage {
-            rows: p.rows,
-            row_count: p.row_count,
-            more_records: p.more_records,
-            paging_cookie: p.paging_cookie,
-            total_count: p.total_record_count,
-            call: call(reply.call),
+        Ok(fetch_page(reply))
+    }
+
+    fn read_all_fetch_xml(
+        &self,
+        entity_set: String,
+        fetch_xml: String,
+        max_rows: u64,
+        options: Option<api::RequestOptions>,
+    ) -> api::FetchPageReader {
+        let reader = FetchReader::new(entity_set, fetch_xml, max_rows, call_options(options));
+        api::FetchPageReader::new(FetchPageReaderResource {
+            client: self.0.clone(),
+            reader: RefCell::new(reader),
         })
     }
 
@@ -588,7 +615,7 @@ impl api::GuestClient for ClientResource {
     }
 
     fn token_info(&self) -> Result<api::TokenInfo, wit::Error> {
-        let t = self.client().token_info().map_err(error)?;
+        let t = self.client().token_info().map_err(failure)?;
         Ok(api::TokenInfo {
             expires_at: t.expires_at,
             authority: t.authority,
@@ -596,11 +623,12 @@ impl api::GuestClient for ClientResource {
             client_id: t.client_id,
             scope: t.scope,
             from_cache: t.from_cache,
+            call: t.acquired_by.map(call),
         })
     }
 
     fn access_token(&self) -> Result<String, wit::Error> {
-        let token = self.client().access_token().map_err(error)?;
+        let token = self.client().access_token().map_err(failure)?;
         Ok(token.expose().to_string())
     }
 }
@@ -708,6 +736,18 @@ fn call(c: CallInfo) -> wit::CallInfo {
     }
 }
 
+fn fetch_page(reply: Reply<crate::webapi::fetchxml::FetchPage>) -> api::FetchPage {
+    let p = reply.value;
+    api::FetchPage {
+        rows: p.rows,
+        row_count: p.row_count,
+        more_records: p.more_records,
+        paging_cookie: p.paging_cookie,
+        total_count: p.total_record_count,
+        call: call(reply.call),
+    }
+}
+
 fn failure(f: Failure) -> wit::Error {
     wit::Error {
         kind: kind(f.error),
@@ -740,7 +780,7 @@ fn kind(error: Error) -> wit::ErrorKind {
             failure: service_failure(failure),
         }),
         Error::Service(s) => K::Service(service_failure(s)),
-        Error::Transport(m) => K::Transport(m),
+        Error::Transport(m) | Error::Unsent { message: m, .. } => K::Transport(m),
         Error::InvalidResponse(m) => K::InvalidResponse(m),
     }
 }

@@ -10,7 +10,8 @@ pub enum Error {
     InvalidSettings(String),
     /// The arguments of a call are wrong; the message names the argument.
     InvalidRequest(String),
-    /// Microsoft Entra ID refused to issue a token.
+    /// The token endpoint failed: Entra ID refused to issue a token, answered
+    /// something unreadable, or issued a token that is not a Bearer token.
     Authentication(Box<AuthFailure>),
     /// The authority (tenant / login host) is unknown, untrusted or unusable.
     Authority(String),
@@ -27,8 +28,14 @@ pub enum Error {
     },
     /// Any other Dataverse error.
     Service(ServiceFailure),
-    /// The request could not be sent or the response not received.
+    /// The connection failed after the request may have left: it may have
+    /// reached the server, so only an idempotent request is sent again.
     Transport(String),
+    /// No connection could be made (DNS, refused, connect timeout, TLS):
+    /// not one byte of the request left, so resending it is safe for any
+    /// method, and useless when `permanent` (an unknown host name, an
+    /// untrusted certificate). Shown to callers as a transport error.
+    Unsent { message: String, permanent: bool },
     /// The server answered something this client cannot understand.
     InvalidResponse(String),
 }
@@ -118,7 +125,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Service(s) => write!(f, "Dataverse error: {s}"),
-            Error::Transport(m) => write!(f, "transport: {m}"),
+            Error::Transport(m) | Error::Unsent { message: m, .. } => write!(f, "transport: {m}"),
             Error::InvalidResponse(m) => write!(f, "invalid response: {m}"),
         }
     }

@@ -35,8 +35,10 @@ pub enum Outcome {
         /// The error body carried a service-protection code, see [`throttling_code`].
         throttling_code: bool,
     },
-    /// The request could not be sent or the response not read.
+    /// The connection failed after the request may have left.
     TransportFailure,
+    /// No connection could be made: nothing was sent.
+    Unsent { permanent: bool },
 }
 
 /// What to do next.
@@ -52,6 +54,12 @@ const BASE_DELAY_MS: u64 = 1_000;
 const MAX_DELAY_MS: u64 = 30_000;
 /// A `Retry-After` beyond a day is a server bug, not a plan.
 const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+/// The shortest wait after throttling. `Retry-After` counts whole seconds
+/// (RFC 9110 delta-seconds), so `0` means "less than a second", not "now":
+/// taken literally it spent every retry of a call in about 80 ms, each one
+/// counting against the very limit that throttled it. One second is the
+/// smallest wait certain to be past what the server asked for.
+pub const MIN_THROTTLED_WAIT_MS: u64 = 1_000;
 
 /// Dataverse service-protection limit codes: number of requests, execution
 /// time, concurrent requests.
@@ -124,9 +132,13 @@ pub fn retry_after_secs(header: Option<&str>) -> Option<u64> {
 ///
 /// - below 400: nothing to retry;
 /// - 429, or a service-protection code in the body: retry any method, after
-///   `Retry-After` when given, else with backoff;
+///   `Retry-After` when given, else with backoff — never sooner than
+///   [`MIN_THROTTLED_WAIT_MS`];
 /// - 502/503/504 and transport failures: retry idempotent methods only, with
 ///   backoff — or after `Retry-After` when that is longer;
+/// - no connection made (refused, connect timeout): retry any method with
+///   backoff, since nothing was sent; an unknown host or an untrusted
+///   certificate: give up at once;
 /// - anything else: give up.
 ///
 /// Backoff is exponential with jitter: base = 1 s × 2^(attempts_made−1),
@@ -149,15 +161,17 @@ pub fn decide(
             status,
             retry_after_secs,
             throttling_code,
-        } if status == 429 || throttling_code => {
-            retry_after_secs.map_or(backoff, |s| s.saturating_mul(1000))
-        }
+        } if status == 429 || throttling_code => retry_after_secs
+            .map_or(backoff, |s| s.saturating_mul(1000))
+            .max(MIN_THROTTLED_WAIT_MS),
         Outcome::Status {
             status: 502..=504,
             retry_after_secs,
             ..
         } if idempotent => backoff.max(retry_after_secs.map_or(0, |s| s.saturating_mul(1000))),
         Outcome::TransportFailure if idempotent => backoff,
+        // Nothing left, so even a POST is safe to send again.
+        Outcome::Unsent { permanent: false } => backoff,
         _ => return Decision::GiveUp,
     };
     if waited_ms.saturating_add(delay) > policy.max_total_wait_ms {
@@ -263,9 +277,13 @@ mod tests {
             (true, 1, 0, status(500, None, false), 0, GiveUp),
             // Throttling: every method, Retry-After first.
             (false, 1, 0, status(429, Some(7), false), 0, Retry(7_000)),
-            (false, 1, 0, status(429, Some(0), false), 0, Retry(0)),
+            // Retry-After counts whole seconds: 0 means under a second.
+            (false, 1, 0, status(429, Some(0), false), 0, Retry(1_000)),
+            (true, 3, 0, status(429, Some(0), false), 0, Retry(1_000)),
             (false, 1, 0, status(503, Some(3), true), 0, Retry(3_000)),
-            (false, 1, 0, status(400, None, true), 0, Retry(500)),
+            // Without Retry-After, backoff, but never under a second.
+            (false, 1, 0, status(400, None, true), 0, Retry(1_000)),
+            (false, 1, 0, status(429, None, false), 0, Retry(1_000)),
             (false, 2, 0, status(429, None, false), 0, Retry(1_000)),
             (false, 2, 0, status(429, None, false), 1_000, Retry(2_000)),
             (false, 2, 0, status(429, None, false), 1_001, Retry(1_000)),
@@ -286,6 +304,26 @@ mod tests {
                 u64::MAX,
                 Retry(4_000 + u64::MAX % 4_001),
             ),
+            // Nothing sent: any method again, unless it cannot help.
+            (
+                false,
+                1,
+                0,
+                Outcome::Unsent { permanent: false },
+                0,
+                Retry(500),
+            ),
+            (
+                true,
+                2,
+                0,
+                Outcome::Unsent { permanent: false },
+                0,
+                Retry(1_000),
+            ),
+            (true, 1, 0, Outcome::Unsent { permanent: true }, 0, GiveUp),
+            (false, 1, 0, Outcome::Unsent { permanent: true }, 0, GiveUp),
+            (false, 5, 0, Outcome::Unsent { permanent: false }, 0, GiveUp),
             // Budgets.
             (true, 4, 0, Outcome::TransportFailure, 0, Retry(4_000)),
             (true, 5, 0, Outcome::TransportFailure, 0, GiveUp),

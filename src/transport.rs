@@ -136,10 +136,19 @@ mod wasi_http {
 
     impl Transport for WasiTransport {
         fn send(&mut self, request: &Request) -> Result<Response, Error> {
-            let outgoing = self.outgoing(request)?;
+            let (outgoing, body) = self.outgoing(request)?;
             let options = self.options();
+            // The host must have the request before the body is written: the
+            // body stream is a bounded pipe to the host's sender, so writing
+            // more than it buffers before `handle` waits for a reader that
+            // does not exist yet (any body over 4 KiB hung).
             let future = outgoing_handler::handle(outgoing, options)
-                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+                .map_err(|e| failed(&e, &request.url))?;
+            // A write fails only when the host stopped taking the body: it
+            // could not send the request (the future says why), or the
+            // server answered before reading all of it (a 401, a 413), and
+            // then its answer is the result.
+            let _ = write_body(body, &request.body);
             let incoming = loop {
                 match future.get() {
                     Some(result) => break result,
@@ -148,7 +157,7 @@ mod wasi_http {
             };
             let incoming = incoming
                 .map_err(|()| Error::Transport("the response was already taken".into()))?
-                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
+                .map_err(|e| failed(&e, &request.url))?;
             let status = incoming.status();
             let headers: Vec<(String, String)> = incoming
                 .headers()
@@ -192,7 +201,7 @@ mod wasi_http {
     }
 
     impl WasiTransport {
-        fn outgoing(&self, request: &Request) -> Result<OutgoingRequest, Error> {
+        fn outgoing(&self, request: &Request) -> Result<(OutgoingRequest, OutgoingBody), Error> {
             // Plain http only reaches loopback: the settings allowed it
             // (AllowHttpLoopback) for a local test server, and nothing else.
             let parts = split_url(&request.url)
@@ -240,21 +249,7 @@ mod wasi_http {
                 .set_path_with_query(Some(parts.path_and_query))
                 .map_err(|()| invalid("path"))?;
             let body = outgoing.body().map_err(|()| invalid("body"))?;
-            {
-                let stream = body.write().map_err(|()| invalid("body stream"))?;
-                // blocking-write-and-flush takes at most 4096 bytes per call.
-                for chunk in request.body.chunks(4096) {
-                    stream.blocking_write_and_flush(chunk).map_err(|_| {
-                        Error::Transport(format!(
-                            "writing the request body to {}",
-                            host_of(&request.url)
-                        ))
-                    })?;
-                }
-            }
-            OutgoingBody::finish(body, None)
-                .map_err(|e| Error::Transport(describe(&e, &request.url)))?;
-            Ok(outgoing)
+            Ok((outgoing, body))
         }
 
         fn options(&self) -> Option<RequestOptions> {
@@ -310,6 +305,31 @@ mod wasi_http {
         }
     }
 
+    /// Streams `bytes` into the request body within the host's write budget
+    /// (`check-write`), waiting for room when the host has not caught up, and
+    /// finishes the body. Fails when the host closed the stream (it could not
+    /// send the request; the response future then says why).
+    fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), ()> {
+        {
+            let stream = body.write()?;
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let budget = stream.check_write().map_err(|_| ())?;
+                if budget == 0 {
+                    stream.subscribe().block();
+                    continue;
+                }
+                let n = usize::try_from(budget)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
+                stream.write(&rest[..n]).map_err(|_| ())?;
+                rest = &rest[n..];
+            }
+            stream.blocking_flush().map_err(|_| ())?;
+        }
+        OutgoingBody::finish(body, None).map_err(|_| ())
+    }
+
     fn content_length(headers: &[(String, String)]) -> Option<u64> {
         headers
             .iter()
@@ -328,6 +348,29 @@ mod wasi_http {
         split_url(url).map_or(url, |p| p.authority)
     }
 
+    /// The error for a request the host could not complete: `Unsent` when
+    /// the host says no connection was made (it never sent a byte), else
+    /// `Transport` (the request may have reached the server).
+    fn failed(error: &ErrorCode, url: &str) -> Error {
+        let message = describe(error, url);
+        match error {
+            // Retrying cannot fix an unknown name or an untrusted certificate.
+            ErrorCode::DnsError(_)
+            | ErrorCode::TlsCertificateError
+            | ErrorCode::TlsAlertReceived(_) => Error::Unsent {
+                message,
+                permanent: true,
+            },
+            ErrorCode::ConnectionRefused
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::TlsProtocolError => Error::Unsent {
+                message,
+                permanent: false,
+            },
+            _ => Error::Transport(message),
+        }
+    }
+
     fn describe(error: &ErrorCode, url: &str) -> String {
         let host = host_of(url);
         match error {
@@ -337,6 +380,7 @@ mod wasi_http {
             ErrorCode::TlsCertificateError | ErrorCode::TlsAlertReceived(_) => {
                 format!("TLS with {host} failed (certificate not trusted?)")
             }
+            ErrorCode::TlsProtocolError => format!("the TLS handshake with {host} failed"),
             ErrorCode::ConnectionReadTimeout => format!("reading from {host} timed out"),
             ErrorCode::HttpResponseIncomplete | ErrorCode::ConnectionTerminated => {
                 format!("the connection to {host} closed before the response was complete")

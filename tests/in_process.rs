@@ -457,3 +457,205 @@ async fn a_host_doing_its_own_http_gets_a_working_token_through_the_auth_interfa
         matches!(dataverse_error(refused), ErrorKind::Authentication(f) if f.code == Some(7000215))
     );
 }
+
+fn with_retries(max_retries: u32) -> host_test::ClientOptions {
+    host_test::ClientOptions {
+        max_retries: Some(max_retries),
+        ..OPTIONS
+    }
+}
+
+#[tokio::test]
+async fn each_transient_entra_failure_is_retried_once_and_connect_succeeds() {
+    let fake = Fake::demo();
+    let faults = [
+        fake::Fault::Status(503),
+        fake::Fault::Throttle {
+            retry_after_secs: 1,
+        },
+        fake::Fault::HangUp,
+    ];
+    for fault in faults {
+        let before = fake.stats().token_requests;
+        fake.inject_entra(fault.clone(), 1);
+        let mut session = connect(&fake, &demo_connection())
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        let acquired = session.token_info().await.unwrap().call.unwrap();
+        assert_eq!(acquired.attempts, 2, "{fault:?}");
+        assert_eq!(fake.stats().token_requests - before, 2, "{fault:?}");
+        // The id reported is the one Entra ID saw on both attempts.
+        let log = fake.requests();
+        let sent: Vec<_> = log
+            .iter()
+            .filter(|r| r.host == fake::LOGIN_HOST)
+            .rev()
+            .take(2)
+            .map(|r| r.header("client-request-id").map(str::to_string))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                Some(acquired.client_request_id.clone()),
+                Some(acquired.client_request_id)
+            ]
+        );
+        session.who_am_i(None).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn entra_down_for_good_ends_connect_after_the_bounded_attempts() {
+    let fake = Fake::demo();
+    fake.inject_entra(fake::Fault::Status(503), 10);
+    let error = full_error(
+        runtime()
+            .connect(
+                host_test::Upstream::Fake(fake.clone()),
+                &demo_connection(),
+                with_retries(2),
+            )
+            .await,
+    );
+    let ErrorKind::Authentication(failure) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.status, 503);
+    assert_eq!(failure.error, "temporarily_unavailable");
+    assert_eq!(error.call.as_ref().unwrap().attempts, 3);
+    assert_eq!(fake.stats().token_requests, 3);
+    assert!(
+        host_test::session::describe(&error).ends_with("(3 attempts)"),
+        "{}",
+        host_test::session::describe(&error)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_secret_is_not_retried() {
+    let fake = Fake::demo();
+    let wrong = format!(
+        "AuthType=ClientSecret;Url=https://{}/;ClientId={};ClientSecret=Wrong~Secret-Value",
+        fake::ORG_HOST,
+        fake::DEMO_CLIENT_ID
+    );
+    let error = full_error(connect(&fake, &wrong).await);
+    assert!(
+        matches!(error.kind, ErrorKind::Authentication(_)),
+        "{error:?}"
+    );
+    assert_eq!(error.call.unwrap().attempts, 1);
+    assert_eq!(fake.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn a_transient_discovery_failure_is_retried_once() {
+    let fake = Fake::demo();
+    fake.inject_discovery(fake::Fault::Status(503), 1);
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    session.who_am_i(None).await.unwrap();
+    assert_eq!(fake.stats().discovery_requests, 2);
+    let probes: Vec<_> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.host == fake::ORG_HOST && r.authorization.is_none())
+        .map(|r| r.header("x-ms-client-request-id").map(str::to_string))
+        .collect();
+    assert_eq!(probes.len(), 2);
+    assert!(probes[0].is_some() && probes[0] == probes[1], "{probes:?}");
+}
+
+#[tokio::test]
+async fn an_unreadable_token_response_is_an_authentication_error_with_the_status() {
+    let fake = Fake::demo();
+    fake.inject_entra(fake::Fault::MalformedJson, 1);
+    let error = full_error(connect(&fake, &demo_connection()).await);
+    let ErrorKind::Authentication(failure) = &error.kind else {
+        panic!("a token endpoint failure, not a Dataverse one: {error:?}")
+    };
+    assert_eq!(
+        (failure.status, failure.error.as_str()),
+        (200, "unreadable_response")
+    );
+    assert!(
+        failure
+            .description
+            .starts_with("Entra ID answered HTTP 200 with something unreadable"),
+        "{}",
+        failure.description
+    );
+    assert!(!failure.description.contains("eyJ0"), "never the body");
+
+    // A gateway's HTML page, for good: retried, then reported with its status.
+    fake.inject_entra(fake::Fault::Status(502), 10);
+    let error = full_error(
+        runtime()
+            .connect(
+                host_test::Upstream::Fake(fake.clone()),
+                &demo_connection(),
+                with_retries(1),
+            )
+            .await,
+    );
+    let ErrorKind::Authentication(failure) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.status, 502);
+    assert!(
+        failure.description.contains("text/html"),
+        "{}",
+        failure.description
+    );
+    assert_eq!(error.call.unwrap().attempts, 2);
+}
+
+#[tokio::test]
+async fn a_token_that_is_not_a_bearer_token_is_refused_and_never_sent() {
+    let fake = Fake::demo();
+    fake.set_token_type(Some("pop"));
+    let ErrorKind::Authentication(failure) =
+        dataverse_error(connect(&fake, &demo_connection()).await)
+    else {
+        panic!("expected an authentication error")
+    };
+    assert_eq!(failure.error, "unsupported_token_type");
+    assert!(
+        failure.description.contains("'pop'"),
+        "{}",
+        failure.description
+    );
+    assert_eq!(fake.stats().api_requests, 0);
+    assert!(fake.requests().iter().all(|r| r.authorization.is_none()));
+}
+
+#[tokio::test]
+async fn a_401_right_after_a_fresh_token_names_the_application_user_and_dataverses_reason() {
+    let fake = Fake::demo();
+    let mut session = connect(&fake, &demo_connection()).await.unwrap();
+    fake.refuse_tokens(Some("The application user is disabled."));
+    let error = full_error(session.who_am_i(None).await);
+    let ErrorKind::Service(failure) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(failure.status, 401);
+    assert!(
+        failure
+            .message
+            .contains("invalid_token: The application user is disabled."),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("Application User")
+    );
+    assert_eq!(
+        error.call.unwrap().attempts,
+        2,
+        "re-acquired once, then refused again"
+    );
+    assert_eq!(fake.stats().token_requests, 2);
+}

@@ -10,19 +10,65 @@ use common::*;
 use host_test::fake::{self, Fake, TlsFakeServer};
 use host_test::{CallError, ErrorKind, Network, Session, Upstream};
 
-/// Routes both Microsoft hosts to the fake, trusting its CA.
-fn network_to(server: &TlsFakeServer, trust_ca: bool) -> Network {
-    let port = server.addr.port();
-    let rules = [fake::ORG_HOST, fake::LOGIN_HOST]
-        .iter()
-        .map(|host| format!("{host}:443:127.0.0.1:{port}").parse().unwrap())
-        .collect();
-    Network::new(rules, trust_ca.then_some(server.ca_pem.as_str())).unwrap()
-}
-
 async fn connect_tls(server: &TlsFakeServer, connection: &str) -> Result<Session, CallError> {
     let upstream = Upstream::Network(Arc::new(network_to(server, true)));
     runtime().connect(upstream, connection, OPTIONS).await
+}
+
+/// Discovery and token requests are retried like any idempotent call; one
+/// retry keeps the tests of failures that never heal quick.
+fn one_retry() -> host_test::ClientOptions {
+    host_test::ClientOptions {
+        max_retries: Some(1),
+        ..OPTIONS
+    }
+}
+
+#[tokio::test]
+async fn each_transient_entra_failure_over_tls_is_retried_once_and_connect_succeeds() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let faults = [
+        fake::Fault::Status(503),
+        fake::Fault::Throttle {
+            retry_after_secs: 1,
+        },
+        fake::Fault::HangUp,
+    ];
+    for fault in faults {
+        let before = fake.stats().token_requests;
+        fake.inject_entra(fault.clone(), 1);
+        let mut session = connect_tls(&server, &demo_connection())
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        let acquired = session.token_info().await.unwrap().call.unwrap();
+        assert_eq!(acquired.attempts, 2, "{fault:?}");
+        assert_eq!(fake.stats().token_requests - before, 2, "{fault:?}");
+        assert_eq!(
+            session.who_am_i(None).await.unwrap().user_id,
+            fake::DEMO_USER_ID
+        );
+    }
+}
+
+#[tokio::test]
+async fn entra_down_for_good_over_tls_ends_connect_naming_the_attempts() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.inject_entra(fake::Fault::HangUp, 10);
+    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
+    let error = full_error(
+        runtime()
+            .connect(upstream, &demo_connection(), one_retry())
+            .await,
+    );
+    let ErrorKind::Transport(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert!(message.contains(fake::LOGIN_HOST), "{message}");
+    assert!(message.contains("after 2 attempts"), "{message}");
+    assert_eq!(error.call.unwrap().attempts, 2);
+    assert_eq!(fake.stats().token_requests, 2);
 }
 
 #[tokio::test]
@@ -80,26 +126,36 @@ async fn sequential_calls_reuse_one_tls_connection_per_host() {
     assert_eq!(network.connections_opened(), 2);
 }
 
+/// The server read the POST, then hung up on the reused connection without
+/// answering. It may have committed it (real Dataverse can), so the host
+/// does not resend it: the guest reports one attempt and a transport error,
+/// and the next call opens a new connection.
 #[tokio::test]
-async fn a_post_on_a_reused_connection_the_server_hangs_up_is_sent_once_more_on_a_new_one() {
+async fn a_post_the_server_hangs_up_on_after_reading_it_is_not_resent() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
     session.who_am_i(None).await.unwrap();
     let connections = fake.stats().tls_connections;
     fake.inject(fake::Fault::HangUp, 1);
-    let created = session
-        .create("accounts", r#"{"name":"Hung up once"}"#, None)
-        .await
-        .expect("sent again on a fresh connection");
-    assert_eq!(created.call.attempts, 1, "the guest saw one attempt");
-    assert_eq!(
-        fake.account_names()
-            .iter()
-            .filter(|name| *name == "Hung up once")
-            .count(),
-        1
+    let error = full_error(
+        session
+            .create("accounts", r#"{"name":"Hung up once"}"#, None)
+            .await,
     );
+    assert!(
+        matches!(&error.kind, ErrorKind::Transport(m) if m.contains("closed")),
+        "{:?}",
+        error.kind
+    );
+    assert_eq!(error.call.unwrap().attempts, 1, "the guest saw one attempt");
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.host == fake::ORG_HOST)
+        .count();
+    assert_eq!(posts, 1, "sent once");
+    session.who_am_i(None).await.unwrap();
     assert_eq!(fake.stats().tls_connections, connections + 1);
 }
 
@@ -145,15 +201,20 @@ async fn an_untrusted_certificate_is_a_transport_error_and_sends_nothing() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     let upstream = Upstream::Network(Arc::new(network_to(&server, false)));
-    let error = dataverse_error(
+    // The default policy: a certificate that is not trusted now will not be
+    // on a retry, so the handshake failure ends the call at once.
+    let error = full_error(
         runtime()
             .connect(upstream, &demo_connection(), OPTIONS)
             .await,
     );
-    let ErrorKind::Transport(message) = &error else {
+    let ErrorKind::Transport(message) = &error.kind else {
         panic!("{error:?}")
     };
     assert!(message.contains("contoso.crm.dynamics.com"), "{message}");
+    assert!(message.contains("certificate"), "{message}");
+    assert!(!message.contains("may have"), "nothing was sent: {message}");
+    assert_eq!(error.call.unwrap().attempts, 1, "not retried");
     assert!(fake.requests().is_empty());
 }
 
@@ -168,7 +229,7 @@ async fn a_closed_port_is_a_transport_error() {
     let upstream = Upstream::Network(Arc::new(network));
     let error = dataverse_error(
         runtime()
-            .connect(upstream, &demo_connection(), OPTIONS)
+            .connect(upstream, &demo_connection(), one_retry())
             .await,
     );
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
@@ -204,7 +265,7 @@ async fn a_pinned_certificate_is_not_trusted_for_another_host_name() {
         "AuthType=ClientSecret;Url=https://fabrikam.crm.dynamics.com/;ClientId=a;ClientSecret=b";
     let error = dataverse_error(
         runtime()
-            .connect(Upstream::Network(Arc::new(network)), other, OPTIONS)
+            .connect(Upstream::Network(Arc::new(network)), other, one_retry())
             .await,
     );
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
@@ -235,4 +296,48 @@ async fn connections_dropped_mid_body_over_tls_are_retried_then_reported() {
         panic!("{error:?}")
     };
     assert!(message.contains("after 2 attempts"), "{message}");
+}
+
+#[tokio::test]
+async fn a_create_cut_off_mid_answer_over_tls_says_the_write_may_have_happened() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let mut session = connect_tls(&server, &demo_connection()).await.unwrap();
+    fake.inject(fake::Fault::DropMidBody, 1);
+    let error = full_error(
+        session
+            .create("accounts", r#"{"name":"Written before the drop"}"#, None)
+            .await,
+    );
+    let ErrorKind::Transport(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    let id = error.call.unwrap().client_request_id;
+    assert!(message.contains("the write may have happened"), "{message}");
+    assert!(message.contains(&id), "{message}");
+    assert_eq!(
+        fake.account_names().last().map(String::as_str),
+        Some("Written before the drop")
+    );
+}
+
+#[tokio::test]
+async fn an_html_page_from_the_token_endpoint_over_tls_is_an_authentication_error() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.inject_entra(fake::Fault::Status(504), 10);
+    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
+    let error = full_error(
+        runtime()
+            .connect(upstream, &demo_connection(), one_retry())
+            .await,
+    );
+    let ErrorKind::Authentication(failure) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        (failure.status, failure.error.as_str()),
+        (504, "unreadable_response")
+    );
+    assert_eq!(error.call.unwrap().attempts, 2);
 }

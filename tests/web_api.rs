@@ -351,6 +351,135 @@ async fn read_all_hands_out_pages_and_stops_at_max_rows() {
     );
 }
 
+/// Reads every page through the component's reader: the names handed out,
+/// the pages, and how the read ended.
+async fn read_names(
+    session: &mut Session,
+    page_size: u32,
+) -> (Vec<String>, usize, Result<u64, host_test::CallError>) {
+    let (mut names, mut pages) = (Vec::new(), 0);
+    let read = session
+        .read_all(&accounts_query(Some(page_size)), u64::MAX, None, |page| {
+            pages += 1;
+            for row in json(&page.rows).as_array().unwrap() {
+                names.push(row["name"].as_str().unwrap().to_string());
+            }
+        })
+        .await;
+    (names, pages, read)
+}
+
+fn account_page_requests(fake: &Fake) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("/accounts?"))
+        .count()
+}
+
+#[tokio::test]
+async fn read_all_ends_with_invalid_response_when_the_next_link_repeats_itself() {
+    let fake = Fake::demo();
+    let mut session = demo(&fake).await;
+    fake.set_paging_bug(Some(fake::PagingBug::RepeatNextLink));
+    let (names, pages, read) = read_names(&mut session, 5).await;
+    let error = full_error(read);
+    let ErrorKind::InvalidResponse(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert!(message.contains("already followed"), "{message}");
+    assert!(error.call.is_some(), "the call that sent the link is named");
+    assert_eq!(pages, 2);
+    assert_eq!(names, fake.account_names()[..10], "every row once");
+    assert_eq!(
+        account_page_requests(&fake),
+        2,
+        "the repeated link is not requested"
+    );
+}
+
+#[tokio::test]
+async fn read_all_ends_with_invalid_response_when_the_next_link_alternates() {
+    let fake = Fake::demo();
+    let mut session = demo(&fake).await;
+    fake.set_paging_bug(Some(fake::PagingBug::AlternateNextLink));
+    let (names, pages, read) = read_names(&mut session, 5).await;
+    assert!(
+        matches!(dataverse_error(read), ErrorKind::InvalidResponse(_)),
+        "alternating links end the read"
+    );
+    assert_eq!(pages, 3);
+    assert_eq!(names, fake.account_names()[..15]);
+    assert_eq!(account_page_requests(&fake), 3);
+}
+
+#[tokio::test]
+async fn a_foreign_next_link_sent_by_the_server_ends_read_all_with_invalid_response() {
+    let fake = Fake::demo();
+    let mut session = demo(&fake).await;
+    fake.inject(
+        Fault::ForeignNextLink {
+            host: "evil.example".into(),
+        },
+        1,
+    );
+    let (names, _, read) = read_names(&mut session, 5).await;
+    let ErrorKind::InvalidResponse(message) = dataverse_error(read) else {
+        panic!("the server's link is the server's fault, not the caller's")
+    };
+    assert!(
+        message.contains("not on the organization's origin"),
+        "{message}"
+    );
+    assert_eq!(names, fake.account_names()[..5]);
+    assert!(fake.requests().iter().all(|r| r.host != "evil.example"));
+}
+
+const PAGED_FETCH: &str = r#"<fetch count="10"><entity name="account"><attribute name="name"/><attribute name="accountid"/><order attribute="accountnumber"/></entity></fetch>"#;
+
+#[tokio::test]
+async fn read_all_fetch_xml_follows_paging_cookies_to_the_end() {
+    let fake = Fake::demo();
+    let mut session = demo(&fake).await;
+    let (mut names, mut pages) = (Vec::new(), 0);
+    let read = session
+        .read_all_fetch_xml("accounts", PAGED_FETCH, u64::MAX, None, |page| {
+            pages += 1;
+            for row in json(&page.rows).as_array().unwrap() {
+                names.push(row["name"].as_str().unwrap().to_string());
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!((read, pages), (25, 3));
+    assert_eq!(names, fake.account_names());
+    let read = session
+        .read_all_fetch_xml("accounts", PAGED_FETCH, 12, None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(read, 12);
+}
+
+#[tokio::test]
+async fn read_all_fetch_xml_ends_with_invalid_response_when_the_paging_cookie_repeats() {
+    let fake = Fake::demo();
+    let mut session = demo(&fake).await;
+    fake.set_paging_bug(Some(fake::PagingBug::RepeatPagingCookie));
+    let mut names = Vec::new();
+    let read = session
+        .read_all_fetch_xml("accounts", PAGED_FETCH, u64::MAX, None, |page| {
+            for row in json(&page.rows).as_array().unwrap() {
+                names.push(row["name"].as_str().unwrap().to_string());
+            }
+        })
+        .await;
+    let ErrorKind::InvalidResponse(message) = dataverse_error(read) else {
+        panic!("a cookie that does not advance ends the read")
+    };
+    assert!(message.contains("paging cookie"), "{message}");
+    assert_eq!(names.len(), 20, "pages 1 and 2, each once");
+    assert_eq!(account_page_requests(&fake), 2);
+}
+
 #[tokio::test]
 async fn fetch_xml_pages_with_the_paging_cookie() {
     let fake = Fake::demo();
@@ -900,4 +1029,37 @@ async fn a_slow_answer_past_the_timeout_is_a_transport_error() {
     fake.inject(Fault::Slow { millis: 2_000 }, 1);
     let error = dataverse_error(session.who_am_i(None).await);
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_create_that_lost_its_connection_after_the_write_says_it_may_have_happened() {
+    let fake = Fake::demo();
+    let mut session = demo(&fake).await;
+    fake.inject(Fault::DropMidBody, 1);
+    let options = RequestOptions {
+        client_request_id: Some("create-after-drop".into()),
+        ..no_options()
+    };
+    let error = full_error(
+        session
+            .create("accounts", r#"{"name":"Maybe written"}"#, Some(&options))
+            .await,
+    );
+    let ErrorKind::Transport(message) = &error.kind else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains("the request may have reached Dataverse: check before repeating it"),
+        "{message}"
+    );
+    assert!(
+        message.contains("x-ms-client-request-id create-after-drop"),
+        "{message}"
+    );
+    assert_eq!(error.call.unwrap().attempts, 1, "a POST is never repeated");
+    assert_eq!(
+        fake.account_names().last().map(String::as_str),
+        Some("Maybe written"),
+        "and indeed it was written"
+    );
 }

@@ -42,11 +42,14 @@ function describe({ kind: { tag, val }, call }) {
   return `${tag}: ${text}${hint ? ` — ${hint}` : ""}${id}`;
 }
 
-/** The host-test CLI's exit codes: 2 settings, 3 authentication, 4 Dataverse, 5 transport. */
+/**
+ * The host-test CLI's exit codes: 2 settings, 3 authentication, 4 Dataverse
+ * (an invalid response included: the server's answer, not the network), 5 transport.
+ */
 function exitCode(tag) {
   if (tag === "invalid-settings" || tag === "invalid-request") return 2;
   if (tag === "authentication" || tag === "authority") return 3;
-  if (tag === "transport" || tag === "invalid-response") return 5;
+  if (tag === "transport") return 5;
   return 4;
 }
 

@@ -86,6 +86,14 @@ if ! diff <(echo "$expected") "$out/stdout" >&2; then
   exit 1
 fi
 
+# Request bodies around every write buffer (the 4 KiB one used to hang).
+DATAVERSE_CONNECTION=$connection timeout 60 node payloads.mjs >"$out/payloads" 2>&1 || {
+  echo "payloads.mjs failed (exit $?):" >&2
+  cat "$out/payloads" >&2
+  exit 1
+}
+cat "$out/payloads"
+
 # A wrong secret: exit 3, Entra's AADSTS code, and the secret nowhere in the output.
 wrong_secret='Wr0ng~Secret_Value-NotReal0000000000000000'
 status=0

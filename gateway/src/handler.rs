@@ -198,7 +198,7 @@ fn connected<'a, T: Transport>(
                 )
             })?;
         let connected = Client::connect(settings, transport(), ClientConfig::default())
-            .map_err(|e| failure_reply(&e))?;
+            .map_err(|f| failure_reply(&f.error))?;
         *client = Some(connected);
     }
     client
@@ -245,7 +245,9 @@ fn failure_reply(error: &Error) -> Reply {
                 None => reply,
             }
         }
-        Error::Transport(_) => Reply::error(502, "upstream_unreachable", error.to_string()),
+        Error::Transport(_) | Error::Unsent { .. } => {
+            Reply::error(502, "upstream_unreachable", error.to_string())
+        }
         Error::AccessDenied(_)
         | Error::NotFound(_)
         | Error::PreconditionFailed(_)

@@ -209,8 +209,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 let shared = shared.clone();
                 connections.spawn(async move {
                     let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().ok();
                     let service = service_fn(move |req| {
                         let shared = shared.clone();
+                        let req = with_host(req, local);
                         async move { Ok::<_, Infallible>(handle(shared, req).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -222,6 +224,22 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+}
+
+/// An HTTP/1.0 request may carry neither a `Host` header nor an absolute
+/// URI, and wasi:http requires an authority: such a request is addressed to
+/// this server, so it gets the address it arrived on.
+fn with_host(
+    mut req: hyper::Request<Incoming>,
+    local: Option<std::net::SocketAddr>,
+) -> hyper::Request<Incoming> {
+    if req.uri().authority().is_none()
+        && !req.headers().contains_key(http::header::HOST)
+        && let Some(value) = local.and_then(|addr| addr.to_string().parse().ok())
+    {
+        req.headers_mut().insert(http::header::HOST, value);
+    }
+    req
 }
 
 /// Runs one request in a pooled (or new) instance; a host failure is a 500

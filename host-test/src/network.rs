@@ -3,26 +3,27 @@
 //! trusted roots (`--cacert`) on top of the Mozilla roots, and a pool of
 //! keep-alive HTTP/1.1 connections shared by every instance that sends
 //! through the same `Network` (one TLS handshake per host, not per call).
+//! Response bodies stream to the guest; a request is resent by the pool only
+//! when not one byte of it was written.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions};
-
-/// Largest response body the host accepts by default, whatever the guest
-/// allows (the component's own default cap is 64 MiB).
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 /// Idle connections kept per destination; more concurrent requests open more
 /// connections, and the surplus is closed when they finish.
@@ -74,12 +75,12 @@ impl std::str::FromStr for ConnectTo {
 pub struct Network {
     connect_to: Vec<ConnectTo>,
     tls: TlsConnector,
-    max_response_bytes: usize,
     idle: Mutex<HashMap<Destination, Vec<(Sender, Instant)>>>,
     connections_opened: AtomicU64,
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+type TrySendError = hyper::client::conn::TrySendError<http::Request<Full<Bytes>>>;
 
 /// Where a connection goes and whom it authenticates: connections are only
 /// reused for the same TLS server name and the same socket address.
@@ -126,17 +127,9 @@ impl Network {
         Ok(Network {
             connect_to,
             tls: TlsConnector::from(Arc::new(config)),
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             idle: Mutex::new(HashMap::new()),
             connections_opened: AtomicU64::new(0),
         })
-    }
-
-    /// Caps every response body at `bytes` (an oversized one fails the
-    /// request with `HttpResponseBodySize`).
-    pub fn with_max_response_bytes(mut self, bytes: usize) -> Network {
-        self.max_response_bytes = bytes;
-        self
     }
 
     /// TCP + TLS connections opened so far (each one a TLS handshake).
@@ -158,12 +151,16 @@ impl Network {
     }
 
     /// Sends one request, on an idle keep-alive connection to the same
-    /// destination when there is one, and reads the whole response.
+    /// destination when there is one, and returns the response as soon as
+    /// its head arrives. The body streams: the host holds at most one frame
+    /// of it, the guest stops reading at its own cap (and the connection is
+    /// then dropped), and the connection returns to the pool only once the
+    /// body has been read to the end.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         request: http::Request<Bytes>,
         options: RequestOptions,
-    ) -> Result<http::Response<Bytes>, HttpError> {
+    ) -> Result<http::Response<WasiBody>, HttpError> {
         let uri = request.uri().clone();
         if uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return Err(HttpError::HttpProtocolError);
@@ -195,68 +192,56 @@ impl Network {
                 .parse()
                 .map_err(|_| HttpError::HttpRequestUriInvalid)?,
         );
+        let request = http::Request::from_parts(parts, Full::new(body));
 
-        let (mut sender, reused) = match self.take_idle(&destination).await {
-            Some(sender) => (sender, true),
-            None => (self.open(&destination, &options).await?, false),
+        let mut sender = match self.take_idle(&destination).await {
+            Some(sender) => sender,
+            None => self.open(&destination, &options).await?,
         };
-        let attempt = sender.send_request(http::Request::from_parts(
-            parts.clone(),
-            Full::new(body.clone()),
-        ));
-        let response = match with_timeout(
+        let response = match self.first_byte(&mut sender, request, &options).await? {
+            Ok(response) => response,
+            // hyper gives the request back only when not one byte of it was
+            // written (the connection closed before it was dispatched): then,
+            // and only then, it is sent once more on a new connection, whatever
+            // its method. A request that was written, even partly, may have
+            // reached the server; whether to send it again is the guest's retry
+            // policy's decision, and counts as an attempt.
+            Err(mut error) => match error.take_message() {
+                Some(unsent) => {
+                    sender = self.open(&destination, &options).await?;
+                    self.first_byte(&mut sender, unsent, &options)
+                        .await?
+                        .map_err(|e| after_writing(e.into_error()))?
+                }
+                None => return Err(after_writing(error.into_error())),
+            },
+        };
+        let between_bytes = options.between_bytes_timeout;
+        Ok(response.map(|incoming| {
+            ResponseBody {
+                incoming,
+                between_bytes,
+                deadline: None,
+                release: Some((self.clone(), destination, sender)),
+            }
+            .boxed_unsync()
+        }))
+    }
+
+    /// Sends `request` on `sender` and waits for the response head, within
+    /// the first-byte timeout.
+    async fn first_byte(
+        &self,
+        sender: &mut Sender,
+        request: http::Request<Full<Bytes>>,
+        options: &RequestOptions,
+    ) -> Result<Result<http::Response<Incoming>, TrySendError>, HttpError> {
+        with_timeout(
             options.first_byte_timeout,
-            attempt,
+            sender.try_send_request(request),
             HttpError::ConnectionReadTimeout,
         )
-        .await?
-        {
-            Ok(response) => response,
-            // The server closed an idle connection just as we reused it: it
-            // hung up before answering a single byte (or hyper never wrote
-            // the request). Like .NET's and Go's clients, send it once more
-            // on a new connection whatever its method; the guest's own retry
-            // policy would never resend a POST.
-            Err(error) if reused && hung_up_before_answering(&error) => {
-                sender = self.open(&destination, &options).await?;
-                let retry = sender.send_request(http::Request::from_parts(parts, Full::new(body)));
-                with_timeout(
-                    options.first_byte_timeout,
-                    retry,
-                    HttpError::ConnectionReadTimeout,
-                )
-                .await??
-            }
-            Err(error) => return Err(error.into()),
-        };
-
-        let (parts, mut body) = response.into_parts();
-        let mut bytes = Vec::new();
-        loop {
-            let frame = with_timeout(
-                options.between_bytes_timeout,
-                body.frame(),
-                HttpError::ConnectionReadTimeout,
-            )
-            .await?;
-            match frame {
-                None => break,
-                Some(frame) => {
-                    if let Ok(data) = frame?.into_data() {
-                        if bytes.len() + data.len() > self.max_response_bytes {
-                            return Err(HttpError::HttpResponseBodySize(Some(
-                                self.max_response_bytes as u64,
-                            )));
-                        }
-                        bytes.extend_from_slice(&data);
-                    }
-                }
-            }
-        }
-        // The whole body is read: the connection is free for the next request
-        // unless the server said it closes it.
-        self.put_idle(destination, sender);
-        Ok(http::Response::from_parts(parts, Bytes::from(bytes)))
+        .await
     }
 
     /// An idle connection to `destination`, once it can take a request (a
@@ -294,7 +279,17 @@ impl Network {
         options: &RequestOptions,
     ) -> Result<Sender, HttpError> {
         let connect = async {
-            let tcp = TcpStream::connect((destination.to_host.as_str(), destination.to_port))
+            // Resolve first, so that an unknown name (a typo in `Url`) is a
+            // DNS error, which the guest does not retry, not "refused".
+            let addresses: Vec<_> =
+                tokio::net::lookup_host((destination.to_host.as_str(), destination.to_port))
+                    .await
+                    .map_err(|_| HttpError::DnsError {
+                        rcode: None,
+                        info_code: None,
+                    })?
+                    .collect();
+            let tcp = TcpStream::connect(&addresses[..])
                 .await
                 .map_err(|_| HttpError::ConnectionRefused)?;
             let _ = tcp.set_nodelay(true);
@@ -321,25 +316,73 @@ impl Network {
     }
 }
 
-/// Whether a request failed because the peer closed the connection before
-/// any response head (`send_request` fails only before the head; later
-/// failures surface in the body): hyper's own closed/canceled/incomplete
-/// kinds, or the socket's EOF or reset underneath TLS (a peer that closes
-/// without `close_notify` shows up as an I/O `UnexpectedEof`).
-fn hung_up_before_answering(error: &hyper::Error) -> bool {
-    if error.is_canceled() || error.is_closed() || error.is_incomplete_message() {
-        return true;
+/// What the guest hears when a request was written and no answer came: the
+/// peer closing or resetting the connection is `ConnectionTerminated` (the
+/// request may have been received), not a protocol error.
+fn after_writing(error: hyper::Error) -> HttpError {
+    let io = std::error::Error::source(&error).and_then(|e| e.downcast_ref::<std::io::Error>());
+    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() || io.is_some() {
+        HttpError::ConnectionTerminated
+    } else {
+        error.into()
     }
-    let io = std::error::Error::source(error).and_then(|e| e.downcast_ref::<std::io::Error>());
-    io.is_some_and(|io| {
-        matches!(
-            io.kind(),
-            std::io::ErrorKind::UnexpectedEof
-                | std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::BrokenPipe
-        )
-    })
+}
+
+/// A response body read from a pooled connection: at most one frame at a
+/// time, each within the between-bytes timeout. Read to the end, it hands
+/// the connection back to the pool; dropped before that (the guest stopped
+/// at its cap, or failed), the connection is closed with it.
+struct ResponseBody {
+    incoming: Incoming,
+    between_bytes: Option<Duration>,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    release: Option<(Arc<Network>, Destination, Sender)>,
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.incoming).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.deadline = None;
+                if frame.is_none()
+                    && let Some((network, destination, sender)) = this.release.take()
+                {
+                    network.put_idle(destination, sender);
+                }
+                Poll::Ready(frame.map(|f| f.map_err(HttpError::from)))
+            }
+            Poll::Pending => {
+                let Some(limit) = this.between_bytes else {
+                    return Poll::Pending;
+                };
+                let deadline = this
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.release = None;
+                        Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.incoming.size_hint()
+    }
 }
 
 /// Verifies the server's chain against the roots; failing that, accepts a

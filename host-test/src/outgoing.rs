@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame};
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::fake::{Delivery, Fake};
+use crate::fake::{Delivery, Fake, GeneratedBody};
 use crate::network::Network;
 
 /// The destination of every outgoing request of an instance.
@@ -159,7 +159,7 @@ async fn send(
     let request = http::Request::from_parts(parts, body);
     match upstream {
         Upstream::Fake(fake) => deliver(fake.handle(request), options).await,
-        Upstream::Network(network) => Ok(network.send(request, options).await?.map(full)),
+        Upstream::Network(network) => network.send(request, options).await,
         Upstream::Unreachable => Err(HttpError::HttpRequestDenied),
     }
 }
@@ -183,6 +183,11 @@ async fn deliver(
             Ok(response.map(full))
         }
         Some(Delivery::HangUp) => Err(HttpError::ConnectionTerminated),
+        Some(Delivery::Generated { bytes }) => Ok(response.map(|head| {
+            GeneratedBody::new(head, bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        })),
         Some(Delivery::DropAfter { bytes }) => Ok(response.map(|body| {
             let cut = body.slice(..bytes.min(body.len()));
             CutShort { prefix: Some(cut) }.boxed_unsync()

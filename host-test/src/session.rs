@@ -397,6 +397,50 @@ impl Session {
         result
     }
 
+    /// Reads every page of a FetchXML query (at most `max_rows` rows),
+    /// following paging cookies, handing each page to `on_page` as it
+    /// arrives; the guest holds one page at a time.
+    pub async fn read_all_fetch_xml(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        max_rows: u64,
+        options: Option<&RequestOptions>,
+        mut on_page: impl FnMut(FetchPage),
+    ) -> Result<u64, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        let reader = api
+            .call_read_all_fetch_xml(
+                &mut self.store,
+                self.client,
+                entity_set,
+                fetch_xml,
+                max_rows,
+                options,
+            )
+            .await?;
+        let pages = self.bindings.dataverse_client_web_api().fetch_page_reader();
+        let result = loop {
+            match pages.call_next(&mut self.store, reader).await {
+                Err(e) => break Err(CallError::Host(e)),
+                Ok(Err(e)) => break Err(CallError::Dataverse(e)),
+                Ok(Ok(None)) => {
+                    break pages
+                        .call_rows_read(&mut self.store, reader)
+                        .await
+                        .map_err(CallError::Host);
+                }
+                Ok(Ok(Some(page))) => {
+                    on_page(page);
+                    self.store.set_epoch_deadline(self.deadline_ticks);
+                }
+            }
+        };
+        reader.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
     pub async fn fetch_xml(
         &mut self,
         entity_set: &str,

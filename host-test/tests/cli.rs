@@ -182,6 +182,63 @@ async fn query_all_json_returns_every_row() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn query_all_against_a_repeating_next_link_exits_4_after_every_row_once() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    for bug in [
+        fake::PagingBug::RepeatNextLink,
+        fake::PagingBug::AlternateNextLink,
+    ] {
+        fake.set_paging_bug(Some(bug));
+        let args = [
+            "query",
+            "accounts",
+            "--select",
+            "name",
+            "--page-size",
+            "5",
+            "--all",
+        ];
+        let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
+        assert_eq!(run.code, 4, "{bug:?}: {}", run.stderr);
+        assert!(run.stderr.contains("invalid response"), "{}", run.stderr);
+        assert!(run.stderr.contains("already followed"), "{}", run.stderr);
+        let names: Vec<String> = run
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].to_string())
+            .collect();
+        let pages = if bug == fake::PagingBug::RepeatNextLink {
+            2
+        } else {
+            3
+        };
+        assert_eq!(names.len(), 5 * pages, "{bug:?}: each page once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetchxml_all_against_a_repeating_paging_cookie_exits_4() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.set_paging_bug(Some(fake::PagingBug::RepeatPagingCookie));
+    let dir = std::env::temp_dir().join(format!("host-test-fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("query.xml");
+    std::fs::write(
+        &file,
+        r#"<fetch count="10"><entity name="account"><attribute name="name"/><order attribute="accountnumber"/></entity></fetch>"#,
+    )
+    .unwrap();
+    let args = ["fetchxml", "accounts", file.to_str().unwrap(), "--all"];
+    let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains("paging cookie"), "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 20, "pages 1 and 2, once each");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn query_without_all_stops_after_one_page() {
     let server = fake::serve_tls(Fake::demo()).await.unwrap();
     let args = [
@@ -210,7 +267,8 @@ async fn an_untrusted_server_exits_5() {
     let run = tokio::task::spawn_blocking(move || {
         Command::new(BIN)
             .env("DATAVERSE_CONNECTION", fake::demo_connection_string())
-            .args(["--connect-to", &format!("::127.0.0.1:{port}"), "whoami"])
+            .args(["--connect-to", &format!("::127.0.0.1:{port}")])
+            .arg("whoami")
             .output()
             .unwrap()
     })
@@ -218,6 +276,57 @@ async fn an_untrusted_server_exits_5() {
     .unwrap();
     let run = finish(run);
     assert_eq!(run.code, 5, "{}", run.stderr);
+    // At once: a handshake the certificate failed is not retried.
+    assert!(run.stderr.contains("certificate"), "{}", run.stderr);
+    assert!(!run.stderr.contains("attempts"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_request_retried_after_503_is_logged_as_attempt_2_and_a_lasting_outage_exits_3() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    fake.inject_entra(fake::Fault::Status(503), 1);
+    let run = run_against(
+        &server,
+        Some(&fake::demo_connection_string()),
+        &["-v", "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("http: "))
+        .collect();
+    let token = format!(
+        "POST {}/{}/oauth2/v2.0/token",
+        fake::LOGIN_HOST,
+        fake::DEMO_TENANT_ID
+    );
+    assert!(
+        lines[1].contains(&format!("{token} → 503")) && lines[1].ends_with("attempt 1"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains(&format!("{token} → 200")) && lines[2].ends_with("attempt 2"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].contains("WhoAmI → 200") && lines[3].ends_with("attempt 1"),
+        "{lines:?}"
+    );
+
+    fake.inject_entra(fake::Fault::Status(503), 10);
+    let run = run_against(
+        &server,
+        Some(&fake::demo_connection_string()),
+        &["--max-retries", "1", "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 503"), "{}", run.stderr);
+    assert!(run.stderr.contains("(2 attempts)"), "{}", run.stderr);
+    assert!(!run.stderr.contains(fake::DEMO_CLIENT_SECRET));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -462,4 +571,125 @@ async fn verbose_logs_each_exchange_with_attempts_and_no_secret() {
         assert!(!output.contains(fake::DEMO_CLIENT_SECRET));
         assert!(!output.contains(token), "the token is never printed");
     }
+}
+
+/// The one JSON object `--json` prints on stderr for an error.
+fn json_error(run: &Run) -> serde_json::Value {
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one object, nothing else: {}", run.stderr);
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {}", run.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_json_an_error_is_one_object_on_stderr_with_the_same_exit_code() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let demo = fake::demo_connection_string();
+
+    let run = run_against(
+        &server,
+        Some(&wrong_secret_connection()),
+        &["--json", "whoami"],
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let error = json_error(&run);
+    assert_eq!(error["kind"], "authentication");
+    assert_eq!(
+        (&error["status"], &error["aadsts"]),
+        (&401.into(), &7000215.into())
+    );
+    assert_eq!(error["code"], "invalid_client");
+    assert_eq!(error["attempts"], 1);
+    assert_eq!(error["exit_code"], 3);
+    assert!(
+        error["client_request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)
+    );
+    assert!(error["message"].as_str().unwrap().contains("AADSTS7000215"));
+    assert!(run.stdout.is_empty());
+    assert!(!run.stderr.contains("Wr0ng~Value"));
+
+    let missing = "00000000-0000-0000-0000-0000000000ff";
+    let run = run_against(
+        &server,
+        Some(&demo),
+        &["--json", "get", "accounts", missing],
+    )
+    .await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let error = json_error(&run);
+    assert_eq!(
+        (&error["kind"], &error["status"]),
+        (&"not-found".into(), &404.into())
+    );
+    assert!(
+        error["code"].as_str().is_some_and(|c| c.starts_with("0x")),
+        "{error}"
+    );
+    assert!(error["request_id"].is_string(), "{error}");
+    assert!(error["aadsts"].is_null());
+
+    let run = run_against(&server, None, &["--json", "frobnicate"]).await;
+    assert_eq!(run.code, 2);
+    assert_eq!(json_error(&run)["kind"], "usage");
+
+    // A foreign link the server sent is its fault: invalid-response, exit 4, not 2.
+    fake.inject(
+        fake::Fault::ForeignNextLink {
+            host: "evil.example".into(),
+        },
+        1,
+    );
+    let args = ["--json", "query", "accounts", "--page-size", "5", "--all"];
+    let run = run_against(&server, Some(&demo), &args).await;
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let error = json_error(&run);
+    assert_eq!(error["kind"], "invalid-response");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not on the organization's origin"),
+        "{error}"
+    );
+    assert!(fake.requests().iter().all(|r| r.host != "evil.example"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_token_response_exits_3_and_a_create_cut_off_exits_5_saying_it_may_have_happened()
+ {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let demo = fake::demo_connection_string();
+    fake.inject_entra(fake::Fault::MalformedJson, 1);
+    let run = run_against(&server, Some(&demo), &["whoami"]).await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("Entra ID answered HTTP 200 with something unreadable"),
+        "{}",
+        run.stderr
+    );
+
+    fake.inject(fake::Fault::DropMidBody, 1);
+    let args = ["create", "accounts", "--data", r#"{"name":"Cut off"}"#];
+    let run = run_against(&server, Some(&demo), &args).await;
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the request may have reached Dataverse: check before repeating it"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("x-ms-client-request-id "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        fake.account_names().last().map(String::as_str),
+        Some("Cut off")
+    );
 }

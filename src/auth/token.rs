@@ -32,6 +32,11 @@ pub fn client_secret_request(
     )
 }
 
+/// The header that names a token request for Entra ID (as MSAL sends it):
+/// Entra ID echoes it as the `correlation_id` of its answer and its errors,
+/// so the id the client reports finds the request in Entra's sign-in logs.
+pub const CLIENT_REQUEST_ID: &str = "client-request-id";
+
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523).
 pub const JWT_BEARER_ASSERTION_TYPE: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -75,6 +80,7 @@ fn token_post(
 #[derive(Deserialize)]
 struct TokenBody {
     access_token: Option<String>,
+    token_type: Option<String>,
     expires_in: Option<NumberOrString>,
     refresh_in: Option<NumberOrString>,
     error: Option<String>,
@@ -103,30 +109,55 @@ impl NumberOrString {
 }
 
 /// Reads a token response. `now` is Unix seconds when the request was sent.
+///
+/// Everything wrong with it is an authentication error (the token endpoint
+/// failed), never a Dataverse one: an Entra error; a body that is not a
+/// token response (HTML from a proxy, JSON cut off, no `access_token`);
+/// or a token that is not a bearer token. `token_type` is compared without
+/// case; a response without one is taken as Bearer (Entra's v2.0 endpoint
+/// always sends `"Bearer"`, and RFC 6749 makes the field required, but a
+/// missing field says nothing else), while any other type (`pop`,
+/// `mtls_pop`: bound to a key) cannot be sent as `Authorization: Bearer`.
 pub fn parse_response(response: &Response, now: u64) -> Result<AccessToken, Error> {
-    let body: TokenBody = serde_json::from_slice(&response.body).map_err(|_| {
-        Error::InvalidResponse(format!(
-            "the token endpoint answered HTTP {} with a body that is not a token response",
-            response.status
-        ))
-    })?;
+    let Ok(body) = serde_json::from_slice::<TokenBody>(&response.body) else {
+        return Err(unreadable(response, "not a token response"));
+    };
     if response.status != 200 || body.error.is_some() {
         return Err(Error::Authentication(Box::new(failure(
             response.status,
             body,
         ))));
     }
+    if let Some(kind) = body
+        .token_type
+        .as_deref()
+        .filter(|t| !t.trim().eq_ignore_ascii_case("bearer"))
+    {
+        return Err(Error::Authentication(Box::new(AuthFailure {
+            status: response.status,
+            error: "unsupported_token_type".into(),
+            description: format!(
+                "Entra ID issued a token of type '{}'; this client sends only Bearer tokens",
+                printable(kind)
+            ),
+            hint: Some(
+                "a proof-of-possession token (pop, mtls_pop) is bound to a key and cannot be \
+                 sent as a bearer token: check AuthorityHost/Authority point at Entra ID's \
+                 client-credentials endpoint"
+                    .into(),
+            ),
+            ..AuthFailure::default()
+        })));
+    }
     let value = body
         .access_token
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::InvalidResponse("the token response has no access_token".into()))?;
+        .ok_or_else(|| unreadable(response, "a token response without an access_token"))?;
     let expires_in = body
         .expires_in
         .as_ref()
         .and_then(NumberOrString::seconds)
-        .ok_or_else(|| {
-            Error::InvalidResponse("the token response has no valid expires_in".into())
-        })?;
+        .ok_or_else(|| unreadable(response, "a token response without a valid expires_in"))?;
     Ok(AccessToken {
         value: Secret::new(value),
         expires_at: now.saturating_add(expires_in),
@@ -136,6 +167,40 @@ pub fn parse_response(response: &Response, now: u64) -> Result<AccessToken, Erro
             .and_then(NumberOrString::seconds)
             .map(|s| now.saturating_add(s)),
     })
+}
+
+/// A token endpoint answer this client cannot use: an authentication
+/// failure with the status and what came instead (never the body itself,
+/// which could hold a token).
+fn unreadable(response: &Response, what: &str) -> Error {
+    let content_type = response
+        .header("content-type")
+        .map(|t| printable(t.split(';').next().unwrap_or("").trim()))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "no content type".into());
+    let size = response.body.len();
+    Error::Authentication(Box::new(AuthFailure {
+        status: response.status,
+        error: "unreadable_response".into(),
+        description: format!(
+            "Entra ID answered HTTP {} with something unreadable: {what} ({content_type}, {size} bytes)",
+            response.status
+        ),
+        hint: Some(
+            "the token endpoint, or a proxy in front of it, did not answer as Entra ID does: \
+             check AuthorityHost/Authority and any proxy on the way, then try again"
+                .into(),
+        ),
+        ..AuthFailure::default()
+    }))
+}
+
+/// At most 40 printable ASCII characters of a server-supplied value.
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(40)
+        .collect()
 }
 
 fn failure(status: u16, body: TokenBody) -> AuthFailure {
@@ -290,17 +355,95 @@ mod tests {
     }
 
     #[test]
-    fn malformed_token_responses_are_invalid_response_errors() {
-        for (status, body) in [
-            (200, "not json"),
-            (200, r#"{"expires_in":3599}"#),
-            (200, r#"{"access_token":"","expires_in":3599}"#),
-            (200, r#"{"access_token":"t"}"#),
-            (200, r#"{"access_token":"t","expires_in":"soon"}"#),
-            (502, "<html>bad gateway</html>"),
-        ] {
-            let err = parse_response(&response(status, body), 0).unwrap_err();
-            assert!(matches!(err, Error::InvalidResponse(_)), "{body}: {err:?}");
+    fn unreadable_token_responses_are_authentication_errors_naming_the_status() {
+        let html = |status| Response {
+            status,
+            headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
+            body: b"<html>bad gateway</html>".to_vec(),
+        };
+        let cases = [
+            (response(200, "not json"), "not a token response"),
+            (
+                response(200, r#"{"access_token":"eyJ0","exp"#),
+                "not a token response",
+            ),
+            (
+                response(200, r#"{"expires_in":3599}"#),
+                "without an access_token",
+            ),
+            (
+                response(200, r#"{"access_token":"","expires_in":3599}"#),
+                "without an access_token",
+            ),
+            (
+                response(200, r#"{"access_token":"t"}"#),
+                "without a valid expires_in",
+            ),
+            (
+                response(200, r#"{"access_token":"t","expires_in":"soon"}"#),
+                "without a valid expires_in",
+            ),
+            (response(200, ""), "not a token response"),
+            (html(502), "not a token response"),
+            (html(200), "not a token response"),
+        ];
+        for (answer, what) in cases {
+            let err = parse_response(&answer, 0).unwrap_err();
+            let Error::Authentication(f) = &err else {
+                panic!("{:?}: {err:?}", answer.body)
+            };
+            assert_eq!(f.status, answer.status);
+            assert_eq!(f.error, "unreadable_response");
+            assert!(
+                f.description.starts_with(&format!(
+                    "Entra ID answered HTTP {} with something unreadable",
+                    answer.status
+                )),
+                "{}",
+                f.description
+            );
+            assert!(f.description.contains(what), "{}", f.description);
+            assert!(f.hint.is_some());
+            assert!(!err.to_string().contains("eyJ0"), "never the body: {err}");
+        }
+        let Err(Error::Authentication(f)) = parse_response(&html(502), 0) else {
+            panic!()
+        };
+        assert!(
+            f.description.contains("(text/html, 24 bytes)"),
+            "{}",
+            f.description
+        );
+    }
+
+    #[test]
+    fn only_bearer_tokens_are_accepted_and_a_missing_token_type_counts_as_bearer() {
+        for token_type in [r#""Bearer","#, r#""bearer","#, r#""BEARER ","#, ""] {
+            let body = format!(
+                r#"{{{}"expires_in":3599,"access_token":"t"}}"#,
+                if token_type.is_empty() {
+                    String::new()
+                } else {
+                    format!(r#""token_type":{token_type}"#)
+                }
+            );
+            assert!(parse_response(&response(200, &body), 0).is_ok(), "{body}");
+        }
+        for token_type in ["pop", "mtls_pop", "PoP", "MAC", ""] {
+            let body = format!(
+                r#"{{"token_type":"{token_type}","expires_in":3599,"access_token":"secret-token"}}"#
+            );
+            let err = parse_response(&response(200, &body), 0).unwrap_err();
+            let Error::Authentication(f) = &err else {
+                panic!("{token_type}: {err:?}")
+            };
+            assert_eq!(f.error, "unsupported_token_type");
+            assert!(
+                f.description.contains(&format!("'{token_type}'")),
+                "{}",
+                f.description
+            );
+            assert!(!err.to_string().contains("secret-token"));
         }
     }
 }

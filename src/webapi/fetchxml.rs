@@ -130,6 +130,16 @@ fn cookie_xml(annotation: &str) -> Result<Option<String>, Error> {
     })
 }
 
+/// The page a paging cookie describes: Dataverse's cookie XML starts
+/// `<cookie page="N">` with N the page it was returned with. `None` when the
+/// cookie has no readable page number (it is then opaque to the client).
+pub fn cookie_page(cookie_xml: &str) -> Option<u32> {
+    let start = cookie_xml.find("<cookie")?;
+    let tag = parse_start_tag(cookie_xml, start + "<cookie".len())?;
+    let (_, raw) = tag.attributes.iter().find(|(n, _)| *n == "page")?;
+    raw[1..raw.len() - 1].trim().parse().ok()
+}
+
 /// A start tag's attributes (name, quoted raw value) and where it ends.
 struct StartTag<'a> {
     attributes: Vec<(&'a str, &'a str)>,
@@ -295,6 +305,30 @@ mod tests {
 
     const ORG: &str = "https://contoso.crm.dynamics.com";
     const BASE: &str = "https://contoso.crm.dynamics.com/api/data/v9.2/";
+
+    #[test]
+    fn the_page_a_cookie_describes_is_read_from_its_root_element() {
+        let cases = [
+            (
+                r#"<cookie page="1"><accountid last="{A}" first="{B}" /></cookie>"#,
+                Some(1),
+            ),
+            (
+                r#"<cookie page='12'><accountid last="{A}" /></cookie>"#,
+                Some(12),
+            ),
+            (r#"<cookie  page = " 3 " />"#, Some(3)),
+            (r#"<cookie><accountid last="{A}" /></cookie>"#, None),
+            (r#"<cookie page="x" />"#, None),
+            (r#"<cookie page="-1" />"#, None),
+            (r#"<cookies page="1" />"#, None),
+            ("", None),
+            ("<cookie page=\"1", None),
+        ];
+        for (cookie, expected) in cases {
+            assert_eq!(cookie_page(cookie), expected, "{cookie}");
+        }
+    }
 
     /// The fetchXml query value, decoded again, to compare readable XML.
     fn sent_xml(request: &Request) -> String {

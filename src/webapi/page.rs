@@ -46,16 +46,22 @@ pub fn truncate(page: Page, rows: u32) -> Page {
     if rows >= page.row_count {
         return page;
     }
-    let kept: Vec<&RawValue> = serde_json::from_str::<Vec<&RawValue>>(&page.rows)
-        .map(|all| all.into_iter().take(rows as usize).collect())
-        .unwrap_or_default();
-    let texts: Vec<&str> = kept.iter().map(|r| r.get()).collect();
+    let (rows, row_count) = truncate_rows(&page.rows, rows);
     Page {
-        rows: format!("[{}]", texts.join(",")),
-        row_count: texts.len() as u32,
+        rows,
+        row_count,
         next_link: None,
         total_count: page.total_count,
     }
+}
+
+/// The first `keep` rows of a JSON array of rows, and how many that is.
+pub fn truncate_rows(rows: &str, keep: u32) -> (String, u32) {
+    let kept: Vec<&RawValue> = serde_json::from_str::<Vec<&RawValue>>(rows)
+        .map(|all| all.into_iter().take(keep as usize).collect())
+        .unwrap_or_default();
+    let texts: Vec<&str> = kept.iter().map(|r| r.get()).collect();
+    (format!("[{}]", texts.join(",")), texts.len() as u32)
 }
 
 #[cfg(test)]

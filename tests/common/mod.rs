@@ -5,9 +5,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use host_test::fake::{self, Fake};
+use host_test::fake::{self, Fake, TlsFakeServer};
 use host_test::session::ClientOptions;
-use host_test::{CallError, DataverseError, ErrorKind, Query, Runtime, Session, Upstream};
+use host_test::{CallError, DataverseError, ErrorKind, Network, Query, Runtime, Session, Upstream};
 
 pub const OPTIONS: ClientOptions = host_test::session::DEFAULT_CLIENT_OPTIONS;
 
@@ -93,4 +93,29 @@ pub async fn all_names(session: &mut Session, query: &Query) -> (Vec<String>, us
             None => return (names, pages),
         }
     }
+}
+
+/// A network upstream that sends both Microsoft hosts to the TLS fake, as
+/// the CLI's `--connect-to` does, trusting its CA when `trust_ca`.
+pub fn network_to(server: &TlsFakeServer, trust_ca: bool) -> Network {
+    let port = server.addr.port();
+    let rules = [fake::ORG_HOST, fake::LOGIN_HOST]
+        .iter()
+        .map(|host| format!("{host}:443:127.0.0.1:{port}").parse().unwrap())
+        .collect();
+    Network::new(rules, trust_ca.then_some(server.ca_pem.as_str())).unwrap()
+}
+
+/// The demo app connected over loopback TLS, and the network it sends on.
+pub async fn connect_over_tls(server: &TlsFakeServer) -> (Session, Arc<Network>) {
+    let network = Arc::new(network_to(server, true));
+    let session = runtime()
+        .connect(
+            Upstream::Network(network.clone()),
+            &demo_connection(),
+            OPTIONS,
+        )
+        .await
+        .unwrap();
+    (session, network)
 }

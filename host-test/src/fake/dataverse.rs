@@ -12,8 +12,8 @@ use super::annotations::Prefer;
 use super::entra::find_app;
 use super::path::{self, Segment};
 use super::{
-    DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, batch, faults,
-    fetchxml, operations, records, relations,
+    DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, auth_faults, batch,
+    faults, fetchxml, operations, paging_bugs, records, relations,
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -163,12 +163,45 @@ pub(crate) fn handle(
 ) -> Response<Bytes> {
     let request_id = state.ids.guid();
     let Some(app) = authenticate(config, state, req) else {
-        return challenge(config, &request_id, req);
+        let challenge = challenge(config, &request_id, req);
+        let probe = !req.headers().contains_key(header::AUTHORIZATION);
+        return match state.discovery_faults.take().filter(|_| probe) {
+            Some(fault) => auth_faults::discovery(&fault, challenge, |status, retry_after| {
+                let message = format!(
+                    "{} (injected by the fake).",
+                    status.canonical_reason().unwrap_or("Unexpected error")
+                );
+                let mut reply = DvError::new(status, "0x80040216", message).into_reply();
+                if let Some(secs) = retry_after {
+                    reply = reply.header("retry-after", secs.to_string());
+                }
+                finish(reply, &request_id, req)
+            }),
+            None => challenge,
+        };
     };
+    if let Some(description) = state.refused_tokens.clone() {
+        let mut response = challenge(config, &request_id, req);
+        let value = format!(
+            "{}, error=\"invalid_token\", error_description=\"{description}\"",
+            response.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap_or("Bearer")
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        return response;
+    }
     state.stats.api_requests += 1;
     match state.faults.take() {
         Some(fault) => faults::apply(&fault, config, state, req, app, &request_id),
-        None => respond(config, state, req, app, &request_id, &HashMap::new()),
+        None => {
+            let response = respond(config, state, req, app, &request_id, &HashMap::new());
+            paging_bugs::apply(&mut state.paging_bug, config, req, response)
+        }
     }
 }
 

@@ -19,7 +19,8 @@
 use super::assertion::{self, Expected};
 use super::ids::entra_timestamp;
 use super::{
-    CredentialKind, DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, TokenRequestRecord, percent,
+    CredentialKind, DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, TokenRequestRecord,
+    auth_faults, percent,
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -87,6 +88,34 @@ pub(crate) fn handle(
         status: 200,
         error_code: None,
     };
+    let mut delivery = None;
+    if let Some(fault) = state.entra_faults.take() {
+        match auth_faults::entra(&fault, &correlation_id) {
+            auth_faults::EntraOutcome::Answer(response) => {
+                record.status = response.status().as_u16();
+                state.token_log.push(record);
+                return response;
+            }
+            auth_faults::EntraOutcome::Deliver(how) => delivery = Some(how),
+            auth_faults::EntraOutcome::Normal => {}
+        }
+    }
+    let response = answer(config, state, req, tenant, record, &correlation_id);
+    match delivery {
+        Some(how) => auth_faults::deliver(response, how),
+        None => response,
+    }
+}
+
+/// Issues a token or renders why not, and logs the request.
+fn answer(
+    config: &FakeConfig,
+    state: &mut State,
+    req: &Request<Bytes>,
+    tenant: &str,
+    mut record: TokenRequestRecord,
+    correlation_id: &str,
+) -> Response<Bytes> {
     let outcome = issue(config, state, req, tenant, &mut record);
     if let Err(e) = &outcome {
         record.status = e.status.as_u16();
@@ -94,7 +123,7 @@ pub(crate) fn handle(
     }
     state.token_log.push(record);
     match outcome {
-        Ok(body) => respond(StatusCode::OK, &correlation_id, body.to_string()),
+        Ok(body) => respond(StatusCode::OK, correlation_id, body.to_string()),
         Err(e) => {
             let trace_id = state.ids.guid();
             let timestamp = entra_timestamp(SystemTime::now());
@@ -110,7 +139,7 @@ pub(crate) fn handle(
                 "correlation_id": correlation_id,
                 "error_uri": format!("https://{}/error?code={}", config.login_host, e.code),
             });
-            respond(e.status, &correlation_id, body.to_string())
+            respond(e.status, correlation_id, body.to_string())
         }
     }
 }
@@ -287,7 +316,7 @@ fn issue(
         },
     );
     let mut body = json!({
-        "token_type": "Bearer",
+        "token_type": state.token_type.as_deref().unwrap_or("Bearer"),
         "expires_in": config.token_lifetime_secs,
         "ext_expires_in": config.token_lifetime_secs,
         "access_token": access_token,

@@ -42,6 +42,16 @@ pub enum Fault {
     /// balancer does when it drops an idle keep-alive connection just as a
     /// request arrives. The request is not executed.
     HangUp,
+    /// The request is executed, then the connection is closed before any
+    /// byte of an answer ([`Delivery::HangUp`]): a server that committed a
+    /// write and lost the connection before answering. The client cannot
+    /// know whether the write happened, so it must not resend a POST.
+    HangUpAfterExecuting,
+    /// 200 with a body of `bytes` bytes in chunks and no `Content-Length`,
+    /// made as it is sent ([`Delivery::Generated`]): the start of a `value`
+    /// array that never ends, of any size, without the fake holding it. The
+    /// request is not executed.
+    Endless { bytes: u64 },
     /// The normal answer, with `@odata.nextLink` (added if the answer had
     /// none) pointing at `https://{host}/api/data/v9.2/accounts?$skiptoken=…`,
     /// to prove a client never sends its token to a host it did not choose.
@@ -63,6 +73,9 @@ pub enum Delivery {
     DropAfter { bytes: usize },
     /// Send nothing at all and close the connection.
     HangUp,
+    /// Send the status line and headers without a `Content-Length`, then a
+    /// body of `bytes` bytes in all, made chunk by chunk ([`GeneratedBody`]).
+    Generated { bytes: u64 },
 }
 
 /// Queued faults, in injection order, each with how many requests remain.
@@ -174,6 +187,22 @@ pub(crate) fn apply(
             response.extensions_mut().insert(Delivery::HangUp);
             response
         }
+        Fault::HangUpAfterExecuting => {
+            let mut response = respond(config, state, req, app, request_id, &HashMap::new());
+            response.extensions_mut().insert(Delivery::HangUp);
+            response
+        }
+        Fault::Endless { bytes } => {
+            let mut response = Response::new(Bytes::from(endless_head(&config.org_host)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json; odata.metadata=minimal"),
+            );
+            response
+                .extensions_mut()
+                .insert(Delivery::Generated { bytes: *bytes });
+            response
+        }
         Fault::ForeignNextLink { host } => {
             let response = respond(config, state, req, app, request_id, &HashMap::new());
             foreign_next_link(response, host)
@@ -204,13 +233,73 @@ fn foreign_next_link(mut response: Response<Bytes>, host: &str) -> Response<Byte
     response
 }
 
+/// The start of a collection page that never ends: `{"@odata.context":…,"value":[`.
+fn endless_head(org_host: &str) -> String {
+    format!(
+        "{{\"@odata.context\":\"https://{org_host}/api/data/v9.2/$metadata#accounts\",\"value\":["
+    )
+}
+
+/// One row of a page that never ends.
+const ENDLESS_ROW: &[u8] =
+    b"{\"@odata.etag\":\"W/\\\"1\\\"\",\"name\":\"Oversized row padding padding padding\"},";
+
+/// The next at most `max` bytes of a [`Delivery::Generated`] body after its
+/// head: whole rows, 64 KiB at a time.
+fn endless_chunk(max: u64) -> Bytes {
+    let rows = (64 * 1024 / ENDLESS_ROW.len()).max(1);
+    let mut out = ENDLESS_ROW.repeat(rows);
+    out.truncate(usize::try_from(max).unwrap_or(usize::MAX).min(out.len()));
+    Bytes::from(out)
+}
+
+/// A [`Delivery::Generated`] body: its head, then rows made as they are
+/// polled until `remaining` bytes have gone out. A transport polls it only
+/// as fast as its reader takes the bytes, so it costs no memory.
+pub struct GeneratedBody {
+    head: Option<Bytes>,
+    remaining: u64,
+}
+
+impl GeneratedBody {
+    /// The body of `response` (its head) followed by rows up to `bytes` in all.
+    pub fn new(head: Bytes, bytes: u64) -> GeneratedBody {
+        let remaining = bytes.saturating_sub(head.len() as u64);
+        GeneratedBody {
+            head: Some(head),
+            remaining,
+        }
+    }
+}
+
+impl hyper::body::Body for GeneratedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if let Some(head) = self.head.take() {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(head))));
+        }
+        if self.remaining == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let chunk = endless_chunk(self.remaining);
+        self.remaining -= chunk.len() as u64;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.remaining == 0
+    }
+}
+
 /// Exactly `size` bytes: `{"@odata.context":…,"value":[{…},{…},…` forever.
 fn oversized(org_host: &str, size: usize) -> Bytes {
-    let head = format!(
-        "{{\"@odata.context\":\"https://{org_host}/api/data/v9.2/$metadata#accounts\",\"value\":["
-    );
-    let row =
-        b"{\"@odata.etag\":\"W/\\\"1\\\"\",\"name\":\"Oversized row padding padding padding\"},";
+    let head = endless_head(org_host);
+    let row = ENDLESS_ROW;
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(&head.as_bytes()[..head.len().min(size)]);
     while out.len() < size {

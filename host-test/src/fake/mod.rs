@@ -28,6 +28,7 @@
 
 mod annotations;
 mod assertion;
+mod auth_faults;
 mod batch;
 pub mod certs;
 mod dataverse;
@@ -37,6 +38,7 @@ mod fetchxml;
 mod ids;
 mod odata;
 mod operations;
+mod paging_bugs;
 mod path;
 mod percent;
 mod plain;
@@ -48,7 +50,8 @@ mod x509;
 
 pub use assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
 pub use certs::{TestCertificate, demo_certificate};
-pub use faults::{Delivery, Fault};
+pub use faults::{Delivery, Fault, GeneratedBody};
+pub use paging_bugs::PagingBug;
 pub use plain::{HttpFakeServer, loopback_config, serve_http};
 pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
@@ -346,6 +349,15 @@ pub(crate) struct State {
     tables: BTreeMap<&'static str, table::Table>,
     ids: ids::IdSource,
     faults: faults::FaultQueue,
+    paging_bug: paging_bugs::PagingBugState,
+    /// Faults for token endpoint requests ([`Fake::inject_entra`]).
+    entra_faults: faults::FaultQueue,
+    /// Faults for discovery probes ([`Fake::inject_discovery`]).
+    discovery_faults: faults::FaultQueue,
+    /// `token_type` of issued tokens, when not `Bearer`.
+    token_type: Option<String>,
+    /// Dataverse refuses every valid token with this 401 error description.
+    refused_tokens: Option<String>,
     /// The organization-wide row version counter (Dataverse's `versionnumber`).
     version: u64,
 }
@@ -388,6 +400,11 @@ impl Fake {
                 tables,
                 ids: ids::IdSource::new(),
                 faults: faults::FaultQueue::default(),
+                paging_bug: paging_bugs::PagingBugState::default(),
+                entra_faults: faults::FaultQueue::default(),
+                discovery_faults: faults::FaultQueue::default(),
+                token_type: None,
+                refused_tokens: None,
                 // Above every seeded row's version.
                 version: 2_000_000,
             }),
@@ -528,6 +545,43 @@ impl Fake {
     /// counted in [`FakeStats::api_requests`].
     pub fn inject(&self, fault: Fault, times: usize) {
         self.lock().faults.push(fault, times);
+    }
+
+    /// Makes the next `times` token endpoint requests meet `fault`, rendered
+    /// as Entra ID (or a gateway in front of it) would send it: see the
+    /// table in `auth_faults`. Faulted requests are counted in
+    /// [`FakeStats::token_requests`] and the token request log.
+    pub fn inject_entra(&self, fault: Fault, times: usize) {
+        self.lock().entra_faults.push(fault, times);
+    }
+
+    /// Makes the next `times` discovery probes (org requests without an
+    /// `Authorization` header) meet `fault` instead of the 401 challenge.
+    pub fn inject_discovery(&self, fault: Fault, times: usize) {
+        self.lock().discovery_faults.push(fault, times);
+    }
+
+    /// Token responses from now on say `"token_type": token_type` (e.g.
+    /// `pop`); `None` (the default) says `Bearer`. Dataverse still accepts
+    /// the tokens as bearer tokens: whether a client sends them is its call.
+    pub fn set_token_type(&self, token_type: Option<&str>) {
+        self.lock().token_type = token_type.map(str::to_string);
+    }
+
+    /// From now on Dataverse answers every request that carries a valid
+    /// token with 401 and its challenge, plus `error="invalid_token",
+    /// error_description="{description}"` — what a client meets when the
+    /// token is fine for Entra ID but not for this environment (its
+    /// Application User disabled, say). `None` ends it.
+    pub fn refuse_tokens(&self, description: Option<&str>) {
+        self.lock().refused_tokens = description.map(str::to_string);
+    }
+
+    /// Breaks paging from now on the way `bug` says (`None` mends it): see
+    /// [`PagingBug`]. Pages answered while an injected [`Fault`] is due are
+    /// the fault's, not the bug's.
+    pub fn set_paging_bug(&self, bug: Option<PagingBug>) {
+        self.lock().paging_bug.set(bug);
     }
 
     pub(crate) fn count_tls_connection(&self) {

@@ -199,6 +199,7 @@ pub(crate) fn accounts(count: usize) -> Table {
             ("accountid", ColumnType::Guid),
             ("name", ColumnType::String),
             ("accountnumber", ColumnType::String),
+            ("description", ColumnType::String),
             ("revenue", ColumnType::Money),
             ("_primarycontactid_value", ColumnType::Guid),
         ],

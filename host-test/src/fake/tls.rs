@@ -6,7 +6,7 @@
 //! delivered accordingly: delayed, or cut off mid-body with the connection
 //! closed.
 
-use super::{Delivery, Fake};
+use super::{Delivery, Fake, GeneratedBody};
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -29,7 +29,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 /// Request bodies beyond this are refused (413): the fake must stay bounded too.
-const MAX_BODY: usize = 16 * 1024 * 1024;
+const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// A running TLS fake. Dropping it stops the server and every open connection.
 pub struct TlsFakeServer {
@@ -39,6 +39,16 @@ pub struct TlsFakeServer {
     /// root a client needs.
     pub ca_pem: String,
     task: JoinHandle<()>,
+    close: Arc<tokio::sync::Notify>,
+}
+
+impl TlsFakeServer {
+    /// Closes every open connection abruptly (no TLS close_notify) and keeps
+    /// listening: what a server or load balancer does to idle keep-alive
+    /// connections.
+    pub fn close_connections(&self) {
+        self.close.notify_one();
+    }
 }
 
 impl std::fmt::Debug for TlsFakeServer {
@@ -93,8 +103,14 @@ pub async fn serve_tls_with(fake: Arc<Fake>, cert: ServerCert) -> anyhow::Result
         .await
         .context("binding the fake's loopback port")?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(accept_loop(listener, acceptor, fake));
-    Ok(TlsFakeServer { addr, ca_pem, task })
+    let close = Arc::new(tokio::sync::Notify::new());
+    let task = tokio::spawn(accept_loop(listener, acceptor, fake, close.clone()));
+    Ok(TlsFakeServer {
+        addr,
+        ca_pem,
+        task,
+        close,
+    })
 }
 
 /// Makes the server certificate for `names`; returns the PEM a client must
@@ -151,7 +167,12 @@ fn acceptor(cert: CertificateDer<'static>, key: &KeyPair) -> anyhow::Result<TlsA
     Ok(TlsAcceptor::from(Arc::new(server_config)))
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, fake: Arc<Fake>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    fake: Arc<Fake>,
+    close: Arc<tokio::sync::Notify>,
+) {
     // Connections live in this JoinSet, so they die with this task.
     let mut connections = JoinSet::new();
     loop {
@@ -160,6 +181,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, fake: Arc<Fak
                 let Ok((stream, _)) = accepted else { continue };
                 connections.spawn(serve_connection(stream, acceptor.clone(), fake.clone()));
             }
+            () = close.notified() => connections.abort_all(),
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
@@ -193,6 +215,7 @@ pub(super) enum ReplyBody {
         /// A pause before failing, so hyper flushes the head first.
         pause: Option<Pin<Box<tokio::time::Sleep>>>,
     },
+    Generated(GeneratedBody),
 }
 
 impl ReplyBody {
@@ -230,11 +253,18 @@ impl Body for ReplyBody {
                     "fault injection: connection dropped mid-body",
                 ))))
             }
+            ReplyBody::Generated(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, ReplyBody::Whole(None, _))
+        match self {
+            ReplyBody::Whole(data, _) => data.is_none(),
+            ReplyBody::Truncated { .. } => false,
+            ReplyBody::Generated(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -242,6 +272,8 @@ impl Body for ReplyBody {
             ReplyBody::Whole(_, len) => SizeHint::with_exact(*len),
             // The explicit Content-Length header (the full length) rules.
             ReplyBody::Truncated { .. } => SizeHint::default(),
+            // Unknown: sent chunked.
+            ReplyBody::Generated(_) => SizeHint::default(),
         }
     }
 }
@@ -291,6 +323,14 @@ pub(super) async fn answer(
         Some(Delivery::Delay { millis }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;
             response.map(ReplyBody::whole)
+        }
+        Some(Delivery::Generated { bytes }) => {
+            let (mut parts, head) = response.into_parts();
+            parts.headers.remove(http::header::CONTENT_LENGTH);
+            hyper::Response::from_parts(
+                parts,
+                ReplyBody::Generated(GeneratedBody::new(head, bytes)),
+            )
         }
         Some(Delivery::DropAfter { bytes }) => {
             let (mut parts, body) = response.into_parts();

@@ -419,7 +419,7 @@ fn native_case(
             NativeTransport::new(upstream.clone()),
             ClientConfig::default(),
         )
-        .map_err(native_failure)
+        .map_err(|f| native_failure(f.error))
     };
     let options = CallOptions::default();
     let mut first = Vec::new();

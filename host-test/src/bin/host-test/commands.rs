@@ -455,25 +455,15 @@ async fn disassociate(args: &Args) -> Result<(), Failure> {
 }
 
 async fn fetchxml(args: &Args) -> Result<(), Failure> {
-    args.only("fetchxml", &["--all"])?;
+    args.only("fetchxml", &["--all", "--max-rows"])?;
     let [entity_set, source] = args.positionals::<2>("fetchxml ENTITYSET FILE|-")?;
     let fetch = read_source(source, true)?;
     let options = request_options(args)?;
     let mut session = connect(args).await?;
     let json = json_mode(args);
-    let (mut page_number, mut cookie, mut rows_out) = (1u32, None::<String>, Vec::<Value>::new());
-    loop {
-        let page = session
-            .fetch_xml(
-                entity_set,
-                &fetch,
-                page_number,
-                cookie.as_deref(),
-                options.as_ref(),
-            )
-            .await?;
-        trace(args, &page.call);
-        let rows: Vec<Value> = serde_json::from_str(&page.rows).map_err(Failure::host)?;
+    let mut rows_out = Vec::<Value>::new();
+    let mut emit = |rows: &str| -> Result<(), Failure> {
+        let rows: Vec<Value> = serde_json::from_str(rows).map_err(Failure::host)?;
         for row in rows {
             if json {
                 rows_out.push(row);
@@ -481,15 +471,36 @@ async fn fetchxml(args: &Args) -> Result<(), Failure> {
                 println!("{row}");
             }
         }
-        if !(args.switch("--all") && page.more_records) {
-            if !page.more_records || json {
-                break;
-            }
-            eprintln!("(more records: pass --all to read every page)");
-            break;
+        Ok(())
+    };
+    if args.switch("--all") {
+        // The component follows the paging cookies (and refuses a cookie
+        // that does not advance), so this loop cannot spin.
+        let max_rows = args.number("--max-rows")?.unwrap_or(u64::MAX);
+        let mut failure = None;
+        let read = session
+            .read_all_fetch_xml(entity_set, &fetch, max_rows, options.as_ref(), |page| {
+                trace(args, &page.call);
+                if failure.is_none()
+                    && let Err(e) = emit(&page.rows)
+                {
+                    failure = Some(e);
+                }
+            })
+            .await;
+        if let Some(failure) = failure {
+            return Err(failure);
         }
-        page_number += 1;
-        cookie = page.paging_cookie;
+        read?;
+    } else {
+        let page = session
+            .fetch_xml(entity_set, &fetch, 1, None, options.as_ref())
+            .await?;
+        trace(args, &page.call);
+        emit(&page.rows)?;
+        if page.more_records && !json {
+            eprintln!("(more records: pass --all to read every page)");
+        }
     }
     if json {
         print_json(&serde_json::json!({ "value": rows_out }));

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod commands;
+mod json_error;
 mod native;
 mod serve;
 
@@ -10,7 +11,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use args::{Args, UsageError};
-use host_test::session::{AssertionAlgorithm, ClientOptions, ErrorKind, RequestOptions, describe};
+use host_test::session::{
+    AssertionAlgorithm, ClientOptions, DataverseError, ErrorKind, RequestOptions, describe,
+};
 use host_test::{CallError, Network, Runtime, Session, Upstream};
 
 const USAGE: &str = "\
@@ -29,7 +32,7 @@ commands (KEY is a GUID or an alternate key such as accountnumber='A-1'):
   delete ENTITYSET KEY [--if-match ETAG]
   associate ENTITYSET KEY NAVPROP TARGETSET TARGETKEY
   disassociate ENTITYSET KEY NAVPROP [TARGETSET TARGETKEY]
-  fetchxml ENTITYSET FILE|- [--all]
+  fetchxml ENTITYSET FILE|- [--all [--max-rows N]]
   execute NAME [--bound ENTITYSET KEY] [--data JSON] [--action|--function]
                                         a function (default without --data) or an action
   batch FILE|- [--changeset] [--continue-on-error]
@@ -52,7 +55,7 @@ options:
   --ps256                   sign certificate assertions with PS256 + x5t#S256 (default RS256 + x5t)
   --send-chain              send the certificate chain (x5c) for subject-name/issuer registrations
   --component PATH          the component to run (default: the one built with this host)
-  --json                    machine-readable output
+  --json                    machine-readable output; an error is one JSON object on stderr
   -v, --verbose             each HTTP exchange (method, host, path, status, ms, attempt; no headers or
                             bodies, so no token or secret), error details, each call's request id
   --impersonate OBJECTID    act for this user (CallerObjectId)
@@ -80,6 +83,9 @@ pub struct Failure {
     pub code: u8,
     pub message: String,
     pub detail: Option<String>,
+    /// The component's typed error, when it is one (for `--json`); boxed
+    /// to keep every `Result<_, Failure>` small.
+    pub error: Option<Box<DataverseError>>,
 }
 
 impl Failure {
@@ -88,6 +94,7 @@ impl Failure {
             code: EXIT_USAGE,
             message: message.into(),
             detail: None,
+            error: None,
         }
     }
 
@@ -96,6 +103,7 @@ impl Failure {
             code: EXIT_HOST,
             message: format!("{error:#}"),
             detail: None,
+            error: None,
         }
     }
 }
@@ -121,17 +129,20 @@ impl From<CallError> for Failure {
                     code: exit_code(&e.kind),
                     message: describe(e),
                     detail: Some(detail),
+                    error: Some(Box::new(e.clone())),
                 }
             }
             CallError::Trapped(trap) => Failure {
                 code: EXIT_HOST,
                 message: trap.to_string(),
                 detail: None,
+                error: None,
             },
             CallError::Host(e) => Failure {
                 code: EXIT_HOST,
                 message: format!("host error: {e}"),
                 detail: Some(format!("{e:?}")),
+                error: None,
             },
         }
     }
@@ -154,24 +165,35 @@ fn exit_code(kind: &ErrorKind) -> u8 {
 fn main() -> ExitCode {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
-        Err(e) => return report(e.into(), false),
+        Err(e) => {
+            // The arguments did not parse, so look for --json by hand.
+            let json = std::env::args().skip(1).any(|a| a == "--json");
+            return report(e.into(), false, json);
+        }
     };
     if args.switch("-h") || args.switch("--help") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
     let verbose = args.switch("-v") || args.switch("--verbose");
+    let json = args.switch("--json");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(e) => return report(Failure::host(e), verbose),
+        Err(e) => return report(Failure::host(e), verbose, json),
     };
     match runtime.block_on(commands::run(&args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => report(failure, verbose),
+        Err(failure) => report(failure, verbose, json),
     }
 }
 
-fn report(failure: Failure, verbose: bool) -> ExitCode {
+/// Prints the failure on stderr — one line, or with `--json` one JSON
+/// object (see `json_error`) — and exits with its code either way.
+fn report(failure: Failure, verbose: bool, json: bool) -> ExitCode {
+    if json {
+        eprintln!("{}", json_error::render(&failure));
+        return ExitCode::from(failure.code);
+    }
     eprintln!("error: {}", failure.message);
     if verbose && let Some(detail) = &failure.detail {
         eprintln!("details: {detail}");

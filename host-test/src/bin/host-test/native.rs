@@ -11,6 +11,7 @@ use dataverse_wasm::http::{Request, Response};
 use dataverse_wasm::transport::Transport;
 use host_test::Network;
 use host_test::fake::Fake;
+use http_body_util::BodyExt;
 
 /// Where native requests go.
 #[derive(Clone)]
@@ -52,7 +53,14 @@ impl Transport for NativeTransport {
         let response = match &self.upstream {
             NativeUpstream::Fake(fake) => fake.handle(request),
             NativeUpstream::Network(network, handle) => handle
-                .block_on(network.send(request, Default::default()))
+                .block_on(async {
+                    let (parts, body) = network
+                        .send(request, Default::default())
+                        .await?
+                        .into_parts();
+                    let body = body.collect().await?.to_bytes();
+                    Ok::<_, wasmtime_wasi_http::Error>(http::Response::from_parts(parts, body))
+                })
                 .map_err(|e| Error::Transport(e.to_string()))?,
         };
         let headers = response
