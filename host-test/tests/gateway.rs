@@ -478,7 +478,16 @@ async fn per_request_cost_of_wasmtime_serve_and_host_test_serve() {
             // A new instance per request: discovery and a token every time.
             assert_eq!((stats.token_requests, stats.discovery_requests), (n, n));
         } else {
-            assert_eq!(stats.token_requests, 1);
+            // Reuse is wasmtime's choice per request: a request that arrives
+            // while the warm instance is still finishing the previous one
+            // may get a second instance (seen once on a loaded 2-core CI
+            // dry run: 2 tokens for 20 requests). Far fewer than one per
+            // request is the property.
+            assert!(
+                stats.token_requests <= 2,
+                "{} token requests for {n}",
+                stats.token_requests
+            );
         }
         assert_eq!(stats.api_requests, n);
     }
