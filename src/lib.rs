@@ -2,8 +2,9 @@
 //!
 //! Module map. Pure (no I/O, no clocks, no randomness): `settings`, `auth`,
 //! `webapi`, `http`, `percent`, `error`, `secret`. `client` sequences I/O over
-//! the `transport::Transport` trait. `component` is the WIT adapter (wasm only,
-//! default feature `component`).
+//! the `transport::Transport` trait. The WIT adapter that makes it
+//! the `dataverse:client` component is its own crate, `src/component`, so the
+//! gateway can link this core without exporting the `client` world.
 
 pub mod auth;
 pub mod client;
@@ -17,12 +18,6 @@ pub mod settings;
 pub mod transport;
 mod uuid;
 pub mod webapi;
-
-// The `client` world's exports. Behind the default `component` feature so
-// that another component (the gateway) can link this crate as a library
-// without also exporting `client`.
-#[cfg(all(target_arch = "wasm32", feature = "component"))]
-mod component;
 
 #[cfg(test)]
 mod hostile_input_tests;

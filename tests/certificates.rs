@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use host_test::fake::{self, Fake, FakeApp, FakeConfig};
-use host_test::session::{AssertionAlgorithm, ClientOptions};
-use host_test::{CallError, ErrorKind, Session, Upstream};
+use dataverse_fake::{self as fake, Fake, FakeApp, FakeConfig};
+use dataverse_host::session::{AssertionAlgorithm, ClientOptions};
+use dataverse_host::{CallError, ErrorKind, Session};
 
 /// A fresh store directory holding `files`; removed when dropped.
 struct Store(PathBuf);
@@ -44,12 +44,7 @@ async fn connect_cert(
     options: ClientOptions,
 ) -> Result<Session, CallError> {
     runtime()
-        .connect_with(
-            Upstream::Fake(fake.clone()),
-            Some(&store.0),
-            connection,
-            options,
-        )
+        .connect_with(fake.clone(), Some(&store.0), connection, options)
         .await
 }
 

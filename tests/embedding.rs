@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{OPTIONS, accounts_query, demo_connection};
-use host_test::fake::{self, Fake, FakeConfig, Fault};
-use host_test::{
-    CallError, Dataverse, DataverseConfig, GuestTrap, Limits, Runtime, Session, Upstream,
-};
+use dataverse_fake::{self as fake, Fake, FakeConfig, Fault};
+use dataverse_host::{CallError, Dataverse, DataverseConfig, GuestTrap, Limits, Runtime, Session};
 
 fn runtime_with(limits: Limits) -> Arc<Runtime> {
     Arc::new(
-        Runtime::load_with(Path::new(host_test::runtime::DEFAULT_COMPONENT), limits)
+        Runtime::load_with(Path::new(dataverse_artifacts::CLIENT_PATH), limits)
             .expect("the component loads"),
     )
 }
@@ -30,13 +28,9 @@ fn shared_runtime() -> Arc<Runtime> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thirty_two_concurrent_calls_with_one_settings_need_one_token() {
     let fake = Fake::demo();
-    let dataverse = Dataverse::connect(
-        shared_runtime(),
-        Upstream::Fake(fake.clone()),
-        &demo_connection(),
-    )
-    .await
-    .expect("connects");
+    let dataverse = Dataverse::connect(shared_runtime(), fake.clone(), &demo_connection())
+        .await
+        .expect("connects");
     let calls: Vec<_> = (0..32)
         .map(|_| {
             let dataverse = dataverse.clone();
@@ -68,13 +62,9 @@ async fn thirty_two_concurrent_calls_with_one_settings_need_one_token() {
 #[tokio::test]
 async fn a_revoked_token_is_renewed_once_for_every_worker() {
     let fake = Fake::demo();
-    let dataverse = Dataverse::connect(
-        shared_runtime(),
-        Upstream::Fake(fake.clone()),
-        &demo_connection(),
-    )
-    .await
-    .expect("connects");
+    let dataverse = Dataverse::connect(shared_runtime(), fake.clone(), &demo_connection())
+        .await
+        .expect("connects");
     dataverse.who_am_i().await.expect("WhoAmI");
     fake.revoke_tokens();
     dataverse
@@ -94,7 +84,7 @@ async fn growing_past_the_memory_limit_is_a_typed_trap() {
         ..Limits::default()
     });
     let mut session = runtime
-        .connect(Upstream::Fake(fake.clone()), &demo_connection(), OPTIONS)
+        .connect(fake.clone(), &demo_connection(), OPTIONS)
         .await
         .expect("connects within 8 MiB");
     fake.inject(
@@ -129,7 +119,7 @@ async fn after_a_trap_the_next_call_runs_on_a_fresh_instance() {
     });
     let dataverse = Dataverse::connect_with(
         runtime,
-        Upstream::Fake(fake.clone()),
+        fake.clone(),
         &demo_connection(),
         DataverseConfig {
             max_workers: 1,
@@ -182,7 +172,7 @@ async fn a_call_past_its_deadline_is_a_typed_trap() {
         call_deadline: Duration::from_millis(100),
         ..Limits::default()
     })
-    .connect(Upstream::Fake(fake.clone()), &demo_connection(), OPTIONS)
+    .connect(fake.clone(), &demo_connection(), OPTIONS)
     .await
     .expect("connects within 100 ms");
     fake.inject(Fault::Slow { millis: 400 }, 1);
@@ -198,7 +188,7 @@ async fn a_call_past_its_deadline_is_a_typed_trap() {
         call_deadline: Duration::from_millis(100),
         ..Limits::default()
     })
-    .connect(Upstream::Fake(fake), &demo_connection(), OPTIONS)
+    .connect(fake, &demo_connection(), OPTIONS)
     .await
     .expect("connects");
     for _ in 0..3 {
@@ -215,7 +205,7 @@ async fn paging_ten_thousand_rows_stays_within_eight_mib_of_guest_memory() {
     });
     let runtime = shared_runtime();
     let mut session = runtime
-        .connect(Upstream::Fake(fake.clone()), &demo_connection(), OPTIONS)
+        .connect(fake.clone(), &demo_connection(), OPTIONS)
         .await
         .expect("connects");
     let mut query = accounts_query(Some(5000));

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use host_test::ErrorKind;
-use host_test::fake::{self, Fake};
+use dataverse_fake::{self as fake, Fake};
+use dataverse_host::ErrorKind;
 
 #[tokio::test]
 async fn who_am_i_returns_the_application_users_ids() {
@@ -36,7 +36,7 @@ async fn paging_follows_next_links_across_three_pages_without_loss() {
 async fn query_options_reach_dataverse() {
     let fake = Fake::demo();
     let mut session = connect(&fake, &demo_connection()).await.unwrap();
-    let query = host_test::Query {
+    let query = dataverse_host::Query {
         filter: Some("name eq 'Fabrikam Inc'".into()),
         count: true,
         ..accounts_query(None)
@@ -51,7 +51,7 @@ async fn query_options_reach_dataverse() {
         "$select limits the columns"
     );
 
-    let top = host_test::Query {
+    let top = dataverse_host::Query {
         top: Some(2),
         orderby: Some("name desc".into()),
         ..accounts_query(None)
@@ -206,15 +206,15 @@ async fn bad_query_arguments_are_refused_before_sending() {
     let mut session = connect(&fake, &demo_connection()).await.unwrap();
     let before = fake.requests().len();
     for query in [
-        host_test::Query {
+        dataverse_host::Query {
             entity_set: "accounts?$top=1".into(),
             ..accounts_query(None)
         },
-        host_test::Query {
+        dataverse_host::Query {
             page_size: Some(0),
             ..accounts_query(None)
         },
-        host_test::Query {
+        dataverse_host::Query {
             select: vec!["name,revenue".into()],
             ..accounts_query(None)
         },
@@ -229,7 +229,7 @@ async fn bad_query_arguments_are_refused_before_sending() {
 async fn an_unknown_entity_set_is_not_found() {
     let fake = Fake::demo();
     let mut session = connect(&fake, &demo_connection()).await.unwrap();
-    let query = host_test::Query {
+    let query = dataverse_host::Query {
         entity_set: "nosuchthings".into(),
         ..accounts_query(None)
     };
@@ -299,13 +299,7 @@ async fn an_external_token_is_used_as_given_and_replaced_by_the_host() {
 
     let url = format!("https://{}/", fake::ORG_HOST);
     let mut session = runtime()
-        .connect_with_token(
-            host_test::Upstream::Fake(fake.clone()),
-            &url,
-            &token,
-            expires_at,
-            OPTIONS,
-        )
+        .connect_with_token(fake.clone(), &url, &token, expires_at, OPTIONS)
         .await
         .unwrap();
     assert_eq!(
@@ -339,13 +333,7 @@ async fn an_external_token_is_used_as_given_and_replaced_by_the_host() {
     );
 
     let expired = runtime()
-        .connect_with_token(
-            host_test::Upstream::Fake(fake.clone()),
-            &url,
-            &fresh,
-            1,
-            OPTIONS,
-        )
+        .connect_with_token(fake.clone(), &url, &fresh, 1, OPTIONS)
         .await
         .unwrap();
     let mut expired = expired;
@@ -359,7 +347,7 @@ async fn an_external_token_is_used_as_given_and_replaced_by_the_host() {
 /// stack would.
 fn send_to_fake(
     fake: &Fake,
-    request: &host_test::session::HttpRequest,
+    request: &dataverse_host::session::HttpRequest,
 ) -> http::Response<bytes::Bytes> {
     let mut builder = http::Request::builder()
         .method(request.method.as_str())
@@ -429,7 +417,7 @@ async fn a_host_doing_its_own_http_gets_a_working_token_through_the_auth_interfa
     let url = format!("https://{}/", fake::ORG_HOST);
     let mut session = runtime()
         .connect_with_token(
-            host_test::Upstream::Fake(fake.clone()),
+            fake.clone(),
             &url,
             &token.access_token,
             token.expires_at,
@@ -458,8 +446,8 @@ async fn a_host_doing_its_own_http_gets_a_working_token_through_the_auth_interfa
     );
 }
 
-fn with_retries(max_retries: u32) -> host_test::ClientOptions {
-    host_test::ClientOptions {
+fn with_retries(max_retries: u32) -> dataverse_host::ClientOptions {
+    dataverse_host::ClientOptions {
         max_retries: Some(max_retries),
         ..OPTIONS
     }
@@ -510,11 +498,7 @@ async fn entra_down_for_good_ends_connect_after_the_bounded_attempts() {
     fake.inject_entra(fake::Fault::Status(503), 10);
     let error = full_error(
         runtime()
-            .connect(
-                host_test::Upstream::Fake(fake.clone()),
-                &demo_connection(),
-                with_retries(2),
-            )
+            .connect(fake.clone(), &demo_connection(), with_retries(2))
             .await,
     );
     let ErrorKind::Authentication(failure) = &error.kind else {
@@ -525,9 +509,9 @@ async fn entra_down_for_good_ends_connect_after_the_bounded_attempts() {
     assert_eq!(error.call.as_ref().unwrap().attempts, 3);
     assert_eq!(fake.stats().token_requests, 3);
     assert!(
-        host_test::session::describe(&error).ends_with("(3 attempts)"),
+        dataverse_host::session::describe(&error).ends_with("(3 attempts)"),
         "{}",
-        host_test::session::describe(&error)
+        dataverse_host::session::describe(&error)
     );
 }
 
@@ -590,11 +574,7 @@ async fn an_unreadable_token_response_is_an_authentication_error_with_the_status
     fake.inject_entra(fake::Fault::Status(502), 10);
     let error = full_error(
         runtime()
-            .connect(
-                host_test::Upstream::Fake(fake.clone()),
-                &demo_connection(),
-                with_retries(1),
-            )
+            .connect(fake.clone(), &demo_connection(), with_retries(1))
             .await,
     );
     let ErrorKind::Authentication(failure) = &error.kind else {

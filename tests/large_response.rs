@@ -9,8 +9,8 @@
 mod common;
 
 use common::*;
-use host_test::fake::{self, Fake, Fault};
-use host_test::{ErrorKind, Session};
+use dataverse_fake::{self as fake, Fake, Fault};
+use dataverse_host::{ErrorKind, Session};
 
 const RESPONSE_BYTES: u64 = 200 * 1024 * 1024;
 /// The component's default `max-response-bytes`.

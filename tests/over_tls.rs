@@ -7,18 +7,18 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use host_test::fake::{self, Fake, TlsFakeServer};
-use host_test::{CallError, ErrorKind, Network, Session, Upstream};
+use dataverse_fake::{self as fake, Fake, TlsFakeServer};
+use dataverse_host::{CallError, ErrorKind, Network, Session};
 
 async fn connect_tls(server: &TlsFakeServer, connection: &str) -> Result<Session, CallError> {
-    let upstream = Upstream::Network(Arc::new(network_to(server, true)));
+    let upstream = Arc::new(network_to(server, true));
     runtime().connect(upstream, connection, OPTIONS).await
 }
 
 /// Discovery and token requests are retried like any idempotent call; one
 /// retry keeps the tests of failures that never heal quick.
-fn one_retry() -> host_test::ClientOptions {
-    host_test::ClientOptions {
+fn one_retry() -> dataverse_host::ClientOptions {
+    dataverse_host::ClientOptions {
         max_retries: Some(1),
         ..OPTIONS
     }
@@ -56,7 +56,7 @@ async fn entra_down_for_good_over_tls_ends_connect_naming_the_attempts() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     fake.inject_entra(fake::Fault::HangUp, 10);
-    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
+    let upstream = Arc::new(network_to(&server, true));
     let error = full_error(
         runtime()
             .connect(upstream, &demo_connection(), one_retry())
@@ -97,11 +97,7 @@ async fn sequential_calls_reuse_one_tls_connection_per_host() {
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     let network = Arc::new(network_to(&server, true));
     let mut session = runtime()
-        .connect(
-            Upstream::Network(network.clone()),
-            &demo_connection(),
-            OPTIONS,
-        )
+        .connect(network.clone(), &demo_connection(), OPTIONS)
         .await
         .unwrap();
     for _ in 0..200 {
@@ -109,11 +105,7 @@ async fn sequential_calls_reuse_one_tls_connection_per_host() {
     }
     // A second instance on the same network shares the pool.
     let mut second = runtime()
-        .connect(
-            Upstream::Network(network.clone()),
-            &demo_connection(),
-            OPTIONS,
-        )
+        .connect(network.clone(), &demo_connection(), OPTIONS)
         .await
         .unwrap();
     second.who_am_i(None).await.unwrap();
@@ -200,7 +192,7 @@ async fn no_application_user_over_tls_is_access_denied() {
 async fn an_untrusted_certificate_is_a_transport_error_and_sends_nothing() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let upstream = Upstream::Network(Arc::new(network_to(&server, false)));
+    let upstream = Arc::new(network_to(&server, false));
     // The default policy: a certificate that is not trusted now will not be
     // on a retry, so the handshake failure ends the call at once.
     let error = full_error(
@@ -226,7 +218,7 @@ async fn a_closed_port_is_a_transport_error() {
     drop(server);
     // Give the runtime a moment to close the listener.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let upstream = Upstream::Network(Arc::new(network));
+    let upstream = Arc::new(network);
     let error = dataverse_error(
         runtime()
             .connect(upstream, &demo_connection(), one_retry())
@@ -265,7 +257,7 @@ async fn a_pinned_certificate_is_not_trusted_for_another_host_name() {
         "AuthType=ClientSecret;Url=https://fabrikam.crm.dynamics.com/;ClientId=a;ClientSecret=b";
     let error = dataverse_error(
         runtime()
-            .connect(Upstream::Network(Arc::new(network)), other, one_retry())
+            .connect(Arc::new(network), other, one_retry())
             .await,
     );
     assert!(matches!(error, ErrorKind::Transport(_)), "{error:?}");
@@ -276,8 +268,8 @@ async fn a_pinned_certificate_is_not_trusted_for_another_host_name() {
 async fn connections_dropped_mid_body_over_tls_are_retried_then_reported() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
-    let options = host_test::ClientOptions {
+    let upstream = Arc::new(network_to(&server, true));
+    let options = dataverse_host::ClientOptions {
         max_retries: Some(1),
         ..OPTIONS
     };
@@ -326,7 +318,7 @@ async fn an_html_page_from_the_token_endpoint_over_tls_is_an_authentication_erro
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     fake.inject_entra(fake::Fault::Status(504), 10);
-    let upstream = Upstream::Network(Arc::new(network_to(&server, true)));
+    let upstream = Arc::new(network_to(&server, true));
     let error = full_error(
         runtime()
             .connect(upstream, &demo_connection(), one_retry())

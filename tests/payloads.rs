@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use common::*;
-use host_test::fake::{self, Fake, Fault};
-use host_test::session::{BatchOptions, BatchRequest, Operation, OperationKind, WebRequest};
-use host_test::{CallError, ErrorKind, Session};
+use dataverse_fake::{self as fake, Fake, Fault};
+use dataverse_host::session::{BatchOptions, BatchRequest, Operation, OperationKind, WebRequest};
+use dataverse_host::{CallError, ErrorKind, Session};
 use serde_json::Value;
 
 /// Around every buffer the body passes: wasi:http's 4 KiB

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
-use host_test::fake::{self, Fake, Fault};
-use host_test::session::{
+use dataverse_fake::{self as fake, Fake, Fault};
+use dataverse_host::session::{
     BatchOptions, BatchRequest, ClientOptions, EntityRef, Operation, OperationKind, RequestOptions,
     WebRequest, no_options,
 };
-use host_test::{ErrorKind, Session};
+use dataverse_host::{ErrorKind, Session};
 use serde_json::Value;
 
 async fn demo(fake: &Arc<Fake>) -> Session {
@@ -22,11 +22,7 @@ async fn demo(fake: &Arc<Fake>) -> Session {
 
 async fn demo_with(fake: &Arc<Fake>, options: ClientOptions) -> Session {
     runtime()
-        .connect(
-            host_test::Upstream::Fake(fake.clone()),
-            &demo_connection(),
-            options,
-        )
+        .connect(fake.clone(), &demo_connection(), options)
         .await
         .unwrap()
 }
@@ -298,7 +294,7 @@ async fn associate_and_disassociate_through_ref() {
 async fn query_with_expand_count_and_apply_passthrough() {
     let fake = Fake::demo();
     let mut session = demo(&fake).await;
-    let query = host_test::Query {
+    let query = dataverse_host::Query {
         expand: Some("primarycontactid($select=fullname)".into()),
         count: true,
         top: Some(5),
@@ -308,7 +304,7 @@ async fn query_with_expand_count_and_apply_passthrough() {
     assert_eq!(page.row_count, 5);
     assert_eq!(page.total_count, Some(25));
 
-    let apply = host_test::Query {
+    let apply = dataverse_host::Query {
         apply: Some("groupby((name))".into()),
         ..accounts_query(None)
     };
@@ -356,7 +352,7 @@ async fn read_all_hands_out_pages_and_stops_at_max_rows() {
 async fn read_names(
     session: &mut Session,
     page_size: u32,
-) -> (Vec<String>, usize, Result<u64, host_test::CallError>) {
+) -> (Vec<String>, usize, Result<u64, dataverse_host::CallError>) {
     let (mut names, mut pages) = (Vec::new(), 0);
     let read = session
         .read_all(&accounts_query(Some(page_size)), u64::MAX, None, |page| {

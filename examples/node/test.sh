@@ -74,7 +74,7 @@ DATAVERSE_CONNECTION=$connection timeout 60 node main.mjs >"$out/stdout" 2>"$out
 run_ms=$(($(now_ms) - start))
 
 # The demo app's Application User and the first three seeded accounts
-# (host-test/src/fake/mod.rs DEMO_*_ID, host-test/src/fake/table.rs accounts()).
+# (host-test/fake/src/lib.rs DEMO_*_ID, host-test/fake/src/table.rs accounts()).
 expected='UserId:           0b6f3d2a-7c1e-4a59-8e24-93d1f05c6b7a
 BusinessUnitId:   c4b3a291-8e7d-4c6f-95a4-3b2c1d0e9f8a
 OrganizationId:   5d9e8c7b-2a41-4f3e-b6d0-1c2e3f4a5b6c

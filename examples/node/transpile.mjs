@@ -14,7 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const component =
   process.argv[2] ??
   process.env.DATAVERSE_COMPONENT ??
-  join(here, "../../target/wasm/wasm32-wasip2/release/dataverse_wasm.wasm");
+  join(here, "../../target/wasm/wasm32-wasip2/release/dataverse_client.wasm");
 const outDir = join(here, "generated");
 
 const { files } = await transpile(await readFile(component), { name: "dataverse" });

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use host_test::fake::{self, Fake, TlsFakeServer};
+use dataverse_fake::{self as fake, Fake, TlsFakeServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_host-test");
 

@@ -20,7 +20,7 @@ fn node_example_prints_whoami_and_accounts_through_jco() {
     let output = Command::new("bash")
         .arg(example.join("test.sh"))
         .env("HOST_TEST", env!("CARGO_BIN_EXE_host-test"))
-        .env("DATAVERSE_COMPONENT", host_test::runtime::DEFAULT_COMPONENT)
+        .env("DATAVERSE_COMPONENT", dataverse_artifacts::CLIENT_PATH)
         .output()
         .expect("bash runs examples/node/test.sh");
     let stdout = String::from_utf8_lossy(&output.stdout);

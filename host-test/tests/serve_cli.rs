@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use host_test::fake::{self, Fake};
+use dataverse_fake::{self as fake, Fake};
 
 const BIN: &str = env!("CARGO_BIN_EXE_host-test");
 

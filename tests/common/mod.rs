@@ -5,16 +5,18 @@
 
 use std::sync::{Arc, OnceLock};
 
-use host_test::fake::{self, Fake, TlsFakeServer};
-use host_test::session::ClientOptions;
-use host_test::{CallError, DataverseError, ErrorKind, Network, Query, Runtime, Session, Upstream};
+use dataverse_fake::{self as fake, Fake, TlsFakeServer};
+use dataverse_host::session::ClientOptions;
+use dataverse_host::{CallError, DataverseError, ErrorKind, Network, Query, Runtime, Session};
 
-pub const OPTIONS: ClientOptions = host_test::session::DEFAULT_CLIENT_OPTIONS;
+pub const OPTIONS: ClientOptions = dataverse_host::session::DEFAULT_CLIENT_OPTIONS;
 
 /// One runtime per test binary: loading is cheap, but there is no need to repeat it.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| Runtime::load_default().expect("the component loads"))
+    RUNTIME.get_or_init(|| {
+        Runtime::from_wasm(dataverse_artifacts::CLIENT).expect("the component loads")
+    })
 }
 
 pub fn demo_connection() -> String {
@@ -31,9 +33,7 @@ pub fn no_user_connection() -> String {
 }
 
 pub async fn connect(fake: &Arc<Fake>, connection: &str) -> Result<Session, CallError> {
-    runtime()
-        .connect(Upstream::Fake(fake.clone()), connection, OPTIONS)
-        .await
+    runtime().connect(fake.clone(), connection, OPTIONS).await
 }
 
 /// The component's typed error, failing the test on a host error.
@@ -110,11 +110,7 @@ pub fn network_to(server: &TlsFakeServer, trust_ca: bool) -> Network {
 pub async fn connect_over_tls(server: &TlsFakeServer) -> (Session, Arc<Network>) {
     let network = Arc::new(network_to(server, true));
     let session = runtime()
-        .connect(
-            Upstream::Network(network.clone()),
-            &demo_connection(),
-            OPTIONS,
-        )
+        .connect(network.clone(), &demo_connection(), OPTIONS)
         .await
         .unwrap();
     (session, network)

@@ -1,0 +1,92 @@
+//! Builds both guests — the `dataverse:client` component (src/component) and
+//! the gateway — for wasm32-wasip2 in one cargo invocation (release, size
+//! profile), so that no test or host build needs a pre-step. The two share
+//! the core but no feature: building them together unifies nothing.
+//!
+//! The nested cargo uses its own target directory (`target/wasm`): sharing
+//! the outer one would deadlock on cargo's build-directory lock.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// (package, file it writes, environment variable prefix for lib.rs).
+const GUESTS: [(&str, &str, &str); 2] = [
+    (
+        "dataverse-client",
+        "dataverse_client.wasm",
+        "DATAVERSE_CLIENT",
+    ),
+    (
+        "dataverse-gateway",
+        "dataverse_gateway.wasm",
+        "DATAVERSE_GATEWAY",
+    ),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .expect("the artifacts crate lives in host-test/artifacts");
+    for input in [
+        "src",
+        "wit",
+        "gateway/src",
+        "gateway/Cargo.toml",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(input).display());
+    }
+    let target_dir = root.join("target").join("wasm");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--release", "--target", "wasm32-wasip2"]);
+    for (package, _, _) in GUESTS {
+        command.args(["-p", package]);
+    }
+    command
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // Settings meant for the host build must not leak into the guest build
+    // (clippy's wrapper, host rustflags, a forced target).
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        command.env_remove(var);
+    }
+    let status = command
+        .status()
+        .expect("could not run cargo to build the components");
+    if !status.success() {
+        panic!(
+            "building the components failed ({status}); is the target installed? run: rustup target add wasm32-wasip2"
+        );
+    }
+    let release = target_dir.join("wasm32-wasip2").join("release");
+    for (_, file, var) in GUESTS {
+        let path = release.join(file);
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        // Hashed here, once, so a host never hashes 1.4 MB at start-up to
+        // find its precompiled artifact.
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        println!("cargo:rustc-env={var}_WASM={}", path.display());
+        println!("cargo:rustc-env={var}_SHA256={digest}");
+    }
+}

@@ -1,0 +1,39 @@
+//! dataverse-artifacts: the two guests of this workspace, built by this
+//! crate's build script and embedded as bytes.
+//!
+//! - [`CLIENT`]: the `dataverse:client` component (world `client`).
+//! - [`GATEWAY`]: the gateway component (`wasi:http/incoming-handler`).
+//!
+//! A host that embeds [`CLIENT`] carries the component inside its own
+//! binary, so it runs wherever the binary is copied; the `*_PATH` constants
+//! name the files the build wrote, for tools that need a file
+//! (`wasmtime serve`, jco) and exist only on the machine that built them.
+
+/// The `dataverse:client` component.
+pub const CLIENT: &[u8] = include_bytes!(env!("DATAVERSE_CLIENT_WASM"));
+/// SHA-256 of [`CLIENT`], lowercase hex.
+pub const CLIENT_SHA256: &str = env!("DATAVERSE_CLIENT_SHA256");
+/// Where the build wrote [`CLIENT`].
+pub const CLIENT_PATH: &str = env!("DATAVERSE_CLIENT_WASM");
+
+/// The gateway component.
+pub const GATEWAY: &[u8] = include_bytes!(env!("DATAVERSE_GATEWAY_WASM"));
+/// SHA-256 of [`GATEWAY`], lowercase hex.
+pub const GATEWAY_SHA256: &str = env!("DATAVERSE_GATEWAY_SHA256");
+/// Where the build wrote [`GATEWAY`].
+pub const GATEWAY_PATH: &str = env!("DATAVERSE_GATEWAY_WASM");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_guests_are_components_and_differ() {
+        // A component's preamble: magic, then version 0x0d and layer 1.
+        const COMPONENT: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+        assert_eq!(CLIENT[..8], COMPONENT);
+        assert_eq!(GATEWAY[..8], COMPONENT);
+        assert_ne!(CLIENT_SHA256, GATEWAY_SHA256);
+        assert_eq!(CLIENT_SHA256.len(), 64);
+    }
+}

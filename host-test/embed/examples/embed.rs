@@ -1,0 +1,55 @@
+//! Embedding the component in a Rust service: load once, connect once, call
+//! from as many tasks as you like. Runs against the fake (crate
+//! dataverse-fake); for a real org pass `Arc::new(Network::new(vec![], None)?)`
+//! as the upstream, and your connection string.
+
+use std::sync::Arc;
+
+use dataverse_fake::{Fake, demo_connection_string};
+use dataverse_host::{Dataverse, Query, Runtime, Session};
+
+pub async fn run() -> anyhow::Result<()> {
+    // Once per process: compiled (or loaded precompiled) with the pooling
+    // allocator, a memory limit and a deadline per call (`Limits`).
+    // The component's bytes: embedded by dataverse-artifacts, or read from a
+    // file with `Runtime::load(path)`.
+    let runtime = Arc::new(Runtime::from_wasm(dataverse_artifacts::CLIENT)?);
+    let upstream = Fake::demo();
+
+    // Once per connection string: discovery + one token.
+    let dataverse = Dataverse::connect(runtime, upstream, &demo_connection_string()).await?;
+
+    // Clone the handle into any number of tasks; they share the token.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let dataverse = dataverse.clone();
+            tokio::spawn(async move { dataverse.who_am_i().await })
+        })
+        .collect();
+    for task in tasks {
+        println!("WhoAmI: {}", task.await??.user_id);
+    }
+
+    // Any call of the component's client, on a pooled instance.
+    let query = Query {
+        entity_set: "accounts".into(),
+        select: vec!["name".into()],
+        filter: None,
+        orderby: None,
+        expand: None,
+        apply: None,
+        top: Some(3),
+        page_size: None,
+        count: false,
+    };
+    let page = dataverse
+        .with(async |session: &mut Session| session.retrieve_multiple(&query, None).await)
+        .await?;
+    println!("{} rows: {}", page.row_count, page.rows);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run().await
+}

@@ -1,0 +1,40 @@
+//! dataverse-host: embed the `dataverse:client` component in a wasmtime host.
+//!
+//! - `engine`: the wasmtime engine (pooling allocator, epoch deadlines) and
+//!   the on-disk cache of precompiled components.
+//! - `runtime`: [`Runtime`], the compiled component and the [`Limits`] every
+//!   instance runs under; it makes instances (`connect`, `auth_protocol`).
+//! - `session`: [`Session`], one instance with a connected client, and typed
+//!   calls; [`CallError`] for what can go wrong.
+//! - `pool`: [`Dataverse`], the clonable handle for concurrent async code
+//!   (pooled instances sharing one token).
+//! - `upstream`: where the guest's HTTP goes: the [`Upstream`] trait, the
+//!   exchange log, the `wasi:http` hooks.
+//! - `network`: [`Network`], the real upstream (keep-alive TLS pool).
+//! - `serve`: serves the gateway component over HTTP, reusing instances.
+//! - `error`: [`HostError`], why the host could not set something up.
+//!
+//! The component's bytes come from the embedder: a file
+//! ([`Runtime::load`]) or bytes it carries ([`Runtime::from_wasm`], e.g.
+//! `dataverse_artifacts::CLIENT`).
+
+mod bindings;
+pub mod engine;
+pub mod error;
+pub mod network;
+pub mod pool;
+pub mod runtime;
+pub mod serve;
+pub mod session;
+mod state;
+pub mod upstream;
+
+pub use error::HostError;
+pub use network::{ConnectTo, Network};
+pub use pool::{Dataverse, DataverseConfig, PoolStats};
+pub use runtime::{Limits, Runtime};
+pub use session::{
+    CallError, ClientOptions, DataverseError, ErrorKind, GuestTrap, Page, Query, RequestOptions,
+    Session,
+};
+pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};

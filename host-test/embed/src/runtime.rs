@@ -1,0 +1,261 @@
+//! [`Runtime`]: the component compiled once (see `engine`), linked with
+//! WASI + wasi:http, and the calls that make instances of it: `connect`
+//! (a [`Session`]), `auth_protocol`, `parse_settings`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings::{Client, ClientPre};
+use crate::engine::{EPOCH_TICK, load_cached, new_engine};
+use crate::error::HostError;
+use crate::session::{AuthProtocol, CallError, ClientOptions, Session, SettingsSummary};
+use crate::state::HostState;
+use crate::upstream::{ExchangeLog, OutgoingHooks, Unreachable, Upstream};
+
+/// What one instance may use. Every `Store` the runtime creates gets these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory one instance may grow to; growing past it traps
+    /// the instance with [`crate::GuestTrap::MemoryLimit`].
+    pub max_memory_bytes: usize,
+    /// Wall-clock budget of one call into the component, its retries and
+    /// waits included. A guest still running past it traps at its next epoch
+    /// check with [`crate::GuestTrap::DeadlineExceeded`], so a runaway guest
+    /// cannot hold a host thread.
+    pub call_deadline: Duration,
+    /// Instances alive at once: the pooling allocator's slots.
+    pub max_instances: u32,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        // The component caps response bodies at 64 MiB by default and
+        // parses them in place: 256 MiB leaves room for that.
+        max_memory_bytes: 256 * 1024 * 1024,
+        // Above the component's default retry budget (120 s of waiting plus
+        // the attempts themselves).
+        call_deadline: Duration::from_secs(300),
+        max_instances: 64,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::DEFAULT
+    }
+}
+
+/// A compiled component, ready to instantiate many times.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) pre: ClientPre<HostState>,
+    pub(crate) limits: Limits,
+    pub(crate) exchange_log: Option<ExchangeLog>,
+}
+
+impl Runtime {
+    /// Loads the component at `wasm` with default [`Limits`], compiling it
+    /// only if no cached artifact for these exact bytes (and this wasmtime)
+    /// exists.
+    pub fn load(wasm: &Path) -> Result<Runtime, HostError> {
+        Runtime::load_with(wasm, Limits::default())
+    }
+
+    /// [`Runtime::load`] with explicit limits.
+    pub fn load_with(wasm: &Path, limits: Limits) -> Result<Runtime, HostError> {
+        let bytes = std::fs::read(wasm).map_err(|source| HostError::ReadComponent {
+            path: wasm.to_path_buf(),
+            source,
+        })?;
+        Runtime::from_wasm_with(&bytes, limits)
+    }
+
+    /// The component from bytes the host carries (e.g.
+    /// `dataverse_artifacts::CLIENT`), with default [`Limits`].
+    pub fn from_wasm(wasm: &[u8]) -> Result<Runtime, HostError> {
+        Runtime::from_wasm_with(wasm, Limits::default())
+    }
+
+    /// [`Runtime::from_wasm`] with explicit limits.
+    pub fn from_wasm_with(wasm: &[u8], limits: Limits) -> Result<Runtime, HostError> {
+        let engine = new_engine(&limits)?;
+        let component = load_cached(&engine, wasm)?;
+        Runtime::from_component(engine, &component, limits)
+    }
+
+    /// Builds a runtime around an already compiled `component` of `engine`
+    /// (an engine made by [`new_engine`] with the same `limits`).
+    pub fn from_component(
+        engine: Engine,
+        component: &Component,
+        limits: Limits,
+    ) -> Result<Runtime, HostError> {
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .map_err(HostError::wasmtime("linking WASI"))?;
+        let pre = linker
+            .instantiate_pre(component)
+            .and_then(ClientPre::new)
+            .map_err(HostError::wasmtime("not a dataverse:client component"))?;
+        Ok(Runtime {
+            engine,
+            pre,
+            limits,
+            exchange_log: None,
+        })
+    }
+
+    /// Reports every HTTP exchange of every instance to `log` (the CLI's `-v`).
+    pub fn with_exchange_log(mut self, log: ExchangeLog) -> Runtime {
+        self.exchange_log = Some(log);
+        self
+    }
+
+    /// The limits every instance of this runtime runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The epoch ticks a call may run for (see [`Limits::call_deadline`]).
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    }
+
+    /// The names of the component's imports and exports, e.g.
+    /// `wasi:http/outgoing-handler@0.2.12` and `dataverse:client/web-api@0.1.0`.
+    pub fn interface_names(&self) -> (Vec<String>, Vec<String>) {
+        let ty = self.pre.instance_pre().component().component_type();
+        let imports = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let exports = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        (imports, exports)
+    }
+
+    /// A fresh instance in its own store: memory limit and call deadline armed.
+    async fn instantiate(
+        &self,
+        upstream: Arc<dyn Upstream>,
+        certificate_store: Option<&Path>,
+    ) -> Result<(Store<HostState>, Client), CallError> {
+        let hooks = OutgoingHooks::new(upstream, self.exchange_log.clone());
+        let state = HostState::new(hooks, certificate_store, self.limits.max_memory_bytes)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(self.deadline_ticks());
+        let bindings = self.pre.instantiate_async(&mut store).await?;
+        Ok((store, bindings))
+    }
+
+    /// Instantiates the component, parses the connection string and connects
+    /// (discovery + first token) through `upstream`.
+    pub async fn connect(
+        &self,
+        upstream: Arc<dyn Upstream>,
+        connection_string: &str,
+        options: ClientOptions,
+    ) -> Result<Session, CallError> {
+        self.connect_with(upstream, None, connection_string, options)
+            .await
+    }
+
+    /// [`Runtime::connect`], mapping `certificate_store` (a directory of PEM /
+    /// PFX files) read-only into the guest for `AuthType=Certificate`.
+    pub async fn connect_with(
+        &self,
+        upstream: Arc<dyn Upstream>,
+        certificate_store: Option<&Path>,
+        connection_string: &str,
+        options: ClientOptions,
+    ) -> Result<Session, CallError> {
+        let (mut store, bindings) = self.instantiate(upstream, certificate_store).await?;
+        let settings = bindings
+            .dataverse_client_connection()
+            .call_parse(&mut store, connection_string)
+            .await??;
+        let connected = bindings
+            .dataverse_client_web_api()
+            .client()
+            .call_connect(&mut store, settings, options)
+            .await;
+        settings.resource_drop_async(&mut store).await?;
+        let client = connected??;
+        Ok(Session::new(store, bindings, client, self.deadline_ticks()))
+    }
+
+    /// A client that uses an access token the host acquired itself
+    /// (ExternalTokenManagement): no discovery, no credential.
+    pub async fn connect_with_token(
+        &self,
+        upstream: Arc<dyn Upstream>,
+        url: &str,
+        access_token: &str,
+        expires_at: u64,
+        options: ClientOptions,
+    ) -> Result<Session, CallError> {
+        let (mut store, bindings) = self.instantiate(upstream, None).await?;
+        let client = bindings
+            .dataverse_client_web_api()
+            .client()
+            .call_connect_with_token(&mut store, url, access_token, expires_at, options)
+            .await??;
+        Ok(Session::new(store, bindings, client, self.deadline_ticks()))
+    }
+
+    /// Creates one instance and drops it: what every fresh instance costs
+    /// the host (benchmarks, warm-up).
+    pub async fn instantiate_and_drop(&self) -> Result<(), CallError> {
+        self.instantiate(Arc::new(Unreachable), None).await?;
+        Ok(())
+    }
+
+    /// Parses a connection string in a fresh instance and returns what the
+    /// settings say (never the credential).
+    pub async fn parse_settings(
+        &self,
+        connection_string: &str,
+    ) -> Result<SettingsSummary, CallError> {
+        let (mut store, bindings) = self.instantiate(Arc::new(Unreachable), None).await?;
+        let connection = bindings.dataverse_client_connection();
+        let settings = connection
+            .call_parse(&mut store, connection_string)
+            .await??;
+        let summary = connection
+            .settings()
+            .call_summary(&mut store, settings)
+            .await?;
+        settings.resource_drop_async(&mut store).await?;
+        Ok(summary)
+    }
+
+    /// Parses `connection_string` in a fresh instance for the `auth`
+    /// interface; `certificate_store` is mapped as for `connect_with`.
+    pub async fn auth_protocol(
+        &self,
+        connection_string: &str,
+        certificate_store: Option<&Path>,
+    ) -> Result<AuthProtocol, CallError> {
+        let (mut store, bindings) = self
+            .instantiate(Arc::new(Unreachable), certificate_store)
+            .await?;
+        let settings = bindings
+            .dataverse_client_connection()
+            .call_parse(&mut store, connection_string)
+            .await??;
+        Ok(AuthProtocol::new(
+            store,
+            bindings,
+            settings,
+            self.deadline_ticks(),
+        ))
+    }
+}

@@ -1,0 +1,435 @@
+//! `host-test serve`: serves the gateway component (`wasi:http/incoming-handler`)
+//! on a loopback port, like `wasmtime serve`, but keeps instances alive
+//! between requests — a small pool of long-lived stores — so the guest's
+//! connected client, and its token, serve many requests. A trapped instance
+//! is dropped, never reused.
+//!
+//! Independent of `runtime`/`session` (which load the `client` world): its
+//! own engine, linker and `ProxyPre`. Outgoing HTTP goes through an
+//! [`Upstream`] (the in-process fake, or the network with `--connect-to` /
+//! `--cacert`); plain `http://` to a loopback host (a guest that opted in
+//! with `AllowHttpLoopback`) goes straight to that loopback port.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::HostError;
+use crate::upstream::{OutgoingHooks, Upstream};
+
+/// The gateway component built by this crate's build script.
+/// Idle instances kept for reuse; more concurrent requests get fresh ones.
+const IDLE_INSTANCES: usize = 4;
+
+/// How long a request waits for a busy instance to come back before it
+/// makes a new one. An instance returns a moment after its response has gone
+/// out, so without this a client that sends its next request at once would
+/// always meet a busy pool; a new instance costs a token request.
+const WAIT_FOR_INSTANCE: Duration = Duration::from_millis(25);
+
+/// Memory per instance and wall-clock time per request (the client
+/// runtime's defaults: 256 MiB, 300 s).
+const LIMITS: crate::runtime::Limits = crate::runtime::Limits::DEFAULT;
+
+fn deadline_ticks() -> u64 {
+    (LIMITS.call_deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// What the guest finds in its environment. `Debug` shows no values.
+#[derive(Clone)]
+pub struct GatewayEnv {
+    /// `DATAVERSE_CONNECTION`.
+    pub connection: String,
+    /// `GATEWAY_API_KEY`.
+    pub api_key: String,
+    /// `GATEWAY_ALLOW`, if set.
+    pub allow: Option<String>,
+}
+
+impl std::fmt::Debug for GatewayEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayEnv")
+            .field("connection", &"***")
+            .field("api_key", &"***")
+            .field("allow", &self.allow)
+            .finish()
+    }
+}
+
+impl GatewayEnv {
+    /// Reads `DATAVERSE_CONNECTION`, `GATEWAY_API_KEY` and `GATEWAY_ALLOW`
+    /// through `var`; fails naming each missing (or blank) variable.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<GatewayEnv, HostError> {
+        let present = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let connection = present("DATAVERSE_CONNECTION");
+        let api_key = present("GATEWAY_API_KEY");
+        match (connection, api_key) {
+            (Some(connection), Some(api_key)) => Ok(GatewayEnv {
+                connection,
+                api_key,
+                allow: present("GATEWAY_ALLOW"),
+            }),
+            (connection, api_key) => {
+                let missing: Vec<&str> = [
+                    ("GATEWAY_API_KEY", api_key.is_none()),
+                    ("DATAVERSE_CONNECTION", connection.is_none()),
+                ]
+                .iter()
+                .filter(|(_, missing)| *missing)
+                .map(|(name, _)| *name)
+                .collect();
+                Err(HostError::Environment(format!(
+                    "the gateway needs {} in the environment",
+                    missing.join(" and ")
+                )))
+            }
+        }
+    }
+
+    fn pairs(&self) -> Vec<(&'static str, &str)> {
+        let mut pairs = vec![
+            ("DATAVERSE_CONNECTION", self.connection.as_str()),
+            ("GATEWAY_API_KEY", self.api_key.as_str()),
+        ];
+        if let Some(allow) = &self.allow {
+            pairs.push(("GATEWAY_ALLOW", allow));
+        }
+        pairs
+    }
+}
+
+/// A running gateway. Dropping it stops the server; instances die with it.
+pub struct GatewayServer {
+    /// `127.0.0.1:<port>`.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for GatewayServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl GatewayServer {
+    /// Instances created so far (one per request under `wasmtime serve`;
+    /// here only as many as requests ever ran at the same time).
+    pub fn instances_created(&self) -> usize {
+        lock(&self.shared.pool).created
+    }
+}
+
+/// Everything the connection tasks share.
+struct Shared {
+    pre: ProxyPre<GatewayState>,
+    env: GatewayEnv,
+    upstream: Arc<dyn Upstream>,
+    pool: Mutex<Pool>,
+    /// Signalled whenever an instance goes back to the pool (or is dropped).
+    returned: tokio::sync::Notify,
+}
+
+/// The instances not running a request, and how many are.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Warm>,
+    busy: usize,
+    created: usize,
+}
+
+/// A live instance and its store.
+struct Warm {
+    store: Store<GatewayState>,
+    proxy: Proxy,
+}
+
+/// Compiles the gateway at `wasm` and serves it on `127.0.0.1:port` (0 picks
+/// a free port). Must be called inside a Tokio runtime.
+pub async fn serve(
+    wasm: &[u8],
+    env: GatewayEnv,
+    upstream: Arc<dyn Upstream>,
+    port: u16,
+) -> Result<GatewayServer, HostError> {
+    // The same engine as the client's runtime: pooling allocator, and epoch
+    // interruption so a request that runs away traps instead of holding a
+    // thread (its instance is then dropped, never reused).
+    let engine = crate::engine::new_engine(&LIMITS)?;
+    let component = crate::engine::load_cached(&engine, wasm)?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+        .map_err(HostError::wasmtime("linking WASI"))?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .and_then(ProxyPre::new)
+        .map_err(HostError::wasmtime("not a wasi:http/proxy component"))?;
+    let io = |source| HostError::Io {
+        context: format!("binding 127.0.0.1:{port}"),
+        source,
+    };
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
+    let shared = Arc::new(Shared {
+        pre,
+        env,
+        upstream,
+        pool: Mutex::new(Pool::default()),
+        returned: tokio::sync::Notify::new(),
+    });
+    let task = tokio::spawn(accept_loop(listener, shared.clone()));
+    Ok(GatewayServer { addr, shared, task })
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Connections live in this JoinSet, so they die with this task.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().ok();
+                    let service = service_fn(move |req| {
+                        let shared = shared.clone();
+                        let req = with_host(req, local);
+                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// An HTTP/1.0 request may carry neither a `Host` header nor an absolute
+/// URI, and wasi:http requires an authority: such a request is addressed to
+/// this server, so it gets the address it arrived on.
+fn with_host(
+    mut req: hyper::Request<Incoming>,
+    local: Option<std::net::SocketAddr>,
+) -> hyper::Request<Incoming> {
+    if req.uri().authority().is_none()
+        && !req.headers().contains_key(http::header::HOST)
+        && let Some(value) = local.and_then(|addr| addr.to_string().parse().ok())
+    {
+        req.headers_mut().insert(http::header::HOST, value);
+    }
+    req
+}
+
+/// Runs one request in a pooled (or new) instance; a host failure is a 500
+/// that says no more than that.
+async fn handle(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<HyperOutgoingBody> {
+    match run(shared, req).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut response = hyper::Response::new(
+                Full::new(Bytes::from_static(
+                    br#"{"error":{"code":"host_error","message":"the gateway instance failed"}}"#,
+                ))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            );
+            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+    let mut warm = acquire(&shared).await?;
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let mut http = warm.store.data_mut().http();
+    let resources = http
+        .new_incoming_request(Scheme::Http, req)
+        .and_then(|request| Ok((request, http.new_response_outparam(sender)?)));
+    let (request, out) = match resources {
+        Ok(resources) => resources,
+        Err(e) => {
+            release(&shared, None);
+            return Err(e);
+        }
+    };
+    // The guest runs in its own task so the response body can stream while
+    // it writes; the instance goes back to the pool when it returns cleanly.
+    let pool = shared.clone();
+    let task = tokio::spawn(async move {
+        warm.store.set_epoch_deadline(deadline_ticks());
+        let result = warm
+            .proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut warm.store, request, out)
+            .await;
+        // A trapped instance may be in any state: never reuse it.
+        release(&pool, result.is_ok().then_some(warm));
+        result
+    });
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => Err(wasmtime::Error::msg(format!(
+            "the gateway answered with an error code: {code:?}"
+        ))),
+        Err(_) => match task.await {
+            Ok(Ok(())) => Err(wasmtime::Error::msg("the gateway never set a response")),
+            Ok(Err(trap)) => Err(trap.context("the gateway instance trapped")),
+            Err(join) => Err(join.into()),
+        },
+    }
+}
+
+/// Ends an instance's turn: back to the pool (if given and there is room),
+/// and wakes requests waiting for one.
+fn release(shared: &Shared, warm: Option<Warm>) {
+    {
+        let mut pool = lock(&shared.pool);
+        pool.busy = pool.busy.saturating_sub(1);
+        if let Some(warm) = warm
+            && pool.idle.len() < IDLE_INSTANCES
+        {
+            pool.idle.push(warm);
+        }
+    }
+    shared.returned.notify_waiters();
+}
+
+/// An idle instance; else, while some are busy, the first one back within
+/// [`WAIT_FOR_INSTANCE`]; else a new one. Counted busy until its task ends.
+async fn acquire(shared: &Shared) -> wasmtime::Result<Warm> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_INSTANCE;
+    loop {
+        // Registered before looking, so a return in between is not missed.
+        let returned = shared.returned.notified();
+        tokio::pin!(returned);
+        returned.as_mut().enable();
+        let wait = {
+            let mut pool = lock(&shared.pool);
+            if let Some(warm) = pool.idle.pop() {
+                pool.busy += 1;
+                return Ok(warm);
+            }
+            pool.busy > 0 && tokio::time::Instant::now() < deadline
+        };
+        if !wait {
+            break;
+        }
+        let _ = tokio::time::timeout_at(deadline, returned).await;
+    }
+    let warm = instantiate(shared).await?;
+    let mut pool = lock(&shared.pool);
+    pool.busy += 1;
+    pool.created += 1;
+    Ok(warm)
+}
+
+async fn instantiate(shared: &Shared) -> wasmtime::Result<Warm> {
+    let mut wasi = WasiCtx::builder();
+    for (name, value) in shared.env.pairs() {
+        wasi.env(name, value);
+    }
+    let state = GatewayState {
+        wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        hooks: OutgoingHooks::new(shared.upstream.clone(), None),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(LIMITS.max_memory_bytes)
+            .build(),
+    };
+    let mut store = Store::new(shared.pre.engine(), state);
+    store.limiter(|state| &mut state.limits);
+    store.set_epoch_deadline(deadline_ticks());
+    let proxy = shared.pre.instantiate_async(&mut store).await?;
+    Ok(Warm { store, proxy })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A gateway instance's store: WASI with the configured environment (and
+/// nothing else of the host), wasi:http, and where its requests go.
+struct GatewayState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: OutgoingHooks,
+    limits: StoreLimits,
+}
+
+impl WasiView for GatewayState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for GatewayState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_variables_are_named_and_values_never_shown() {
+        let err = GatewayEnv::from_vars(|_| None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the gateway needs GATEWAY_API_KEY and DATAVERSE_CONNECTION in the environment"
+        );
+        let err =
+            GatewayEnv::from_vars(|n| (n == "GATEWAY_API_KEY").then(|| "k".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the gateway needs DATAVERSE_CONNECTION in the environment"
+        );
+        let env = GatewayEnv::from_vars(|n| match n {
+            "GATEWAY_API_KEY" => Some("the-key-value".into()),
+            "DATAVERSE_CONNECTION" => Some("Secret=S3cr3t".into()),
+            _ => None,
+        })
+        .unwrap();
+        let debug = format!("{env:?}");
+        assert!(!debug.contains("the-key-value") && !debug.contains("S3cr3t"));
+        assert_eq!(env.allow, None);
+    }
+}

@@ -1,0 +1,653 @@
+//! A live instance of the component with one connected `client` resource,
+//! and typed calls on it.
+
+use std::fmt;
+
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+use crate::state::{HostState, MemoryLimitExceeded};
+
+pub use crate::bindings::exports::dataverse::client::auth::{AuthorityInfo, HttpRequest, Token};
+pub use crate::bindings::exports::dataverse::client::connection::SettingsSummary;
+pub use crate::bindings::exports::dataverse::client::types::{
+    AuthFailure, CallInfo, Error as DataverseError, ErrorKind, ServiceFailure, Throttling,
+};
+pub use crate::bindings::exports::dataverse::client::web_api::{
+    AssertionAlgorithm, BatchOptions, BatchRequest, BatchResponseItem, BatchResult, ClientOptions,
+    Created, EntityRef, FetchPage, Operation, OperationKind, OperationResult, Page, Query,
+    RequestOptions, Row, TokenInfo, WebRequest, WebResponse, WhoAmIResponse, Written,
+};
+
+/// A failed call: the component's typed error, the guest trapping, or a
+/// host failure (instantiation, linking, I/O of the host itself).
+#[derive(Debug)]
+pub enum CallError {
+    Dataverse(DataverseError),
+    /// The instance trapped and must not be called again; a [`crate::Dataverse`]
+    /// handle replaces it with a fresh one for the next call.
+    Trapped(GuestTrap),
+    Host(wasmtime::Error),
+}
+
+/// Why a guest instance stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestTrap {
+    /// The call ran past [`crate::runtime::Limits::call_deadline`].
+    DeadlineExceeded,
+    /// The guest tried to grow its memory past
+    /// [`crate::runtime::Limits::max_memory_bytes`].
+    MemoryLimit { limit_bytes: usize },
+    /// Any other trap (a bug in the guest): wasmtime's description.
+    Guest(String),
+}
+
+impl fmt::Display for GuestTrap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GuestTrap::DeadlineExceeded => write!(f, "the call ran past its deadline"),
+            GuestTrap::MemoryLimit { limit_bytes } => write!(
+                f,
+                "the instance needed more than its memory limit of {limit_bytes} bytes"
+            ),
+            GuestTrap::Guest(message) => write!(f, "the component trapped: {message}"),
+        }
+    }
+}
+
+impl CallError {
+    /// The component's error kind, if this is one.
+    pub fn kind(&self) -> Option<&ErrorKind> {
+        match self {
+            CallError::Dataverse(e) => Some(&e.kind),
+            CallError::Trapped(_) | CallError::Host(_) => None,
+        }
+    }
+
+    /// True when the instance that made the call must be thrown away.
+    pub fn kills_instance(&self) -> bool {
+        !matches!(self, CallError::Dataverse(_))
+    }
+}
+
+impl From<wasmtime::Error> for CallError {
+    /// Traps become [`CallError::Trapped`] with their reason; the rest stays
+    /// a host error.
+    fn from(e: wasmtime::Error) -> Self {
+        if let Some(exceeded) = e.downcast_ref::<MemoryLimitExceeded>() {
+            return CallError::Trapped(GuestTrap::MemoryLimit {
+                limit_bytes: exceeded.limit,
+            });
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => CallError::Trapped(GuestTrap::DeadlineExceeded),
+            Some(trap) => CallError::Trapped(GuestTrap::Guest(trap.to_string())),
+            None => CallError::Host(e),
+        }
+    }
+}
+
+impl From<DataverseError> for CallError {
+    fn from(e: DataverseError) -> Self {
+        CallError::Dataverse(e)
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Dataverse(e) => write!(f, "{}", describe(e)),
+            CallError::Trapped(trap) => write!(f, "{trap}"),
+            CallError::Host(e) => write!(f, "host error: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// One line a person can act on. Never contains a secret: the component's
+/// errors carry none.
+pub fn describe(error: &DataverseError) -> String {
+    let mut line = match &error.kind {
+        ErrorKind::InvalidSettings(m) => format!("invalid settings: {m}"),
+        ErrorKind::InvalidRequest(m) => format!("invalid request: {m}"),
+        ErrorKind::Authentication(a) => {
+            let mut line = format!(
+                "authentication failed (HTTP {}, {}): {}",
+                a.status, a.error, a.description
+            );
+            if let Some(code) = a.code.filter(|_| !a.description.starts_with("AADSTS")) {
+                line.push_str(&format!(" [AADSTS{code}]"));
+            }
+            if let Some(hint) = &a.hint {
+                line.push_str(&format!(" — {hint}"));
+            }
+            line
+        }
+        ErrorKind::Authority(m) => format!("authority: {m}"),
+        ErrorKind::AccessDenied(s) => format!("access denied: {}", service(s)),
+        ErrorKind::NotFound(s) => format!("not found: {}", service(s)),
+        ErrorKind::PreconditionFailed(s) => format!("precondition failed: {}", service(s)),
+        ErrorKind::Throttled(t) => match t.retry_after_seconds {
+            Some(s) => format!("throttled: {} (retry after {s} s)", service(&t.failure)),
+            None => format!("throttled: {}", service(&t.failure)),
+        },
+        ErrorKind::Service(s) => format!("Dataverse error: {}", service(s)),
+        ErrorKind::Transport(m) => format!("transport: {m}"),
+        ErrorKind::InvalidResponse(m) => format!("invalid response: {m}"),
+    };
+    if let Some(call) = &error.call
+        && call.attempts > 1
+        && !line.contains("attempts")
+    {
+        line.push_str(&format!(" ({} attempts)", call.attempts));
+    }
+    line
+}
+
+fn service(s: &ServiceFailure) -> String {
+    let mut line = format!("HTTP {}", s.status);
+    if let Some(code) = &s.code {
+        line.push_str(&format!(" {code}"));
+    }
+    if !s.message.is_empty() {
+        line.push_str(&format!(": {}", s.message));
+    }
+    if let Some(hint) = &s.hint {
+        line.push_str(&format!(" — {hint}"));
+    }
+    line
+}
+
+/// One instance of the component holding one connected client.
+pub struct Session {
+    store: Store<HostState>,
+    bindings: crate::bindings::Client,
+    client: ResourceAny,
+    deadline_ticks: u64,
+}
+
+impl Session {
+    pub(crate) fn new(
+        store: Store<HostState>,
+        bindings: crate::bindings::Client,
+        client: ResourceAny,
+        deadline_ticks: u64,
+    ) -> Session {
+        Session {
+            store,
+            bindings,
+            client,
+            deadline_ticks,
+        }
+    }
+
+    /// The largest linear memory the guest has grown to, in bytes.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.store.data().memory.peak
+    }
+
+    pub async fn who_am_i(
+        &mut self,
+        options: Option<&RequestOptions>,
+    ) -> Result<WhoAmIResponse, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_who_am_i(&mut self.store, self.client, options)
+            .await??)
+    }
+
+    pub async fn retrieve(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        select: &[String],
+        expand: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<Row, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_retrieve(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                select,
+                expand,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn retrieve_multiple(
+        &mut self,
+        query: &Query,
+        options: Option<&RequestOptions>,
+    ) -> Result<Page, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_retrieve_multiple(&mut self.store, self.client, query, options)
+            .await??)
+    }
+
+    pub async fn next_page(
+        &mut self,
+        next_link: &str,
+        page_size: Option<u32>,
+        options: Option<&RequestOptions>,
+    ) -> Result<Page, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_next_page(&mut self.store, self.client, next_link, page_size, options)
+            .await??)
+    }
+
+    /// Reads every page of `query` (at most `max_rows` rows), handing each
+    /// page to `on_page` as it arrives; the guest holds one page at a time.
+    pub async fn read_all(
+        &mut self,
+        query: &Query,
+        max_rows: u64,
+        options: Option<&RequestOptions>,
+        mut on_page: impl FnMut(Page),
+    ) -> Result<u64, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        let reader = api
+            .call_read_all(&mut self.store, self.client, query, max_rows, options)
+            .await?;
+        let pages = self.bindings.dataverse_client_web_api().page_reader();
+        let result = loop {
+            match pages.call_next(&mut self.store, reader).await {
+                Err(e) => break Err(CallError::Host(e)),
+                Ok(Err(e)) => break Err(CallError::Dataverse(e)),
+                Ok(Ok(None)) => {
+                    break pages
+                        .call_rows_read(&mut self.store, reader)
+                        .await
+                        .map_err(CallError::Host);
+                }
+                Ok(Ok(Some(page))) => {
+                    on_page(page);
+                    self.store.set_epoch_deadline(self.deadline_ticks);
+                }
+            }
+        };
+        reader.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
+    /// Reads every page of a FetchXML query (at most `max_rows` rows),
+    /// following paging cookies, handing each page to `on_page` as it
+    /// arrives; the guest holds one page at a time.
+    pub async fn read_all_fetch_xml(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        max_rows: u64,
+        options: Option<&RequestOptions>,
+        mut on_page: impl FnMut(FetchPage),
+    ) -> Result<u64, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        let reader = api
+            .call_read_all_fetch_xml(
+                &mut self.store,
+                self.client,
+                entity_set,
+                fetch_xml,
+                max_rows,
+                options,
+            )
+            .await?;
+        let pages = self.bindings.dataverse_client_web_api().fetch_page_reader();
+        let result = loop {
+            match pages.call_next(&mut self.store, reader).await {
+                Err(e) => break Err(CallError::Host(e)),
+                Ok(Err(e)) => break Err(CallError::Dataverse(e)),
+                Ok(Ok(None)) => {
+                    break pages
+                        .call_rows_read(&mut self.store, reader)
+                        .await
+                        .map_err(CallError::Host);
+                }
+                Ok(Ok(Some(page))) => {
+                    on_page(page);
+                    self.store.set_epoch_deadline(self.deadline_ticks);
+                }
+            }
+        };
+        reader.resource_drop_async(&mut self.store).await?;
+        result
+    }
+
+    pub async fn fetch_xml(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        page: u32,
+        paging_cookie: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<FetchPage, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_fetch_xml(
+                &mut self.store,
+                self.client,
+                entity_set,
+                fetch_xml,
+                page,
+                paging_cookie,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn create(
+        &mut self,
+        entity_set: &str,
+        json: &str,
+        options: Option<&RequestOptions>,
+    ) -> Result<Created, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_create(&mut self.store, self.client, entity_set, json, options)
+            .await??)
+    }
+
+    pub async fn update(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        json: &str,
+        if_match: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<Written, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_update(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                json,
+                if_match,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn upsert(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        json: &str,
+        prevent_update: bool,
+        options: Option<&RequestOptions>,
+    ) -> Result<Written, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_upsert(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                json,
+                prevent_update,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn delete(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        if_match: Option<&str>,
+        options: Option<&RequestOptions>,
+    ) -> Result<CallInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_delete(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                if_match,
+                options,
+            )
+            .await??)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn associate(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        navigation_property: &str,
+        target_entity_set: &str,
+        target_key: &str,
+        options: Option<&RequestOptions>,
+    ) -> Result<CallInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_associate(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                navigation_property,
+                target_entity_set,
+                target_key,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn disassociate(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        navigation_property: &str,
+        target: Option<&EntityRef>,
+        options: Option<&RequestOptions>,
+    ) -> Result<CallInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_disassociate(
+                &mut self.store,
+                self.client,
+                entity_set,
+                key,
+                navigation_property,
+                target,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn execute(
+        &mut self,
+        operation: &Operation,
+        options: Option<&RequestOptions>,
+    ) -> Result<OperationResult, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_execute(&mut self.store, self.client, operation, options)
+            .await??)
+    }
+
+    pub async fn batch(
+        &mut self,
+        requests: &[BatchRequest],
+        batch_options: BatchOptions,
+        options: Option<&RequestOptions>,
+    ) -> Result<BatchResult, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_batch(
+                &mut self.store,
+                self.client,
+                requests,
+                batch_options,
+                options,
+            )
+            .await??)
+    }
+
+    pub async fn send(
+        &mut self,
+        request: &WebRequest,
+        options: Option<&RequestOptions>,
+    ) -> Result<WebResponse, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_send(&mut self.store, self.client, request, options)
+            .await??)
+    }
+
+    /// Replaces the access token of a `connect_with_token` session.
+    pub async fn set_access_token(
+        &mut self,
+        access_token: &str,
+        expires_at: u64,
+    ) -> Result<(), CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_set_access_token(&mut self.store, self.client, access_token, expires_at)
+            .await?)
+    }
+
+    pub async fn token_info(&mut self) -> Result<TokenInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api.call_token_info(&mut self.store, self.client).await??)
+    }
+
+    /// The access token. Treat it as a secret.
+    pub async fn access_token(&mut self) -> Result<String, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_access_token(&mut self.store, self.client)
+            .await??)
+    }
+}
+
+/// Client options that change nothing (the component's defaults).
+pub const DEFAULT_CLIENT_OPTIONS: ClientOptions = ClientOptions {
+    max_response_bytes: None,
+    timeout_ms: None,
+    max_retries: None,
+    max_total_wait_ms: None,
+    assertion_algorithm: None,
+    send_certificate_chain: None,
+};
+
+/// Request options that change nothing (the component's defaults).
+pub fn no_options() -> RequestOptions {
+    RequestOptions {
+        caller_object_id: None,
+        bypass_custom_plugins: false,
+        suppress_duplicate_detection: None,
+        solution_unique_name: None,
+        strong_consistency: false,
+        include_annotations: None,
+        return_representation: false,
+        client_request_id: None,
+    }
+}
+
+/// The component's pure `auth` interface, for hosts that do their own HTTP:
+/// one instance holding one parsed `settings`.
+pub struct AuthProtocol {
+    store: Store<HostState>,
+    bindings: crate::bindings::Client,
+    settings: ResourceAny,
+    deadline_ticks: u64,
+}
+
+impl AuthProtocol {
+    pub(crate) fn new(
+        store: Store<HostState>,
+        bindings: crate::bindings::Client,
+        settings: ResourceAny,
+        deadline_ticks: u64,
+    ) -> AuthProtocol {
+        AuthProtocol {
+            store,
+            bindings,
+            settings,
+            deadline_ticks,
+        }
+    }
+
+    pub async fn discovery_request(&mut self) -> Result<HttpRequest, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_discovery_request(&mut self.store, self.settings)
+            .await?)
+    }
+
+    pub async fn configured_authority(&mut self) -> Result<Option<AuthorityInfo>, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_configured_authority(&mut self.store, self.settings)
+            .await?
+            .transpose()?)
+    }
+
+    pub async fn parse_challenge(
+        &mut self,
+        status: u16,
+        www_authenticate: Option<&str>,
+    ) -> Result<AuthorityInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_parse_challenge(&mut self.store, self.settings, status, www_authenticate)
+            .await??)
+    }
+
+    pub async fn token_request(
+        &mut self,
+        authority: &AuthorityInfo,
+        options: ClientOptions,
+    ) -> Result<HttpRequest, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_token_request(&mut self.store, self.settings, authority, options)
+            .await??)
+    }
+
+    pub async fn parse_token_response(
+        &mut self,
+        status: u16,
+        body: &[u8],
+        now: u64,
+    ) -> Result<Token, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let auth = self.bindings.dataverse_client_auth();
+        Ok(auth
+            .call_parse_token_response(&mut self.store, status, body, now)
+            .await??)
+    }
+}

@@ -1,0 +1,188 @@
+//! `--json` errors: one JSON object on stderr, so a script can branch on the
+//! kind and read the wire facts without parsing a sentence. Built from the
+//! component's typed error, which never holds a secret or a token.
+
+use dataverse_host::session::{ErrorKind, ServiceFailure};
+use serde_json::{Value, json};
+
+use crate::{EXIT_HOST, EXIT_USAGE, Failure};
+
+/// `{"kind", "message", "exit_code", "status", "code", "aadsts",
+/// "request_id", "client_request_id", "attempts", "retry_after_seconds",
+/// "trace_id", "correlation_id"}`: every key always present, `null` when
+/// unknown. `kind` is the WIT `error-kind` case (`authentication`,
+/// `not-found`, `invalid-response`, …), or `usage` / `host` for failures of
+/// the command line or the host itself.
+pub fn render(failure: &Failure) -> Value {
+    let mut facts = json!({
+        "kind": match (&failure.error, failure.code) {
+            (Some(error), _) => kind(&error.kind),
+            (None, EXIT_USAGE) => "usage",
+            (None, EXIT_HOST) => "host",
+            (None, _) => "host",
+        },
+        "message": failure.message,
+        "exit_code": failure.code,
+        "status": null,
+        "code": null,
+        "aadsts": null,
+        "request_id": null,
+        "client_request_id": null,
+        "attempts": null,
+        "retry_after_seconds": null,
+        "trace_id": null,
+        "correlation_id": null,
+    });
+    let Some(error) = &failure.error else {
+        return facts;
+    };
+    if let Some(call) = &error.call {
+        facts["client_request_id"] = json!(call.client_request_id);
+        facts["attempts"] = json!(call.attempts);
+    }
+    let service = |facts: &mut Value, s: &ServiceFailure| {
+        facts["status"] = json!(s.status);
+        facts["code"] = json!(s.code);
+        facts["request_id"] = json!(s.request_id);
+    };
+    match &error.kind {
+        ErrorKind::Authentication(a) => {
+            facts["status"] = json!(a.status);
+            facts["aadsts"] = json!(a.code);
+            facts["code"] = json!(a.error);
+            facts["trace_id"] = json!(a.trace_id);
+            facts["correlation_id"] = json!(a.correlation_id);
+        }
+        ErrorKind::AccessDenied(s)
+        | ErrorKind::NotFound(s)
+        | ErrorKind::PreconditionFailed(s)
+        | ErrorKind::Service(s) => service(&mut facts, s),
+        ErrorKind::Throttled(t) => {
+            service(&mut facts, &t.failure);
+            facts["retry_after_seconds"] = json!(t.retry_after_seconds);
+        }
+        ErrorKind::InvalidSettings(_)
+        | ErrorKind::InvalidRequest(_)
+        | ErrorKind::Authority(_)
+        | ErrorKind::Transport(_)
+        | ErrorKind::InvalidResponse(_) => {}
+    }
+    facts
+}
+
+/// The WIT name of the case.
+fn kind(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSettings(_) => "invalid-settings",
+        ErrorKind::InvalidRequest(_) => "invalid-request",
+        ErrorKind::Authentication(_) => "authentication",
+        ErrorKind::Authority(_) => "authority",
+        ErrorKind::AccessDenied(_) => "access-denied",
+        ErrorKind::NotFound(_) => "not-found",
+        ErrorKind::PreconditionFailed(_) => "precondition-failed",
+        ErrorKind::Throttled(_) => "throttled",
+        ErrorKind::Service(_) => "service",
+        ErrorKind::Transport(_) => "transport",
+        ErrorKind::InvalidResponse(_) => "invalid-response",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataverse_host::session::{AuthFailure, CallInfo, DataverseError, Throttling};
+
+    fn failure(kind: ErrorKind, call: Option<CallInfo>) -> Failure {
+        Failure::from(dataverse_host::CallError::Dataverse(DataverseError {
+            kind,
+            call,
+        }))
+    }
+
+    #[test]
+    fn every_key_is_present_and_null_when_unknown() {
+        let usage = render(&Failure::usage("no command given"));
+        assert_eq!(usage["kind"], "usage");
+        assert_eq!(usage["exit_code"], 2);
+        assert_eq!(usage["message"], "no command given");
+        for key in ["status", "code", "aadsts", "request_id", "attempts"] {
+            assert!(usage[key].is_null(), "{key}");
+        }
+        assert_eq!(render(&Failure::host("boom"))["kind"], "host");
+    }
+
+    #[test]
+    fn service_throttling_and_authentication_facts_are_filled_in() {
+        let service = ServiceFailure {
+            status: 429,
+            code: Some("0x80072322".into()),
+            message: "Number of requests exceeded".into(),
+            request_id: Some("rid-1".into()),
+            hint: None,
+        };
+        let call = CallInfo {
+            client_request_id: "cid-1".into(),
+            attempts: 5,
+        };
+        let throttled = render(&failure(
+            ErrorKind::Throttled(Throttling {
+                retry_after_seconds: Some(300),
+                failure: service,
+            }),
+            Some(call),
+        ));
+        assert_eq!(
+            (
+                &throttled["kind"],
+                &throttled["status"],
+                &throttled["code"],
+                &throttled["request_id"]
+            ),
+            (
+                &json!("throttled"),
+                &json!(429),
+                &json!("0x80072322"),
+                &json!("rid-1")
+            )
+        );
+        assert_eq!(
+            (
+                &throttled["client_request_id"],
+                &throttled["attempts"],
+                &throttled["retry_after_seconds"]
+            ),
+            (&json!("cid-1"), &json!(5), &json!(300))
+        );
+        assert_eq!(throttled["exit_code"], 4);
+
+        let auth = render(&failure(
+            ErrorKind::Authentication(AuthFailure {
+                status: 401,
+                code: Some(7000215),
+                error: "invalid_client".into(),
+                description: "AADSTS7000215: Invalid client secret provided.".into(),
+                trace_id: Some("t".into()),
+                correlation_id: Some("c".into()),
+                hint: None,
+            }),
+            None,
+        ));
+        assert_eq!(
+            (&auth["kind"], &auth["aadsts"], &auth["code"]),
+            (
+                &json!("authentication"),
+                &json!(7000215),
+                &json!("invalid_client")
+            )
+        );
+        assert_eq!(
+            (
+                &auth["trace_id"],
+                &auth["correlation_id"],
+                &auth["exit_code"]
+            ),
+            (&json!("t"), &json!("c"), &json!(3))
+        );
+        assert!(auth["attempts"].is_null());
+    }
+}
