@@ -254,10 +254,10 @@ fn the_component_imports_only_wasi_and_exports_the_dataverse_interfaces() {
     assert_eq!(
         exports,
         [
-            "dataverse:client/auth@0.1.0",
-            "dataverse:client/connection@0.1.0",
-            "dataverse:client/types@0.1.0",
-            "dataverse:client/web-api@0.1.0"
+            "dataverse:client/auth@0.2.0",
+            "dataverse:client/connection@0.2.0",
+            "dataverse:client/types@0.2.0",
+            "dataverse:client/web-api@0.2.0"
         ]
     );
 }
@@ -396,7 +396,7 @@ async fn a_host_doing_its_own_http_gets_a_working_token_through_the_auth_interfa
     );
 
     let request = auth.token_request(&authority, OPTIONS).await.unwrap();
-    assert_eq!(request.method, "POST");
+    assert_eq!(request.method, dataverse_host::Method::Post);
     let body = String::from_utf8(request.body.clone()).unwrap();
     assert!(
         body.starts_with("client_id=") && body.contains("grant_type=client_credentials"),

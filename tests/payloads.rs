@@ -15,7 +15,7 @@ use std::time::Instant;
 use common::*;
 use dataverse_fake::{self as fake, Fake, Fault};
 use dataverse_host::session::{BatchOptions, BatchRequest, Operation, OperationKind, WebRequest};
-use dataverse_host::{CallError, ErrorKind, Session};
+use dataverse_host::{CallError, EntityRef, ErrorKind, Method, Session};
 use serde_json::Value;
 
 /// Around every buffer the body passes: wasi:http's 4 KiB
@@ -98,7 +98,12 @@ async fn sweep(session: &mut Session, fake: &Fake) -> String {
                 .unwrap();
             assert_eq!(last_content_length(fake), Some(size), "create {size}");
             let row = session
-                .retrieve("accounts", &id, &["description".into()], None, None)
+                .retrieve(
+                    &EntityRef::new("accounts", &id),
+                    &["description".into()],
+                    None,
+                    None,
+                )
                 .await
                 .unwrap();
             let row: Value = serde_json::from_str(&row.json).unwrap();
@@ -117,7 +122,9 @@ async fn sweep(session: &mut Session, fake: &Fake) -> String {
         // update
         let (json, valid) = body(r#"{"description":""#, r#""}"#, size);
         let started = Instant::now();
-        let result = session.update("accounts", &target, &json, None, None).await;
+        let result = session
+            .update(&EntityRef::new("accounts", &target), &json, None, None)
+            .await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let outcome = if valid {
             result.unwrap_or_else(|e| panic!("update {size}: {e:?}"));
@@ -157,7 +164,7 @@ async fn sweep(session: &mut Session, fake: &Fake) -> String {
         // send: the escape hatch, raw bytes
         let (json, valid) = body(r#"{"name":"Sent","description":""#, r#""}"#, size);
         let request = WebRequest {
-            method: "POST".into(),
+            method: Method::Post,
             path: "accounts".into(),
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: Some(json.into_bytes()),
@@ -206,7 +213,7 @@ async fn request_bodies_of_every_size_arrive_whole_over_tls() {
 /// A create with a unique account number (the alternate key) per `batch`.
 fn create_request(batch: &str, n: usize) -> BatchRequest {
     BatchRequest {
-        method: "POST".into(),
+        method: Method::Post,
         url: "accounts".into(),
         headers: vec![],
         body: Some(format!(

@@ -11,7 +11,7 @@ use common::*;
 use dataverse_fake::{self as fake, Fake, Fault};
 use dataverse_host::session::{
     BatchOptions, BatchRequest, ClientOptions, EntityRef, Operation, OperationKind, RequestOptions,
-    WebRequest, no_options,
+    WebRequest,
 };
 use dataverse_host::{ErrorKind, Session};
 use serde_json::Value;
@@ -35,8 +35,7 @@ fn json(text: &str) -> Value {
 async fn account_id(session: &mut Session, number: &str) -> String {
     let row = session
         .retrieve(
-            "accounts",
-            &format!("accountnumber='{number}'"),
+            &EntityRef::new("accounts", format!("accountnumber='{number}'")),
             &["accountid".into()],
             None,
             None,
@@ -47,7 +46,7 @@ async fn account_id(session: &mut Session, number: &str) -> String {
 }
 
 fn options() -> RequestOptions {
-    no_options()
+    RequestOptions::default()
 }
 
 #[tokio::test]
@@ -56,7 +55,12 @@ async fn retrieve_by_id_and_by_alternate_key_with_select_and_expand() {
     let mut session = demo(&fake).await;
     let id = account_id(&mut session, "A-0001").await;
     let row = session
-        .retrieve("accounts", &id, &["name".into()], None, None)
+        .retrieve(
+            &EntityRef::new("accounts", &id),
+            &["name".into()],
+            None,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(json(&row.json)["name"], "Contoso Ltd");
@@ -65,8 +69,7 @@ async fn retrieve_by_id_and_by_alternate_key_with_select_and_expand() {
 
     let by_key = session
         .retrieve(
-            "accounts",
-            "accountnumber='A-0002'",
+            &EntityRef::new("accounts", "accountnumber='A-0002'"),
             &["name".into()],
             Some("primarycontactid($select=fullname)"),
             None,
@@ -76,7 +79,12 @@ async fn retrieve_by_id_and_by_alternate_key_with_select_and_expand() {
     assert_eq!(json(&by_key.json)["name"], "Fabrikam Inc");
 
     let missing = session
-        .retrieve("accounts", "accountnumber='NOPE'", &[], None, None)
+        .retrieve(
+            &EntityRef::new("accounts", "accountnumber='NOPE'"),
+            &[],
+            None,
+            None,
+        )
         .await;
     let ErrorKind::NotFound(f) = dataverse_error(missing) else {
         panic!("expected not-found")
@@ -94,8 +102,7 @@ async fn formatted_values_come_back_when_asked() {
     };
     let row = session
         .retrieve(
-            "accounts",
-            "accountnumber='A-0001'",
+            &EntityRef::new("accounts", "accountnumber='A-0001'"),
             &["revenue".into()],
             None,
             Some(&formatted),
@@ -146,14 +153,18 @@ async fn create_update_upsert_and_delete_round_trip() {
     );
 
     let row = session
-        .retrieve("accounts", &id, &["name".into()], None, None)
+        .retrieve(
+            &EntityRef::new("accounts", &id),
+            &["name".into()],
+            None,
+            None,
+        )
         .await
         .unwrap();
     let etag = row.etag.unwrap();
     session
         .update(
-            "accounts",
-            &id,
+            &EntityRef::new("accounts", &id),
             r#"{"name":"Northwind Traders"}"#,
             Some(&etag),
             None,
@@ -161,7 +172,12 @@ async fn create_update_upsert_and_delete_round_trip() {
         .await
         .unwrap();
     let stale = session
-        .update("accounts", &id, r#"{"name":"Again"}"#, Some(&etag), None)
+        .update(
+            &EntityRef::new("accounts", &id),
+            r#"{"name":"Again"}"#,
+            Some(&etag),
+            None,
+        )
         .await;
     assert!(matches!(
         dataverse_error(stale),
@@ -171,15 +187,19 @@ async fn create_update_upsert_and_delete_round_trip() {
     // update never creates: If-Match: * on a missing row is not-found.
     let ghost = "00000000-0000-0000-0000-0000000000aa";
     let missing = session
-        .update("accounts", ghost, r#"{"name":"Ghost"}"#, None, None)
+        .update(
+            &EntityRef::new("accounts", ghost),
+            r#"{"name":"Ghost"}"#,
+            None,
+            None,
+        )
         .await;
     assert!(matches!(dataverse_error(missing), ErrorKind::NotFound(_)));
 
     // upsert creates, then updates; prevent-update refuses an existing row.
     session
         .upsert(
-            "accounts",
-            "accountnumber='U-1'",
+            &EntityRef::new("accounts", "accountnumber='U-1'"),
             r#"{"name":"Upserted"}"#,
             false,
             None,
@@ -188,8 +208,7 @@ async fn create_update_upsert_and_delete_round_trip() {
         .unwrap();
     session
         .upsert(
-            "accounts",
-            "accountnumber='U-1'",
+            &EntityRef::new("accounts", "accountnumber='U-1'"),
             r#"{"name":"Upserted 2"}"#,
             false,
             None,
@@ -198,8 +217,7 @@ async fn create_update_upsert_and_delete_round_trip() {
         .unwrap();
     let row = session
         .retrieve(
-            "accounts",
-            "accountnumber='U-1'",
+            &EntityRef::new("accounts", "accountnumber='U-1'"),
             &["name".into()],
             None,
             None,
@@ -209,8 +227,7 @@ async fn create_update_upsert_and_delete_round_trip() {
     assert_eq!(json(&row.json)["name"], "Upserted 2");
     let create_only = session
         .upsert(
-            "accounts",
-            "accountnumber='U-1'",
+            &EntityRef::new("accounts", "accountnumber='U-1'"),
             r#"{"name":"No"}"#,
             true,
             None,
@@ -221,8 +238,13 @@ async fn create_update_upsert_and_delete_round_trip() {
         ErrorKind::PreconditionFailed(_)
     ));
 
-    session.delete("accounts", &id, None, None).await.unwrap();
-    let gone = session.retrieve("accounts", &id, &[], None, None).await;
+    session
+        .delete(&EntityRef::new("accounts", &id), None, None)
+        .await
+        .unwrap();
+    let gone = session
+        .retrieve(&EntityRef::new("accounts", &id), &[], None, None)
+        .await;
     assert!(matches!(dataverse_error(gone), ErrorKind::NotFound(_)));
 }
 
@@ -245,8 +267,7 @@ async fn associate_and_disassociate_through_ref() {
     let related_ids = async |session: &mut Session| -> Vec<String> {
         let row = session
             .retrieve(
-                "accounts",
-                &account,
+                &EntityRef::new("accounts", &account),
                 &["name".into()],
                 Some("contact_customer_accounts($select=contactid)"),
                 None,
@@ -263,11 +284,9 @@ async fn associate_and_disassociate_through_ref() {
     assert!(!related_ids(&mut session).await.contains(&contact));
     session
         .associate(
-            "accounts",
-            &account,
+            &EntityRef::new("accounts", &account),
             "contact_customer_accounts",
-            "contacts",
-            &contact,
+            &EntityRef::new("contacts", &contact),
             None,
         )
         .await
@@ -279,8 +298,7 @@ async fn associate_and_disassociate_through_ref() {
     };
     session
         .disassociate(
-            "accounts",
-            &account,
+            &EntityRef::new("accounts", &account),
             "contact_customer_accounts",
             Some(&target),
             None,
@@ -601,7 +619,7 @@ async fn functions_and_actions_bound_and_unbound() {
 
 fn batch_request(method: &str, url: &str, body: Option<&str>) -> BatchRequest {
     BatchRequest {
-        method: method.into(),
+        method: method.parse().unwrap(),
         url: url.into(),
         headers: vec![],
         body: body.map(str::to_string),
@@ -651,8 +669,7 @@ async fn a_batch_change_set_is_atomic_and_content_ids_link_requests() {
     assert_eq!(result.responses[0].content_id.as_deref(), Some("1"));
     let row = session
         .retrieve(
-            "accounts",
-            "accountnumber='B-1'",
+            &EntityRef::new("accounts", "accountnumber='B-1'"),
             &[],
             Some("contact_customer_accounts($select=fullname)"),
             None,
@@ -683,7 +700,12 @@ async fn a_batch_change_set_is_atomic_and_content_ids_link_requests() {
     let result = session.batch(&failing, options, None).await.unwrap();
     assert!(result.responses.iter().any(|r| r.status >= 400));
     let rolled_back = session
-        .retrieve("accounts", "accountnumber='B-2'", &[], None, None)
+        .retrieve(
+            &EntityRef::new("accounts", "accountnumber='B-2'"),
+            &[],
+            None,
+            None,
+        )
         .await;
     assert!(
         matches!(dataverse_error(rolled_back), ErrorKind::NotFound(_)),
@@ -819,7 +841,12 @@ async fn errors_carry_the_client_request_id_and_attempts() {
     let mut session = demo(&fake).await;
     let error = full_error(
         session
-            .retrieve("accounts", "accountnumber='NOPE'", &[], None, None)
+            .retrieve(
+                &EntityRef::new("accounts", "accountnumber='NOPE'"),
+                &[],
+                None,
+                None,
+            )
             .await,
     );
     let call = error.call.expect("the call was sent");
@@ -837,7 +864,7 @@ async fn send_reaches_any_web_api_path_but_only_on_the_org() {
     let fake = Fake::demo();
     let mut session = demo(&fake).await;
     let request = |path: &str| WebRequest {
-        method: "GET".into(),
+        method: dataverse_host::Method::Get,
         path: path.into(),
         headers: vec![],
         body: None,
@@ -1034,7 +1061,7 @@ async fn a_create_that_lost_its_connection_after_the_write_says_it_may_have_happ
     fake.inject(Fault::DropMidBody, 1);
     let options = RequestOptions {
         client_request_id: Some("create-after-drop".into()),
-        ..no_options()
+        ..RequestOptions::default()
     };
     let error = full_error(
         session

@@ -12,7 +12,7 @@ for (const size of [4095, 4096, 4097, 64 * 1024, 1024 * 1024]) {
   const body = head + "x".repeat(size - head.length - tail.length) + tail;
   const started = performance.now();
   const created = client.create("accounts", body, undefined);
-  const row = JSON.parse(client.retrieve("accounts", created.id, ["description"], undefined, undefined).json);
+  const row = JSON.parse(client.retrieve({ entitySet: "accounts", key: created.id }, ["description"], undefined, undefined).json);
   const ms = (performance.now() - started).toFixed(1);
   if (row.description.length !== size - head.length - tail.length) {
     console.error(`create of ${size} bytes: stored ${row.description.length} characters`);

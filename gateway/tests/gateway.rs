@@ -520,3 +520,31 @@ async fn per_request_cost_of_wasmtime_serve_and_host_test_serve() {
     )
     .expect("edge.json is written");
 }
+
+/// Built in the same cargo run as the client component, the gateway still
+/// exports only `wasi:http/incoming-handler`: no feature of the core was
+/// unified into it, so it carries none of the `client` world's exports.
+#[test]
+fn the_gateway_exports_only_the_incoming_handler() {
+    let engine = dataverse_host::engine::new_engine(&dataverse_host::Limits::default()).unwrap();
+    let component =
+        wasmtime::component::Component::new(&engine, dataverse_artifacts::GATEWAY).unwrap();
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    assert!(
+        exports[0].starts_with("wasi:http/incoming-handler@0.2."),
+        "{exports:?}"
+    );
+    let imports: Vec<String> = ty
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert!(
+        imports.iter().all(|i| i.starts_with("wasi:")),
+        "{imports:?}"
+    );
+}

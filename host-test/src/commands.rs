@@ -4,8 +4,8 @@ use std::io::{IsTerminal, Read, Write};
 
 use dataverse_fake::{self as fake, Fake};
 use dataverse_host::session::{
-    BatchOptions, BatchRequest, CallInfo, EntityRef, Operation, OperationKind, Query, Session,
-    WebRequest,
+    BatchOptions, BatchRequest, CallInfo, EntityRef, Method, Operation, OperationKind, Query,
+    Session, WebRequest,
 };
 use serde_json::Value;
 
@@ -297,8 +297,7 @@ async fn get(args: &Args) -> Result<(), Failure> {
     let mut session = connect(args).await?;
     let row = session
         .retrieve(
-            entity_set,
-            key,
+            &EntityRef::new(entity_set, key),
             &select(args),
             args.value("--expand"),
             request_options(args)?.as_ref(),
@@ -350,8 +349,7 @@ async fn update(args: &Args) -> Result<(), Failure> {
     let mut session = connect(args).await?;
     let written = session
         .update(
-            entity_set,
-            key,
+            &EntityRef::new(entity_set, key),
             &body,
             args.value("--if-match"),
             request_options(args)?.as_ref(),
@@ -370,8 +368,7 @@ async fn upsert(args: &Args) -> Result<(), Failure> {
     let mut session = connect(args).await?;
     let written = session
         .upsert(
-            entity_set,
-            key,
+            &EntityRef::new(entity_set, key),
             &body,
             args.switch("--create-only"),
             request_options(args)?.as_ref(),
@@ -388,8 +385,7 @@ async fn delete(args: &Args) -> Result<(), Failure> {
     let mut session = connect(args).await?;
     let call = session
         .delete(
-            entity_set,
-            key,
+            &EntityRef::new(entity_set, key),
             args.value("--if-match"),
             request_options(args)?.as_ref(),
         )
@@ -406,11 +402,9 @@ async fn associate(args: &Args) -> Result<(), Failure> {
     let mut session = connect(args).await?;
     let call = session
         .associate(
-            set,
-            key,
+            &EntityRef::new(set, key),
             nav,
-            target_set,
-            target_key,
+            &EntityRef::new(target_set, target_key),
             request_options(args)?.as_ref(),
         )
         .await?;
@@ -442,8 +436,7 @@ async fn disassociate(args: &Args) -> Result<(), Failure> {
     let mut session = connect(args).await?;
     let call = session
         .disassociate(
-            set,
-            key,
+            &EntityRef::new(set, key),
             nav,
             target.as_ref(),
             request_options(args)?.as_ref(),
@@ -603,6 +596,9 @@ fn batch_requests(text: &str) -> Result<Vec<BatchRequest>, Failure> {
             let method = field("method").ok_or_else(|| {
                 Failure::usage(format!("batch request {}: \"method\" is required", i + 1))
             })?;
+            let method = method
+                .parse::<Method>()
+                .map_err(|e| Failure::usage(format!("batch request {}: {e}", i + 1)))?;
             let url = field("url").ok_or_else(|| {
                 Failure::usage(format!("batch request {}: \"url\" is required", i + 1))
             })?;
@@ -650,8 +646,9 @@ async fn send(args: &Args) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
+    let method = method.parse::<Method>().map_err(Failure::usage)?;
     let request = WebRequest {
-        method: method.to_string(),
+        method,
         path: path.to_string(),
         headers,
         body: body.map(String::into_bytes),

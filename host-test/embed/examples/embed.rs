@@ -31,17 +31,7 @@ pub async fn run() -> anyhow::Result<()> {
     }
 
     // Any call of the component's client, on a pooled instance.
-    let query = Query {
-        entity_set: "accounts".into(),
-        select: vec!["name".into()],
-        filter: None,
-        orderby: None,
-        expand: None,
-        apply: None,
-        top: Some(3),
-        page_size: None,
-        count: false,
-    };
+    let query = Query::new("accounts").select(["name"]).top(3);
     let page = dataverse
         .with(async |session: &mut Session| session.retrieve_multiple(&query, None).await)
         .await?;

@@ -13,14 +13,18 @@
 //! - `network`: [`Network`], the real upstream (keep-alive TLS pool).
 //! - `serve`: serves the gateway component over HTTP, reusing instances.
 //! - `error`: [`HostError`], why the host could not set something up.
+//! - `builders`: defaults and builders for the WIT records
+//!   (`Query::new("accounts").select(["name"]).top(3)`).
 //!
 //! The component's bytes come from the embedder: a file
 //! ([`Runtime::load`]) or bytes it carries ([`Runtime::from_wasm`], e.g.
 //! `dataverse_artifacts::CLIENT`).
 
 mod bindings;
+mod builders;
 pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod network;
 pub mod pool;
 pub mod runtime;
@@ -30,11 +34,12 @@ mod state;
 pub mod upstream;
 
 pub use error::HostError;
+pub use limits::Limits;
 pub use network::{ConnectTo, Network};
 pub use pool::{Dataverse, DataverseConfig, PoolStats};
-pub use runtime::{Limits, Runtime};
+pub use runtime::Runtime;
 pub use session::{
-    CallError, ClientOptions, DataverseError, ErrorKind, GuestTrap, Page, Query, RequestOptions,
-    Session,
+    CallError, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method, Page, Query,
+    RequestOptions, Session,
 };
 pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};

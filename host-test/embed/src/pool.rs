@@ -38,7 +38,7 @@ pub struct DataverseConfig {
     pub options: ClientOptions,
     /// Worker instances alive at once; further calls wait for one. Keep the
     /// sum over all handles of a runtime (plus one owner each) within
-    /// [`crate::runtime::Limits::max_instances`].
+    /// [`crate::Limits::max_instances`].
     pub max_workers: usize,
 }
 

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
@@ -12,42 +11,10 @@ use wasmtime::{Engine, Store};
 use crate::bindings::{Client, ClientPre};
 use crate::engine::{EPOCH_TICK, load_cached, new_engine};
 use crate::error::HostError;
+use crate::limits::Limits;
 use crate::session::{AuthProtocol, CallError, ClientOptions, Session, SettingsSummary};
 use crate::state::HostState;
 use crate::upstream::{ExchangeLog, OutgoingHooks, Unreachable, Upstream};
-
-/// What one instance may use. Every `Store` the runtime creates gets these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest linear memory one instance may grow to; growing past it traps
-    /// the instance with [`crate::GuestTrap::MemoryLimit`].
-    pub max_memory_bytes: usize,
-    /// Wall-clock budget of one call into the component, its retries and
-    /// waits included. A guest still running past it traps at its next epoch
-    /// check with [`crate::GuestTrap::DeadlineExceeded`], so a runaway guest
-    /// cannot hold a host thread.
-    pub call_deadline: Duration,
-    /// Instances alive at once: the pooling allocator's slots.
-    pub max_instances: u32,
-}
-
-impl Limits {
-    pub const DEFAULT: Limits = Limits {
-        // The component caps response bodies at 64 MiB by default and
-        // parses them in place: 256 MiB leaves room for that.
-        max_memory_bytes: 256 * 1024 * 1024,
-        // Above the component's default retry budget (120 s of waiting plus
-        // the attempts themselves).
-        call_deadline: Duration::from_secs(300),
-        max_instances: 64,
-    };
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits::DEFAULT
-    }
-}
 
 /// A compiled component, ready to instantiate many times.
 pub struct Runtime {
@@ -127,7 +94,7 @@ impl Runtime {
     }
 
     /// The names of the component's imports and exports, e.g.
-    /// `wasi:http/outgoing-handler@0.2.12` and `dataverse:client/web-api@0.1.0`.
+    /// `wasi:http/outgoing-handler@0.2.12` and `dataverse:client/web-api@0.2.0`.
     pub fn interface_names(&self) -> (Vec<String>, Vec<String>) {
         let ty = self.pre.instance_pre().component().component_type();
         let imports = ty

@@ -45,7 +45,7 @@ const WAIT_FOR_INSTANCE: Duration = Duration::from_millis(25);
 
 /// Memory per instance and wall-clock time per request (the client
 /// runtime's defaults: 256 MiB, 300 s).
-const LIMITS: crate::runtime::Limits = crate::runtime::Limits::DEFAULT;
+const LIMITS: crate::Limits = crate::Limits::DEFAULT;
 
 fn deadline_ticks() -> u64 {
     (LIMITS.call_deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64

@@ -11,12 +11,13 @@ use crate::state::{HostState, MemoryLimitExceeded};
 pub use crate::bindings::exports::dataverse::client::auth::{AuthorityInfo, HttpRequest, Token};
 pub use crate::bindings::exports::dataverse::client::connection::SettingsSummary;
 pub use crate::bindings::exports::dataverse::client::types::{
-    AuthFailure, CallInfo, Error as DataverseError, ErrorKind, ServiceFailure, Throttling,
+    AssertionAlgorithm, AuthFailure, CallInfo, ClientOptions, Error as DataverseError, ErrorKind,
+    Method, ServiceFailure, Throttling,
 };
 pub use crate::bindings::exports::dataverse::client::web_api::{
-    AssertionAlgorithm, BatchOptions, BatchRequest, BatchResponseItem, BatchResult, ClientOptions,
-    Created, EntityRef, FetchPage, Operation, OperationKind, OperationResult, Page, Query,
-    RequestOptions, Row, TokenInfo, WebRequest, WebResponse, WhoAmIResponse, Written,
+    BatchOptions, BatchRequest, BatchResponseItem, BatchResult, Created, EntityRef, FetchPage,
+    Operation, OperationKind, OperationResult, Page, Query, RequestOptions, Row, TokenInfo,
+    WebRequest, WebResponse, WhoAmIResponse, Written,
 };
 
 /// A failed call: the component's typed error, the guest trapping, or a
@@ -33,10 +34,10 @@ pub enum CallError {
 /// Why a guest instance stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GuestTrap {
-    /// The call ran past [`crate::runtime::Limits::call_deadline`].
+    /// The call ran past [`crate::Limits::call_deadline`].
     DeadlineExceeded,
     /// The guest tried to grow its memory past
-    /// [`crate::runtime::Limits::max_memory_bytes`].
+    /// [`crate::Limits::max_memory_bytes`].
     MemoryLimit { limit_bytes: usize },
     /// Any other trap (a bug in the guest): wasmtime's description.
     Guest(String),
@@ -200,8 +201,7 @@ impl Session {
 
     pub async fn retrieve(
         &mut self,
-        entity_set: &str,
-        key: &str,
+        row: &EntityRef,
         select: &[String],
         expand: Option<&str>,
         options: Option<&RequestOptions>,
@@ -209,15 +209,7 @@ impl Session {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
-            .call_retrieve(
-                &mut self.store,
-                self.client,
-                entity_set,
-                key,
-                select,
-                expand,
-                options,
-            )
+            .call_retrieve(&mut self.store, self.client, row, select, expand, options)
             .await??)
     }
 
@@ -363,8 +355,7 @@ impl Session {
 
     pub async fn update(
         &mut self,
-        entity_set: &str,
-        key: &str,
+        row: &EntityRef,
         json: &str,
         if_match: Option<&str>,
         options: Option<&RequestOptions>,
@@ -372,22 +363,13 @@ impl Session {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
-            .call_update(
-                &mut self.store,
-                self.client,
-                entity_set,
-                key,
-                json,
-                if_match,
-                options,
-            )
+            .call_update(&mut self.store, self.client, row, json, if_match, options)
             .await??)
     }
 
     pub async fn upsert(
         &mut self,
-        entity_set: &str,
-        key: &str,
+        row: &EntityRef,
         json: &str,
         prevent_update: bool,
         options: Option<&RequestOptions>,
@@ -398,8 +380,7 @@ impl Session {
             .call_upsert(
                 &mut self.store,
                 self.client,
-                entity_set,
-                key,
+                row,
                 json,
                 prevent_update,
                 options,
@@ -409,33 +390,22 @@ impl Session {
 
     pub async fn delete(
         &mut self,
-        entity_set: &str,
-        key: &str,
+        row: &EntityRef,
         if_match: Option<&str>,
         options: Option<&RequestOptions>,
     ) -> Result<CallInfo, CallError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
-            .call_delete(
-                &mut self.store,
-                self.client,
-                entity_set,
-                key,
-                if_match,
-                options,
-            )
+            .call_delete(&mut self.store, self.client, row, if_match, options)
             .await??)
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub async fn associate(
         &mut self,
-        entity_set: &str,
-        key: &str,
+        row: &EntityRef,
         navigation_property: &str,
-        target_entity_set: &str,
-        target_key: &str,
+        target: &EntityRef,
         options: Option<&RequestOptions>,
     ) -> Result<CallInfo, CallError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
@@ -444,11 +414,9 @@ impl Session {
             .call_associate(
                 &mut self.store,
                 self.client,
-                entity_set,
-                key,
+                row,
                 navigation_property,
-                target_entity_set,
-                target_key,
+                target,
                 options,
             )
             .await??)
@@ -456,8 +424,7 @@ impl Session {
 
     pub async fn disassociate(
         &mut self,
-        entity_set: &str,
-        key: &str,
+        row: &EntityRef,
         navigation_property: &str,
         target: Option<&EntityRef>,
         options: Option<&RequestOptions>,
@@ -468,8 +435,7 @@ impl Session {
             .call_disassociate(
                 &mut self.store,
                 self.client,
-                entity_set,
-                key,
+                row,
                 navigation_property,
                 target,
                 options,
@@ -558,20 +524,6 @@ pub const DEFAULT_CLIENT_OPTIONS: ClientOptions = ClientOptions {
     assertion_algorithm: None,
     send_certificate_chain: None,
 };
-
-/// Request options that change nothing (the component's defaults).
-pub fn no_options() -> RequestOptions {
-    RequestOptions {
-        caller_object_id: None,
-        bypass_custom_plugins: false,
-        suppress_duplicate_detection: None,
-        solution_unique_name: None,
-        strong_consistency: false,
-        include_annotations: None,
-        return_representation: false,
-        client_request_id: None,
-    }
-}
 
 /// The component's pure `auth` interface, for hosts that do their own HTTP:
 /// one instance holding one parsed `settings`.

@@ -1,0 +1,197 @@
+//! Host-side defaults and builders for the WIT records (WIT has no default
+//! values), so no caller spells every `None`:
+//! `Query::new("accounts").select(["name"]).top(3)`,
+//! `EntityRef::new("accounts", id)`, `RequestOptions::default()`.
+
+use crate::session::{BatchOptions, ClientOptions, EntityRef, Method, Query, RequestOptions};
+
+impl Query {
+    /// Every row of `entity_set`, all columns, Dataverse's default page size.
+    pub fn new(entity_set: impl Into<String>) -> Query {
+        Query {
+            entity_set: entity_set.into(),
+            select: Vec::new(),
+            filter: None,
+            orderby: None,
+            expand: None,
+            apply: None,
+            top: None,
+            page_size: None,
+            count: false,
+        }
+    }
+
+    /// `$select`: the columns to return.
+    pub fn select<I, S>(mut self, columns: I) -> Query
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.select = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `$filter`.
+    pub fn filter(mut self, filter: impl Into<String>) -> Query {
+        self.filter = Some(filter.into());
+        self
+    }
+
+    /// `$orderby`.
+    pub fn orderby(mut self, orderby: impl Into<String>) -> Query {
+        self.orderby = Some(orderby.into());
+        self
+    }
+
+    /// `$expand`.
+    pub fn expand(mut self, expand: impl Into<String>) -> Query {
+        self.expand = Some(expand.into());
+        self
+    }
+
+    /// `$apply`.
+    pub fn apply(mut self, apply: impl Into<String>) -> Query {
+        self.apply = Some(apply.into());
+        self
+    }
+
+    /// `$top`: at most this many rows in all.
+    pub fn top(mut self, top: u32) -> Query {
+        self.top = Some(top);
+        self
+    }
+
+    /// `Prefer: odata.maxpagesize`: rows per page.
+    pub fn page_size(mut self, page_size: u32) -> Query {
+        self.page_size = Some(page_size);
+        self
+    }
+
+    /// `$count=true`: the total number of matching rows on the first page.
+    pub fn count(mut self) -> Query {
+        self.count = true;
+        self
+    }
+}
+
+impl EntityRef {
+    /// The row of `entity_set` with `key` (a GUID, or an alternate key such
+    /// as `accountnumber='A-1'`).
+    pub fn new(entity_set: impl Into<String>, key: impl Into<String>) -> EntityRef {
+        EntityRef {
+            entity_set: entity_set.into(),
+            key: key.into(),
+        }
+    }
+}
+
+impl Method {
+    /// The method as it goes on the wire: `GET`, `POST`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+
+    /// `GET`, `post`, … (any case); anything else names the five it can be.
+    fn from_str(name: &str) -> Result<Method, String> {
+        match name.to_ascii_uppercase().as_str() {
+            "GET" => Ok(Method::Get),
+            "POST" => Ok(Method::Post),
+            "PATCH" => Ok(Method::Patch),
+            "PUT" => Ok(Method::Put),
+            "DELETE" => Ok(Method::Delete),
+            _ => Err(format!(
+                "method '{name}' is not one of GET, POST, PATCH, PUT, DELETE"
+            )),
+        }
+    }
+}
+
+impl Default for ClientOptions {
+    /// The component's defaults for every option.
+    fn default() -> Self {
+        crate::session::DEFAULT_CLIENT_OPTIONS
+    }
+}
+
+impl Default for RequestOptions {
+    /// No Dataverse header beyond the defaults.
+    fn default() -> Self {
+        RequestOptions {
+            caller_object_id: None,
+            bypass_custom_plugins: false,
+            suppress_duplicate_detection: None,
+            solution_unique_name: None,
+            strong_consistency: false,
+            include_annotations: None,
+            return_representation: false,
+            client_request_id: None,
+        }
+    }
+}
+
+impl Default for BatchOptions {
+    /// Independent requests, stopping at the first failure (Dataverse's default).
+    fn default() -> Self {
+        BatchOptions {
+            change_set: false,
+            continue_on_error: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse_in_any_case_and_name_the_five_otherwise() {
+        for method in [
+            Method::Get,
+            Method::Post,
+            Method::Patch,
+            Method::Put,
+            Method::Delete,
+        ] {
+            assert_eq!(method.as_str().parse::<Method>(), Ok(method));
+            assert_eq!(method.as_str().to_lowercase().parse::<Method>(), Ok(method));
+        }
+        assert_eq!(
+            "HEAD".parse::<Method>(),
+            Err("method 'HEAD' is not one of GET, POST, PATCH, PUT, DELETE".to_string())
+        );
+        assert!("".parse::<Method>().is_err());
+    }
+
+    #[test]
+    fn the_query_builder_sets_exactly_what_it_is_given() {
+        let query = Query::new("accounts").select(["name", "revenue"]).top(3);
+        assert_eq!(query.entity_set, "accounts");
+        assert_eq!(query.select, ["name", "revenue"]);
+        assert_eq!(query.top, Some(3));
+        assert_eq!(
+            (query.filter, query.page_size, query.count),
+            (None, None, false)
+        );
+        let query = Query::new("contacts")
+            .filter("statecode eq 0")
+            .orderby("fullname")
+            .expand("parentcustomerid_account($select=name)")
+            .apply("groupby((statecode))")
+            .page_size(50)
+            .count();
+        assert_eq!(query.filter.as_deref(), Some("statecode eq 0"));
+        assert_eq!(query.orderby.as_deref(), Some("fullname"));
+        assert_eq!(query.page_size, Some(50));
+        assert!(query.count && query.select.is_empty() && query.top.is_none());
+    }
+}
