@@ -20,6 +20,14 @@ pub enum Method {
 }
 
 impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::Get,
+        Method::Post,
+        Method::Patch,
+        Method::Put,
+        Method::Delete,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -28,6 +36,18 @@ impl Method {
             Method::Put => "PUT",
             Method::Delete => "DELETE",
         }
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+
+    /// `GET`, `post`, … (any case); anything else names the five it can be.
+    fn from_str(name: &str) -> Result<Method, String> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| format!("method '{name}' is not one of GET, POST, PATCH, PUT, DELETE"))
     }
 }
 

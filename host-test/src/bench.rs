@@ -299,17 +299,7 @@ async fn bench_case(runtime: &Runtime, route: Route, warm: usize) -> Result<Case
         )))
     };
     let connection = fake::demo_connection_string();
-    let query = Query {
-        entity_set: "accounts".into(),
-        select: Vec::new(),
-        filter: None,
-        orderby: None,
-        expand: None,
-        apply: None,
-        top: None,
-        page_size: Some(5000),
-        count: false,
-    };
+    let query = Query::new("accounts").page_size(5000);
 
     // The component.
     let component_network = network()?;

@@ -126,17 +126,7 @@ async fn demo(args: &Args) -> Result<(), Failure> {
     let fake = Fake::demo();
     let mut session = demo_session(args, fake.clone()).await?;
     let who = session.who_am_i(None).await?;
-    let query = Query {
-        entity_set: "accounts".into(),
-        select: vec!["name".into()],
-        filter: None,
-        orderby: None,
-        expand: None,
-        apply: None,
-        top: Some(3),
-        page_size: None,
-        count: false,
-    };
+    let query = Query::new("accounts").select(["name"]).top(3);
     let page = session.retrieve_multiple(&query, None).await?;
     let rows: Vec<Value> = serde_json::from_str(&page.rows).map_err(Failure::host)?;
     let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();

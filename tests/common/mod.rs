@@ -55,15 +55,8 @@ pub fn full_error<T>(result: Result<T, CallError>) -> DataverseError {
 
 pub fn accounts_query(page_size: Option<u32>) -> Query {
     Query {
-        entity_set: "accounts".into(),
-        select: vec!["name".into()],
-        filter: None,
-        orderby: None,
-        expand: None,
-        apply: None,
-        top: None,
         page_size,
-        count: false,
+        ..Query::new("accounts").select(["name"])
     }
 }
 

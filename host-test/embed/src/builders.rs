@@ -3,6 +3,8 @@
 //! `Query::new("accounts").select(["name"]).top(3)`,
 //! `EntityRef::new("accounts", id)`, `RequestOptions::default()`.
 
+use dataverse_wasm::http::Method as CoreMethod;
+
 use crate::session::{BatchOptions, ClientOptions, EntityRef, Method, Query, RequestOptions};
 
 impl Query {
@@ -85,16 +87,23 @@ impl EntityRef {
     }
 }
 
+/// The host's `Method` is the WIT enum; the names and their parsing are the core's.
+impl From<Method> for CoreMethod {
+    fn from(method: Method) -> CoreMethod {
+        match method {
+            Method::Get => CoreMethod::Get,
+            Method::Post => CoreMethod::Post,
+            Method::Patch => CoreMethod::Patch,
+            Method::Put => CoreMethod::Put,
+            Method::Delete => CoreMethod::Delete,
+        }
+    }
+}
+
 impl Method {
     /// The method as it goes on the wire: `GET`, `POST`, …
     pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Patch => "PATCH",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-        }
+        CoreMethod::from(self).as_str()
     }
 }
 
@@ -103,16 +112,18 @@ impl std::str::FromStr for Method {
 
     /// `GET`, `post`, … (any case); anything else names the five it can be.
     fn from_str(name: &str) -> Result<Method, String> {
-        match name.to_ascii_uppercase().as_str() {
-            "GET" => Ok(Method::Get),
-            "POST" => Ok(Method::Post),
-            "PATCH" => Ok(Method::Patch),
-            "PUT" => Ok(Method::Put),
-            "DELETE" => Ok(Method::Delete),
-            _ => Err(format!(
-                "method '{name}' is not one of GET, POST, PATCH, PUT, DELETE"
-            )),
-        }
+        let core: CoreMethod = name.parse()?;
+        let all = [
+            Method::Get,
+            Method::Post,
+            Method::Patch,
+            Method::Put,
+            Method::Delete,
+        ];
+        Ok(all
+            .into_iter()
+            .find(|m| CoreMethod::from(*m) == core)
+            .expect("the same five"))
     }
 }
 

@@ -24,6 +24,7 @@ mod bindings;
 mod builders;
 pub mod engine;
 pub mod error;
+mod instance_pool;
 pub mod limits;
 pub mod network;
 pub mod pool;

@@ -19,6 +19,11 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The epoch ticks a call may run for (see [`Limits::call_deadline`]).
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.call_deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64
+    }
+
     pub const DEFAULT: Limits = Limits {
         // The component caps response bodies at 64 MiB by default and
         // parses them in place: 256 MiB leaves room for that.

@@ -14,10 +14,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::instance_pool::{InstancePool, Lease};
 use crate::runtime::Runtime;
 use crate::session::{
     CallError, ClientOptions, DEFAULT_CLIENT_OPTIONS, ErrorKind, Session, WhoAmIResponse,
@@ -80,9 +81,8 @@ struct Inner {
     /// `None` after the owner trapped: reconnected on the next renewal.
     owner: tokio::sync::Mutex<Option<Session>>,
     token: Mutex<SharedToken>,
-    idle: Mutex<Vec<Worker>>,
+    workers: Arc<InstancePool<Worker>>,
     slots: Semaphore,
-    workers_created: AtomicU64,
 }
 
 /// The token every worker uses. `generation` changes with the token, so a
@@ -143,6 +143,8 @@ impl Dataverse {
             )
             .await?;
         let token = read_token(&mut owner, 1).await?;
+        // Every worker may idle: `slots` bounds how many exist.
+        let workers = InstancePool::new(config.max_workers.max(1), Duration::ZERO);
         Ok(Dataverse {
             inner: Arc::new(Inner {
                 slots: Semaphore::new(config.max_workers.max(1)),
@@ -153,8 +155,7 @@ impl Dataverse {
                 org_url,
                 owner: tokio::sync::Mutex::new(Some(owner)),
                 token: Mutex::new(token),
-                idle: Mutex::new(Vec::new()),
-                workers_created: AtomicU64::new(0),
+                workers,
             }),
         })
     }
@@ -166,9 +167,9 @@ impl Dataverse {
 
     pub fn stats(&self) -> PoolStats {
         PoolStats {
-            workers_created: self.inner.workers_created.load(Ordering::Relaxed),
+            workers_created: self.inner.workers.created(),
             tokens_shared: lock(&self.inner.token).generation,
-            idle_workers: lock(&self.inner.idle).len(),
+            idle_workers: self.inner.workers.idle(),
         }
     }
 
@@ -206,37 +207,38 @@ impl Dataverse {
             worker.generation = renewed.generation;
             result = call(&mut worker.session).await;
         }
-        match &result {
-            Err(error) if error.kills_instance() => drop(worker),
-            _ => lock(&inner.idle).push(worker),
+        // A worker whose call trapped is discarded with its lease.
+        if !matches!(&result, Err(error) if error.kills_instance()) {
+            worker.keep();
         }
         result
     }
 
     /// An idle worker (given the current token if it holds an older one), or
     /// a new one.
-    async fn worker(&self, token: &SharedToken) -> Result<Worker, CallError> {
-        let idle = lock(&self.inner.idle).pop();
-        if let Some(mut worker) = idle {
-            hand_over(&mut worker, token).await?;
-            return Ok(worker);
-        }
+    async fn worker(&self, token: &SharedToken) -> Result<Lease<Worker>, CallError> {
         let inner = &self.inner;
-        let session = inner
-            .runtime
-            .connect_with_token(
-                inner.upstream.clone(),
-                &inner.org_url,
-                &token.value,
-                token.expires_at,
-                inner.config.options,
-            )
+        let mut worker = inner
+            .workers
+            .take(async || {
+                let session = inner
+                    .runtime
+                    .connect_with_token(
+                        inner.upstream.clone(),
+                        &inner.org_url,
+                        &token.value,
+                        token.expires_at,
+                        inner.config.options,
+                    )
+                    .await?;
+                Ok::<_, CallError>(Worker {
+                    session,
+                    generation: token.generation,
+                })
+            })
             .await?;
-        inner.workers_created.fetch_add(1, Ordering::Relaxed);
-        Ok(Worker {
-            session,
-            generation: token.generation,
-        })
+        hand_over(&mut worker, token).await?;
+        Ok(worker)
     }
 
     /// The shared token, renewed through the owner once it is within the

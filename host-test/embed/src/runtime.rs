@@ -9,7 +9,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
 use crate::bindings::{Client, ClientPre};
-use crate::engine::{EPOCH_TICK, load_cached, new_engine};
+use crate::engine::{load_cached, new_engine};
 use crate::error::HostError;
 use crate::limits::Limits;
 use crate::session::{AuthProtocol, CallError, ClientOptions, Session, SettingsSummary};
@@ -90,7 +90,7 @@ impl Runtime {
 
     /// The epoch ticks a call may run for (see [`Limits::call_deadline`]).
     pub(crate) fn deadline_ticks(&self) -> u64 {
-        (self.limits.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+        self.limits.deadline_ticks()
     }
 
     /// The names of the component's imports and exports, e.g.
@@ -115,7 +115,7 @@ impl Runtime {
         certificate_store: Option<&Path>,
     ) -> Result<(Store<HostState>, Client), CallError> {
         let hooks = OutgoingHooks::new(upstream, self.exchange_log.clone());
-        let state = HostState::new(hooks, certificate_store, self.limits.max_memory_bytes)?;
+        let state = HostState::new(hooks, certificate_store, &[], self.limits.max_memory_bytes)?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(self.deadline_ticks());

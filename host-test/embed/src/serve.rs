@@ -12,7 +12,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,15 +22,16 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::Store;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::HostError;
+use crate::instance_pool::InstancePool;
+use crate::state::HostState;
 use crate::upstream::{OutgoingHooks, Upstream};
 
 /// The gateway component built by this crate's build script.
@@ -46,10 +47,6 @@ const WAIT_FOR_INSTANCE: Duration = Duration::from_millis(25);
 /// Memory per instance and wall-clock time per request (the client
 /// runtime's defaults: 256 MiB, 300 s).
 const LIMITS: crate::Limits = crate::Limits::DEFAULT;
-
-fn deadline_ticks() -> u64 {
-    (LIMITS.call_deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64
-}
 
 /// What the guest finds in its environment. `Debug` shows no values.
 #[derive(Clone)]
@@ -132,31 +129,21 @@ impl GatewayServer {
     /// Instances created so far (one per request under `wasmtime serve`;
     /// here only as many as requests ever ran at the same time).
     pub fn instances_created(&self) -> usize {
-        lock(&self.shared.pool).created
+        self.shared.pool.created() as usize
     }
 }
 
 /// Everything the connection tasks share.
 struct Shared {
-    pre: ProxyPre<GatewayState>,
+    pre: ProxyPre<HostState>,
     env: GatewayEnv,
     upstream: Arc<dyn Upstream>,
-    pool: Mutex<Pool>,
-    /// Signalled whenever an instance goes back to the pool (or is dropped).
-    returned: tokio::sync::Notify,
-}
-
-/// The instances not running a request, and how many are.
-#[derive(Default)]
-struct Pool {
-    idle: Vec<Warm>,
-    busy: usize,
-    created: usize,
+    pool: Arc<InstancePool<Warm>>,
 }
 
 /// A live instance and its store.
 struct Warm {
-    store: Store<GatewayState>,
+    store: Store<HostState>,
     proxy: Proxy,
 }
 
@@ -191,8 +178,7 @@ pub async fn serve(
         pre,
         env,
         upstream,
-        pool: Mutex::new(Pool::default()),
-        returned: tokio::sync::Notify::new(),
+        pool: InstancePool::new(IDLE_INSTANCES, WAIT_FOR_INSTANCE),
     });
     let task = tokio::spawn(accept_loop(listener, shared.clone()));
     Ok(GatewayServer { addr, shared, task })
@@ -267,31 +253,28 @@ async fn run(
     shared: Arc<Shared>,
     req: hyper::Request<Incoming>,
 ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
-    let mut warm = acquire(&shared).await?;
+    let mut warm = shared
+        .pool
+        .take(async || instantiate(&shared).await)
+        .await?;
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let mut http = warm.store.data_mut().http();
-    let resources = http
-        .new_incoming_request(Scheme::Http, req)
-        .and_then(|request| Ok((request, http.new_response_outparam(sender)?)));
-    let (request, out) = match resources {
-        Ok(resources) => resources,
-        Err(e) => {
-            release(&shared, None);
-            return Err(e);
-        }
-    };
+    let request = http.new_incoming_request(Scheme::Http, req)?;
+    let out = http.new_response_outparam(sender)?;
     // The guest runs in its own task so the response body can stream while
     // it writes; the instance goes back to the pool when it returns cleanly.
-    let pool = shared.clone();
     let task = tokio::spawn(async move {
-        warm.store.set_epoch_deadline(deadline_ticks());
-        let result = warm
-            .proxy
+        let Warm { store, proxy } = &mut *warm;
+        store.set_epoch_deadline(LIMITS.deadline_ticks());
+        let result = proxy
             .wasi_http_incoming_handler()
-            .call_handle(&mut warm.store, request, out)
+            .call_handle(store, request, out)
             .await;
-        // A trapped instance may be in any state: never reuse it.
-        release(&pool, result.is_ok().then_some(warm));
+        // A trapped instance may be in any state: never reuse it (dropping
+        // the lease discards it).
+        if result.is_ok() {
+            warm.keep();
+        }
         result
     });
     match receiver.await {
@@ -307,102 +290,15 @@ async fn run(
     }
 }
 
-/// Ends an instance's turn: back to the pool (if given and there is room),
-/// and wakes requests waiting for one.
-fn release(shared: &Shared, warm: Option<Warm>) {
-    {
-        let mut pool = lock(&shared.pool);
-        pool.busy = pool.busy.saturating_sub(1);
-        if let Some(warm) = warm
-            && pool.idle.len() < IDLE_INSTANCES
-        {
-            pool.idle.push(warm);
-        }
-    }
-    shared.returned.notify_waiters();
-}
-
-/// An idle instance; else, while some are busy, the first one back within
-/// [`WAIT_FOR_INSTANCE`]; else a new one. Counted busy until its task ends.
-async fn acquire(shared: &Shared) -> wasmtime::Result<Warm> {
-    let deadline = tokio::time::Instant::now() + WAIT_FOR_INSTANCE;
-    loop {
-        // Registered before looking, so a return in between is not missed.
-        let returned = shared.returned.notified();
-        tokio::pin!(returned);
-        returned.as_mut().enable();
-        let wait = {
-            let mut pool = lock(&shared.pool);
-            if let Some(warm) = pool.idle.pop() {
-                pool.busy += 1;
-                return Ok(warm);
-            }
-            pool.busy > 0 && tokio::time::Instant::now() < deadline
-        };
-        if !wait {
-            break;
-        }
-        let _ = tokio::time::timeout_at(deadline, returned).await;
-    }
-    let warm = instantiate(shared).await?;
-    let mut pool = lock(&shared.pool);
-    pool.busy += 1;
-    pool.created += 1;
-    Ok(warm)
-}
-
 async fn instantiate(shared: &Shared) -> wasmtime::Result<Warm> {
-    let mut wasi = WasiCtx::builder();
-    for (name, value) in shared.env.pairs() {
-        wasi.env(name, value);
-    }
-    let state = GatewayState {
-        wasi: wasi.build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-        hooks: OutgoingHooks::new(shared.upstream.clone(), None),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(LIMITS.max_memory_bytes)
-            .build(),
-    };
+    let hooks = OutgoingHooks::new(shared.upstream.clone(), None);
+    let env = shared.env.pairs();
+    let state = HostState::new(hooks, None, &env, LIMITS.max_memory_bytes)?;
     let mut store = Store::new(shared.pre.engine(), state);
-    store.limiter(|state| &mut state.limits);
-    store.set_epoch_deadline(deadline_ticks());
+    store.limiter(|state| &mut state.memory);
+    store.set_epoch_deadline(LIMITS.deadline_ticks());
     let proxy = shared.pre.instantiate_async(&mut store).await?;
     Ok(Warm { store, proxy })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A gateway instance's store: WASI with the configured environment (and
-/// nothing else of the host), wasi:http, and where its requests go.
-struct GatewayState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    hooks: OutgoingHooks,
-    limits: StoreLimits,
-}
-
-impl WasiView for GatewayState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for GatewayState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
 }
 
 #[cfg(test)]

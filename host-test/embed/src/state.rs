@@ -23,14 +23,19 @@ pub struct HostState {
 
 impl HostState {
     /// `certificate_store`: a host directory the guest may read (read-only)
-    /// at [`CERTIFICATE_STORE_GUEST_PATH`]. Nothing else of the host's
-    /// filesystem, environment or arguments is visible.
+    /// at [`CERTIFICATE_STORE_GUEST_PATH`]; `env`: the guest's environment
+    /// (the gateway's configuration). Nothing else of the host's filesystem,
+    /// environment or arguments is visible.
     pub(crate) fn new(
         hooks: OutgoingHooks,
         certificate_store: Option<&Path>,
+        env: &[(&str, &str)],
         memory_limit: usize,
     ) -> wasmtime::Result<HostState> {
         let mut wasi = WasiCtx::builder();
+        for (name, value) in env {
+            wasi.env(name, value);
+        }
         if let Some(dir) = certificate_store {
             wasi.preopened_dir(dir, CERTIFICATE_STORE_GUEST_PATH, FsPerms::ReadOnly)?;
         }
