@@ -2,17 +2,14 @@
 //! interruption) and the on-disk cache of precompiled components.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::HostError;
+pub use crate::limits::EPOCH_TICK;
 use crate::limits::Limits;
-
-/// How often the engine's epoch advances: the granularity of call deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// An engine for the component: the pooling allocator (instantiation is a
 /// few memcpys into pre-reserved slots) sized by `limits`, and epoch
@@ -108,6 +105,8 @@ fn cache_dir() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// A guest stuck in a loop does not hold the host: the epoch deadline

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+/// How often the engine's epoch advances: the granularity of call deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
 /// What one instance may use. Every `Store` the runtime creates gets these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -21,7 +24,7 @@ pub struct Limits {
 impl Limits {
     /// The epoch ticks a call may run for (see [`Limits::call_deadline`]).
     pub(crate) fn deadline_ticks(&self) -> u64 {
-        (self.call_deadline.as_millis() / crate::engine::EPOCH_TICK.as_millis()).max(1) as u64
+        (self.call_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
     pub const DEFAULT: Limits = Limits {
