@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::api_url;
 use super::entity_key::{entity_path, guid, key_segment};
 use super::query::check_identifier;
+use super::{api_url, body_text};
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
 use crate::percent::query_encode;
@@ -15,6 +15,14 @@ use crate::percent::query_encode;
 pub struct Row {
     pub json: String,
     pub etag: Option<String>,
+}
+
+/// The result of a create: the new row's id, and the row itself when
+/// `Prefer: return=representation` was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub id: Option<String>,
+    pub json: Option<String>,
 }
 
 /// GET one row, optionally only some columns and with related rows.
@@ -71,6 +79,24 @@ pub fn update(
     let url = api_url(org_url, &entity_path(entity_set, key)?);
     let request = json_request(Method::Patch, url, "body", body_json)?;
     with_if_match(request, if_match)
+}
+
+/// [`update`] that never creates: `If-Match: *` unless given an ETag, since
+/// a PATCH without `If-Match` is an upsert in Dataverse.
+pub fn update_existing(
+    org_url: &str,
+    entity_set: &str,
+    key: &str,
+    body_json: &str,
+    etag: Option<&str>,
+) -> Result<Request, Error> {
+    update(
+        org_url,
+        entity_set,
+        key,
+        body_json,
+        Some(etag.unwrap_or("*")),
+    )
 }
 
 /// PATCH that creates or updates; with `If-None-Match: *` it only creates
@@ -186,6 +212,14 @@ pub fn created_id(response: &Response) -> Option<String> {
             .and_then(Value::as_str)
             .and_then(id_in_entity_url),
         _ => None,
+    }
+}
+
+/// Reads a create's answer: the id (see [`created_id`]) and the body, if any.
+pub fn parse_created(response: &Response) -> Created {
+    Created {
+        id: created_id(response),
+        json: body_text(response),
     }
 }
 

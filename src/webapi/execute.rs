@@ -4,12 +4,12 @@
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::api_url;
 use super::crud::json_request;
 use super::entity_key::entity_path;
 use super::query::check_identifier;
+use super::{api_url, body_text};
 use crate::error::Error;
-use crate::http::{Method, Request};
+use crate::http::{Method, Request, Response};
 use crate::percent::query_encode;
 
 /// The namespace of Dataverse's functions, actions and Custom APIs.
@@ -19,6 +19,22 @@ const NAMESPACE: &str = "Microsoft.Dynamics.CRM.";
 pub enum OperationKind {
     Function,
     Action,
+}
+
+/// What a function or action returned: its status (200 with a body, 204
+/// without) and the body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationResult {
+    pub status: u16,
+    pub json: Option<String>,
+}
+
+/// Reads a function's or action's answer.
+pub fn parse_result(response: &Response) -> OperationResult {
+    OperationResult {
+        status: response.status,
+        json: body_text(response),
+    }
 }
 
 /// Builds the call of a function or an action.

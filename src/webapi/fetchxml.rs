@@ -5,6 +5,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::api_url;
+use super::options::RequestOptions;
+use super::prefer;
 use super::query::check_identifier;
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
@@ -70,6 +72,35 @@ pub fn request(
         &format!("{entity_set}?fetchXml={}", query_encode(&xml)),
     );
     Ok(Request::new(Method::Get, url))
+}
+
+/// The annotations FetchXML paging reads: Dataverse returns the paging
+/// cookie and `morerecords` only when they are asked for.
+const PAGING_ANNOTATIONS: &str = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords,Microsoft.Dynamics.CRM.totalrecordcount";
+
+/// [`request`] as one page of a paged read sends it, and the options to send
+/// it with. The request asks for the paging annotations; a caller who asked
+/// for annotations of their own has the filter widened to `*` instead (their
+/// options then carry the one preference), since a narrower one would drop
+/// the paging cookie and paging would stop.
+pub fn page_request(
+    org_url: &str,
+    entity_set: &str,
+    fetch_xml: &str,
+    page: u32,
+    paging_cookie: Option<&str>,
+    options: &RequestOptions,
+) -> Result<(Request, RequestOptions), Error> {
+    let request = request(org_url, entity_set, fetch_xml, page, paging_cookie)?;
+    let mut options = options.clone();
+    let request = match &options.include_annotations {
+        None => prefer::add(request, &[prefer::include_annotations(PAGING_ANNOTATIONS)]),
+        Some(_) => {
+            options.include_annotations = Some("*".into());
+            request
+        }
+    };
+    Ok((request, options))
 }
 
 #[derive(Deserialize)]
@@ -305,6 +336,43 @@ mod tests {
 
     const ORG: &str = "https://contoso.crm.dynamics.com";
     const BASE: &str = "https://contoso.crm.dynamics.com/api/data/v9.2/";
+
+    #[test]
+    fn a_page_asks_for_the_paging_annotations_or_widens_the_callers_to_all() {
+        let xml = r#"<fetch><entity name="account"/></fetch>"#;
+        let plain = RequestOptions::default();
+        let (request, options) = page_request(ORG, "accounts", xml, 1, None, &plain).unwrap();
+        assert_eq!(
+            request.header_value("prefer"),
+            Some(
+                "odata.include-annotations=\"Microsoft.Dynamics.CRM.fetchxmlpagingcookie,\
+                 Microsoft.Dynamics.CRM.morerecords,Microsoft.Dynamics.CRM.totalrecordcount\""
+            )
+        );
+        assert_eq!(options, plain);
+        assert_eq!(request.url, request_url(xml));
+
+        let narrow = RequestOptions {
+            include_annotations: Some("OData.Community.Display.V1.FormattedValue".into()),
+            return_representation: true,
+            ..RequestOptions::default()
+        };
+        let (request, options) = page_request(ORG, "accounts", xml, 1, None, &narrow).unwrap();
+        assert_eq!(request.header_value("prefer"), None);
+        assert_eq!(
+            options,
+            RequestOptions {
+                include_annotations: Some("*".into()),
+                ..narrow.clone()
+            }
+        );
+        let bad = page_request(ORG, "accounts", "<entity/>", 1, None, &narrow);
+        assert!(matches!(bad, Err(Error::InvalidRequest(_))));
+    }
+
+    fn request_url(xml: &str) -> String {
+        request(ORG, "accounts", xml, 1, None).unwrap().url
+    }
 
     #[test]
     fn the_page_a_cookie_describes_is_read_from_its_root_element() {

@@ -1,4 +1,7 @@
-//! The Dataverse Web API: request builders and response parsers. Pure.
+//! The Dataverse Web API: request builders and response parsers, and the
+//! result types they produce. Pure. Every protocol rule lives here (which
+//! headers and preferences a request carries, which answers are results);
+//! `client` only sequences the I/O.
 
 pub mod batch;
 pub mod crud;
@@ -8,6 +11,7 @@ pub mod execute;
 pub mod fetchxml;
 pub mod options;
 pub mod page;
+pub mod prefer;
 pub mod query;
 pub mod send;
 pub mod who_am_i;
@@ -17,7 +21,7 @@ pub use page::Page;
 pub use query::Query;
 pub use who_am_i::WhoAmI;
 
-use crate::http::{Method, Request};
+use crate::http::{Method, Request, Response};
 use crate::secret::Secret;
 
 /// Path of the Web API on an organization's origin.
@@ -48,6 +52,15 @@ pub fn authorize(request: Request, token: &Secret) -> Request {
 /// A GET of `{org}/api/data/v9.2/{relative}`.
 pub fn get(org_url: &str, relative: &str) -> Request {
     Request::new(Method::Get, api_url(org_url, relative))
+}
+
+/// The body as text, when there is one (204 has none).
+pub fn body_text(response: &Response) -> Option<String> {
+    if response.body.is_empty() {
+        None
+    } else {
+        Some(String::from_utf8_lossy(&response.body).into_owned())
+    }
 }
 
 /// True when `url` is on the organization's own origin; the access token is

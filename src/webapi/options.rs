@@ -2,6 +2,7 @@
 //! plug-in bypass, duplicate detection, solution, consistency, `Prefer`.
 
 use super::entity_key::guid;
+use super::prefer;
 use super::query::check_identifier;
 use crate::error::Error;
 use crate::http::Request;
@@ -27,11 +28,10 @@ pub struct RequestOptions {
     pub return_representation: bool,
 }
 
-const PREFER: &str = "Prefer";
-
 impl RequestOptions {
     /// Adds the option headers to `request`. Preferences already on the
-    /// request (e.g. `odata.maxpagesize=10`) are kept in the one `Prefer`.
+    /// request (e.g. `odata.maxpagesize=10`) are kept in the one `Prefer`
+    /// (see [`prefer::add`]).
     pub fn apply(&self, mut request: Request) -> Result<Request, Error> {
         if let Some(id) = &self.caller_object_id {
             let id = guid(id.trim()).ok_or_else(|| {
@@ -63,19 +63,15 @@ impl RequestOptions {
         if self.strong_consistency {
             set_header(&mut request, "Consistency", "Strong".into());
         }
-        if self.return_representation || self.include_annotations.is_some() {
-            let mut prefs = existing_preferences(&request);
-            if self.return_representation {
-                prefs.retain(|p| !token_is(p, "return"));
-                prefs.push("return=representation".into());
-            }
-            if let Some(value) = &self.include_annotations {
-                check_annotation_filter(value)?;
-                prefs.retain(|p| !token_is(p, "odata.include-annotations"));
-                prefs.push(format!("odata.include-annotations=\"{value}\""));
-            }
-            set_header(&mut request, PREFER, prefs.join(","));
+        let mut preferences = Vec::new();
+        if self.return_representation {
+            preferences.push(prefer::RETURN_REPRESENTATION.to_string());
         }
+        if let Some(value) = &self.include_annotations {
+            check_annotation_filter(value)?;
+            preferences.push(prefer::include_annotations(value));
+        }
+        request = prefer::add(request, &preferences);
         Ok(request)
     }
 }
@@ -86,41 +82,6 @@ fn set_header(request: &mut Request, name: &str, value: String) {
         .headers
         .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     request.headers.push((name.to_string(), value));
-}
-
-/// The preferences of all `Prefer` headers, split at commas outside quotes.
-fn existing_preferences(request: &Request) -> Vec<String> {
-    let mut prefs = Vec::new();
-    for (_, value) in request
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case(PREFER))
-    {
-        let mut quoted = false;
-        let mut current = String::new();
-        for c in value.chars() {
-            match c {
-                '"' => {
-                    quoted = !quoted;
-                    current.push(c);
-                }
-                ',' if !quoted => prefs.push(std::mem::take(&mut current)),
-                _ => current.push(c),
-            }
-        }
-        prefs.push(current);
-    }
-    prefs
-        .into_iter()
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-/// True when the preference `pref` is named `name` (`name` or `name=…`).
-fn token_is(pref: &str, name: &str) -> bool {
-    let token = pref.split(['=', ';']).next().unwrap_or("").trim();
-    token.eq_ignore_ascii_case(name)
 }
 
 /// Annotation filters are (wildcarded, possibly excluded) qualified names:

@@ -1,10 +1,12 @@
-//! A page of query results.
+//! A page of query results, and the request that follows its next link.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::{is_org_url, prefer};
 use crate::error::Error;
-use crate::http::Response;
+use crate::http::{Method, Request, Response};
+use crate::percent::escape_uri;
 
 /// One page: the rows as JSON text (a JSON array), and how to go on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +40,28 @@ pub fn parse(response: &Response) -> Result<Page, Error> {
         next_link: body.next_link,
         total_count: body.count,
     })
+}
+
+/// The GET of a page's `@odata.nextLink`, only on the organization's
+/// origin: the link came from the server, and the access token goes nowhere
+/// else. The page size is asked for again because Dataverse reads it from
+/// the request, not from the link.
+pub fn next_page_request(
+    org_url: &str,
+    next_link: &str,
+    page_size: Option<u32>,
+) -> Result<Request, Error> {
+    if !is_org_url(org_url, next_link) {
+        return Err(Error::InvalidRequest(format!(
+            "next-link is not on the organization's origin {org_url}; the access token is sent nowhere else"
+        )));
+    }
+    let request = Request::new(Method::Get, escape_uri(next_link));
+    let preferences = match page_size {
+        Some(rows) => vec![prefer::max_page_size(rows)?],
+        None => Vec::new(),
+    };
+    Ok(prefer::add(request, &preferences))
 }
 
 /// Keeps only the first `rows` rows of a page (and drops its next link):
@@ -102,6 +126,28 @@ mod tests {
         assert_eq!((cut.row_count, cut.next_link), (2, None));
         assert_eq!(truncate(page.clone(), 3), page);
         assert_eq!(truncate(page, 0).rows, "[]");
+    }
+
+    #[test]
+    fn a_next_link_is_followed_on_the_org_only_with_the_page_size_again() {
+        let org = "https://o";
+        let link = "https://o/api/data/v9.2/accounts?$skiptoken=a b";
+        let request = next_page_request(org, link, Some(2)).unwrap();
+        assert_eq!(request.method, Method::Get);
+        assert_eq!(request.url, escape_uri(link));
+        assert_eq!(request.header_value("prefer"), Some("odata.maxpagesize=2"));
+        assert_eq!(
+            next_page_request(org, link, None)
+                .unwrap()
+                .header_value("prefer"),
+            None
+        );
+        for (link, size) in [("https://evil.example/x", Some(2)), (link, Some(0))] {
+            assert!(matches!(
+                next_page_request(org, link, size),
+                Err(Error::InvalidRequest(_))
+            ));
+        }
     }
 
     #[test]

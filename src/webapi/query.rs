@@ -1,12 +1,14 @@
-//! Typed OData queries → request URL and headers.
+//! Typed OData queries → the GET request (URL and `Prefer` page size).
 
+use super::prefer;
+pub use super::prefer::MAX_PAGE_SIZE;
 use crate::error::Error;
+use crate::http::{Method, Request};
 use crate::percent::query_encode;
 
-/// Dataverse's largest page.
-pub const MAX_PAGE_SIZE: u32 = 5000;
-
-/// An OData query over one entity set.
+/// An OData query over one entity set. `Default` (or [`Query::new`]) asks for
+/// every column of every row; the builder methods add options:
+/// `Query::new("accounts").select(["name"]).top(3)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query {
     pub entity_set: String,
@@ -23,6 +25,72 @@ pub struct Query {
 }
 
 impl Query {
+    /// A query over `entity_set` with no options.
+    pub fn new(entity_set: impl Into<String>) -> Query {
+        Query {
+            entity_set: entity_set.into(),
+            ..Query::default()
+        }
+    }
+
+    /// `$select`: only these columns.
+    pub fn select<I, S>(mut self, columns: I) -> Query
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.select = columns.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn filter(mut self, filter: impl Into<String>) -> Query {
+        self.filter = Some(filter.into());
+        self
+    }
+
+    pub fn orderby(mut self, orderby: impl Into<String>) -> Query {
+        self.orderby = Some(orderby.into());
+        self
+    }
+
+    pub fn expand(mut self, expand: impl Into<String>) -> Query {
+        self.expand = Some(expand.into());
+        self
+    }
+
+    pub fn apply(mut self, apply: impl Into<String>) -> Query {
+        self.apply = Some(apply.into());
+        self
+    }
+
+    pub fn top(mut self, rows: u32) -> Query {
+        self.top = Some(rows);
+        self
+    }
+
+    /// Rows per page (`Prefer: odata.maxpagesize`), 1 to [`MAX_PAGE_SIZE`].
+    pub fn page_size(mut self, rows: u32) -> Query {
+        self.page_size = Some(rows);
+        self
+    }
+
+    /// `$count=true`: the page carries the total row count.
+    pub fn count(mut self) -> Query {
+        self.count = true;
+        self
+    }
+
+    /// The GET of the first page: [`Query::url`], with the page size as a
+    /// preference when one was asked for.
+    pub fn request(&self, org_url: &str) -> Result<Request, Error> {
+        let request = Request::new(Method::Get, self.url(org_url)?);
+        let preferences = match self.page_size {
+            Some(rows) => vec![prefer::max_page_size(rows)?],
+            None => Vec::new(),
+        };
+        Ok(prefer::add(request, &preferences))
+    }
+
     /// The request URL (`{org}/api/data/v9.2/{entity_set}?…`).
     pub fn url(&self, org_url: &str) -> Result<String, Error> {
         check_identifier("entity-set", &self.entity_set)?;
@@ -61,17 +129,6 @@ impl Query {
         }
         Ok(url)
     }
-
-    /// The `Prefer` header value for the page size, if one was asked for.
-    pub fn prefer(&self) -> Result<Option<String>, Error> {
-        match self.page_size {
-            None => Ok(None),
-            Some(n @ 1..=MAX_PAGE_SIZE) => Ok(Some(format!("odata.maxpagesize={n}"))),
-            Some(n) => Err(Error::InvalidRequest(format!(
-                "page-size must be between 1 and {MAX_PAGE_SIZE}, not {n}"
-            ))),
-        }
-    }
 }
 
 fn non_empty<'a>(name: &str, value: &'a Option<String>) -> Result<Option<&'a str>, Error> {
@@ -104,83 +161,79 @@ mod tests {
 
     #[test]
     fn a_full_query_builds_the_odata_url() {
-        let q = Query {
+        let q = Query::new("accounts")
+            .select(["name", "accountid"])
+            .filter("name eq 'A&B'")
+            .orderby("name desc")
+            .expand("primarycontactid($select=fullname)")
+            .apply("groupby((statecode))")
+            .top(10)
+            .page_size(3)
+            .count();
+        let url = "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name,accountid&$filter=name%20eq%20'A%26B'&$orderby=name%20desc&$expand=primarycontactid($select%3Dfullname)&$apply=groupby((statecode))&$top=10&$count=true";
+        assert_eq!(q.url(ORG).unwrap(), url);
+        let request = q.request(ORG).unwrap();
+        assert_eq!((request.method, request.url.as_str()), (Method::Get, url));
+        assert_eq!(request.header_value("prefer"), Some("odata.maxpagesize=3"));
+    }
+
+    #[test]
+    fn the_builder_sets_the_fields_it_names() {
+        let built = Query::new("accounts")
+            .select(["name"])
+            .filter("f")
+            .orderby("o")
+            .expand("e")
+            .apply("a")
+            .top(1)
+            .page_size(2)
+            .count();
+        let spelt = Query {
             entity_set: "accounts".into(),
-            select: vec!["name".into(), "accountid".into()],
-            filter: Some("name eq 'A&B'".into()),
-            orderby: Some("name desc".into()),
-            expand: Some("primarycontactid($select=fullname)".into()),
-            apply: Some("groupby((statecode))".into()),
-            top: Some(10),
-            page_size: Some(3),
+            select: vec!["name".into()],
+            filter: Some("f".into()),
+            orderby: Some("o".into()),
+            expand: Some("e".into()),
+            apply: Some("a".into()),
+            top: Some(1),
+            page_size: Some(2),
             count: true,
         };
-        assert_eq!(
-            q.url(ORG).unwrap(),
-            "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name,accountid&$filter=name%20eq%20'A%26B'&$orderby=name%20desc&$expand=primarycontactid($select%3Dfullname)&$apply=groupby((statecode))&$top=10&$count=true"
-        );
-        assert_eq!(q.prefer().unwrap().as_deref(), Some("odata.maxpagesize=3"));
+        assert_eq!(built, spelt);
     }
 
     #[test]
     fn a_bare_query_has_no_options() {
-        let q = Query {
-            entity_set: "accounts".into(),
-            ..Query::default()
-        };
+        let q = Query::new("accounts");
         assert_eq!(q.url(ORG).unwrap(), format!("{ORG}/api/data/v9.2/accounts"));
-        assert_eq!(q.prefer().unwrap(), None);
+        let request = q.request(ORG).unwrap();
+        assert_eq!(request.header_value("prefer"), None);
+        assert!(request.headers.is_empty());
     }
 
     #[test]
     fn bad_arguments_are_invalid_request_errors() {
-        let base = Query {
-            entity_set: "accounts".into(),
-            ..Query::default()
-        };
+        let base = Query::new("accounts");
         let cases = [
-            Query {
-                entity_set: "".into(),
-                ..base.clone()
-            },
-            Query {
-                entity_set: "accounts?$top=1".into(),
-                ..base.clone()
-            },
-            Query {
-                entity_set: "../x".into(),
-                ..base.clone()
-            },
-            Query {
-                select: vec!["name,x".into()],
-                ..base.clone()
-            },
-            Query {
-                filter: Some("  ".into()),
-                ..base.clone()
-            },
-            Query {
-                expand: Some("".into()),
-                ..base.clone()
-            },
-            Query {
-                apply: Some(" ".into()),
-                ..base.clone()
-            },
-            Query {
-                top: Some(0),
-                ..base.clone()
-            },
+            Query::new(""),
+            Query::new("accounts?$top=1"),
+            Query::new("../x"),
+            base.clone().select(["name,x"]),
+            base.clone().filter("  "),
+            base.clone().expand(""),
+            base.clone().apply(" "),
+            base.clone().top(0),
         ];
         for q in cases {
             assert!(matches!(q.url(ORG), Err(Error::InvalidRequest(_))), "{q:?}");
+            assert!(
+                matches!(q.request(ORG), Err(Error::InvalidRequest(_))),
+                "{q:?}"
+            );
         }
         for size in [0, 5001] {
-            let q = Query {
-                page_size: Some(size),
-                ..base.clone()
-            };
-            assert!(matches!(q.prefer(), Err(Error::InvalidRequest(_))));
+            let q = base.clone().page_size(size);
+            assert!(matches!(q.request(ORG), Err(Error::InvalidRequest(_))));
         }
     }
 }

@@ -3,7 +3,30 @@
 
 use super::{API_PATH, is_org_url};
 use crate::error::Error;
+use crate::http::{Method, Request};
 use crate::percent::escape_uri;
+
+/// The request `send` and `relay` make: [`url`] for `path_or_url`, with the
+/// caller's headers and body. The caller never passes `Authorization`: the
+/// client sets it, and a second one would be ambiguous.
+pub fn request(
+    org_url: &str,
+    method: Method,
+    path_or_url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<Request, Error> {
+    let mut request = Request::new(method, url(org_url, path_or_url)?).body(body);
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("authorization") {
+            return Err(Error::InvalidRequest(
+                "send sets Authorization itself; do not pass one".into(),
+            ));
+        }
+        request = request.header(name, value.clone());
+    }
+    Ok(request)
+}
 
 /// The absolute URL for `path_or_url`: a path relative to the Web API
 /// (`accounts?$top=1`, `/accounts`, `/api/data/v9.2/accounts`), or an

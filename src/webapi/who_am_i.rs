@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::http::Response;
+use crate::http::{Request, Response};
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct WhoAmI {
@@ -17,6 +17,11 @@ pub struct WhoAmI {
 
 /// The relative path of the unbound `WhoAmI` function.
 pub const PATH: &str = "WhoAmI";
+
+/// GET `WhoAmI`.
+pub fn request(org_url: &str) -> Request {
+    super::get(org_url, PATH)
+}
 
 pub fn parse(response: &Response) -> Result<WhoAmI, Error> {
     serde_json::from_slice(&response.body)

@@ -1,0 +1,139 @@
+//! The certificate credential: a certificate and its RSA private key, found
+//! among the files of a certificate store (PEM, DER, PKCS#12) or in PEM text,
+//! and checked to belong together and to be valid now.
+//!
+//! Pure: the files' bytes, the password and `now` are passed in. Messages name
+//! files and thumbprints, never key material or the password.
+//!
+//! One concept per module: `store` reads a store's files and picks the
+//! certificate by thumbprint (or the one PEM text holds); `pfx` opens PKCS#12
+//! files and encrypted PKCS#8 keys; `x509` reads one certificate; `checks`
+//! holds the refusals (validity dates, key algorithm, key match).
+
+mod checks;
+mod pfx;
+mod store;
+mod x509;
+
+use std::fmt;
+
+use rsa::RsaPrivateKey;
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use checks::iso8601;
+pub use store::{find_in_store, from_pem};
+use x509::CertInfo;
+
+/// Issuers followed when building the chain sent as `x5c`.
+const MAX_CHAIN_LEN: usize = 8;
+
+/// A certificate and its RSA private key, ready to sign assertions. Debug
+/// never shows key material.
+#[derive(Clone)]
+pub struct CertificateCredential {
+    thumbprint: String,
+    der: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    subject: String,
+    not_before: u64,
+    not_after: u64,
+    /// The RSA private key, PKCS#1 DER (what jsonwebtoken signs with).
+    key: Zeroizing<Vec<u8>>,
+}
+
+impl CertificateCredential {
+    /// SHA-1 of the DER, upper-case hex, 40 characters.
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// The leaf certificate, DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Leaf first, then the issuers found with it (for `x5c`).
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    /// The certificate's subject, RFC 4514 (`CN=…`).
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Unix seconds.
+    pub fn not_before(&self) -> u64 {
+        self.not_before
+    }
+
+    /// Unix seconds.
+    pub fn not_after(&self) -> u64 {
+        self.not_after
+    }
+
+    /// The private key as PKCS#1 DER. Only the assertion signer uses it.
+    pub(crate) fn pkcs1_key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+impl fmt::Debug for CertificateCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateCredential")
+            .field("thumbprint", &self.thumbprint)
+            .field("subject", &self.subject)
+            .field("not_before", &iso8601(self.not_before))
+            .field("not_after", &iso8601(self.not_after))
+            .field("chain_len", &self.chain.len())
+            .field("key", &"***")
+            .finish()
+    }
+}
+
+fn credential(
+    leaf: &CertInfo,
+    key: &RsaPrivateKey,
+    pool: &[CertInfo],
+) -> Result<CertificateCredential, Error> {
+    let pkcs1 = key.to_pkcs1_der().map_err(|_| {
+        Error::InvalidSettings(format!(
+            "the private key of certificate {} cannot be encoded",
+            leaf.thumbprint
+        ))
+    })?;
+    Ok(CertificateCredential {
+        thumbprint: leaf.thumbprint.clone(),
+        der: leaf.der.clone(),
+        chain: chain(leaf, pool),
+        subject: leaf.subject.clone(),
+        not_before: leaf.not_before,
+        not_after: leaf.not_after,
+        key: Zeroizing::new(pkcs1.as_bytes().to_vec()),
+    })
+}
+
+/// Leaf first, then each issuer found in `pool` (same file first), up to a
+/// self-signed certificate or one whose issuer is absent.
+fn chain(leaf: &CertInfo, pool: &[CertInfo]) -> Vec<Vec<u8>> {
+    let mut chain = vec![leaf.der.clone()];
+    let mut current = leaf;
+    while current.issuer_der != current.subject_der && chain.len() < MAX_CHAIN_LEN {
+        let is_issuer =
+            |c: &&CertInfo| c.subject_der == current.issuer_der && !chain.contains(&c.der);
+        let issuer = pool
+            .iter()
+            .filter(|c| c.file == leaf.file)
+            .find(is_issuer)
+            .or_else(|| pool.iter().find(is_issuer));
+        let Some(issuer) = issuer else { break };
+        chain.push(issuer.der.clone());
+        current = issuer;
+    }
+    chain
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

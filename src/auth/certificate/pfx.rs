@@ -1,0 +1,339 @@
+//! PKCS#12 (RFC 7292) reading: password integrity (HMAC with the PKCS#12
+//! KDF), PBES2 (PBKDF2 + AES-CBC: OpenSSL 3, Windows "AES256-SHA256") and
+//! the legacy PKCS#12 PBE ciphers (3DES, RC2: Windows "TripleDES-SHA1",
+//! `openssl -legacy`).
+
+use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyInit, KeyIvInit};
+use cms::content_info::ContentInfo;
+use cms::encrypted_data::EncryptedData;
+use der::asn1::{Any, ObjectIdentifier, OctetString};
+use der::{Decode, Encode, Sequence};
+use hmac::{Hmac, Mac};
+use pkcs12::cert_type::CertBag;
+use pkcs12::kdf::{Pkcs12KeyType, derive_key};
+use pkcs12::mac_data::MacData;
+use pkcs12::pbe_params::{EncryptedPrivateKeyInfo, Pkcs12PbeParams};
+use pkcs12::pfx::Pfx;
+use sha1::Sha1;
+use sha2::{Sha256, Sha384, Sha512};
+use x509_cert::spki::AlgorithmIdentifierOwned;
+use zeroize::Zeroizing;
+
+/// KDF rounds above this are refused: a hostile file must not hang us.
+/// OpenSSL writes 2048, Windows 2000.
+const MAX_ITERATIONS: u32 = 1_000_000;
+/// Nested SafeContents bags followed.
+const MAX_DEPTH: usize = 4;
+
+const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+const ID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
+const PBES2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.13");
+const PBMAC1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.14");
+const SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+
+#[derive(Default)]
+pub(super) struct Contents {
+    pub certs: Vec<Vec<u8>>,
+    /// PKCS#8 PrivateKeyInfo DER.
+    pub keys: Vec<Zeroizing<Vec<u8>>>,
+}
+
+pub(super) enum OpenError {
+    /// Not PKCS#12 at all: the caller tries other formats.
+    NotPkcs12(String),
+    Unreadable(String),
+    WrongPassword,
+}
+
+fn malformed(what: &str) -> impl Fn(der::Error) -> OpenError + '_ {
+    move |e| OpenError::Unreadable(format!("malformed {what} ({e})"))
+}
+
+fn unsupported(what: String) -> OpenError {
+    OpenError::Unreadable(format!("{what} is not supported"))
+}
+
+/// `SafeBag`: pkcs12 0.1's own type keeps the `[0]` wrapper in its value.
+#[derive(Sequence)]
+struct Bag {
+    id: ObjectIdentifier,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    value: Any,
+    #[asn1(optional = "true")]
+    _attributes: Option<Any>,
+}
+
+pub(super) fn open(bytes: &[u8], password: &str) -> Result<Contents, OpenError> {
+    let pfx = Pfx::from_der(bytes).map_err(|e| OpenError::NotPkcs12(e.to_string()))?;
+    if pfx.auth_safe.content_type != ID_DATA {
+        return Err(unsupported(
+            "public-key integrity mode (a signed PKCS#12)".into(),
+        ));
+    }
+    let auth_safe = pfx
+        .auth_safe
+        .content
+        .decode_as::<OctetString>()
+        .map_err(malformed("authenticated safe"))?;
+    let auth_safe = auth_safe.as_bytes();
+    let passwords = bmp_passwords(password);
+    let bmp = match &pfx.mac_data {
+        Some(mac) => verify_mac(mac, auth_safe, &passwords)?,
+        None => &passwords[0],
+    };
+    let infos = Vec::<ContentInfo>::from_der(auth_safe).map_err(malformed("authenticated safe"))?;
+    let mut contents = Contents::default();
+    for info in infos {
+        if info.content_type == ID_DATA {
+            let data = info
+                .content
+                .decode_as::<OctetString>()
+                .map_err(malformed("safe contents"))?;
+            read_bags(data.as_bytes(), password, bmp, &mut contents, 0)?;
+        } else if info.content_type == ID_ENCRYPTED_DATA {
+            let data = info
+                .content
+                .decode_as::<EncryptedData>()
+                .map_err(malformed("encrypted safe contents"))?;
+            let Some(ciphertext) = &data.enc_content_info.encrypted_content else {
+                continue;
+            };
+            let plain = decrypt(
+                &data.enc_content_info.content_enc_alg,
+                ciphertext.as_bytes(),
+                password,
+                bmp,
+            )?;
+            read_bags(&plain, password, bmp, &mut contents, 0)?;
+        }
+        // Enveloped (public-key privacy) contents are not for us.
+    }
+    Ok(contents)
+}
+
+/// An `ENCRYPTED PRIVATE KEY` (PKCS#8 EncryptedPrivateKeyInfo) → PKCS#8 DER.
+pub(super) fn decrypt_private_key(
+    der: &[u8],
+    password: &str,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let info = EncryptedPrivateKeyInfo::from_der(der)
+        .map_err(|e| OpenError::Unreadable(format!("malformed ({e})")))?;
+    let passwords = bmp_passwords(password);
+    decrypt(
+        &info.encryption_algorithm,
+        info.encrypted_data.as_bytes(),
+        password,
+        &passwords[0],
+    )
+}
+
+fn read_bags(
+    safe_contents: &[u8],
+    password: &str,
+    bmp: &[u8],
+    contents: &mut Contents,
+    depth: usize,
+) -> Result<(), OpenError> {
+    let bags = Vec::<Bag>::from_der(safe_contents).map_err(malformed("safe contents"))?;
+    for bag in bags {
+        match bag.id {
+            pkcs12::PKCS_12_CERT_BAG_OID => {
+                let cert = bag
+                    .value
+                    .decode_as::<CertBag>()
+                    .map_err(malformed("certificate bag"))?;
+                if cert.cert_id == pkcs12::PKCS_12_X509_CERT_OID {
+                    contents.certs.push(cert.cert_value.as_bytes().to_vec());
+                }
+            }
+            pkcs12::PKCS_12_KEY_BAG_OID => {
+                let der = bag.value.to_der().map_err(malformed("key bag"))?;
+                contents.keys.push(Zeroizing::new(der));
+            }
+            pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
+                let info = bag
+                    .value
+                    .decode_as::<EncryptedPrivateKeyInfo>()
+                    .map_err(malformed("shrouded key bag"))?;
+                let der = decrypt(
+                    &info.encryption_algorithm,
+                    info.encrypted_data.as_bytes(),
+                    password,
+                    bmp,
+                )?;
+                contents.keys.push(der);
+            }
+            pkcs12::PKCS_12_SAFE_CONTENTS_BAG_OID if depth < MAX_DEPTH => {
+                let nested = bag.value.to_der().map_err(malformed("nested bag"))?;
+                read_bags(&nested, password, bmp, contents, depth + 1)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The password as PKCS#12 wants it: UTF-16BE with a NUL terminator. An
+/// empty password is also tried without the terminator, as OpenSSL does.
+fn bmp_passwords(password: &str) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut bmp = Zeroizing::new(Vec::with_capacity(password.len() * 2 + 2));
+    for unit in password.encode_utf16() {
+        bmp.extend_from_slice(&unit.to_be_bytes());
+    }
+    bmp.extend_from_slice(&[0, 0]);
+    if password.is_empty() {
+        vec![bmp, Zeroizing::new(Vec::new())]
+    } else {
+        vec![bmp]
+    }
+}
+
+fn rounds(iterations: i64) -> Result<i32, OpenError> {
+    match i32::try_from(iterations) {
+        Ok(n) if n >= 1 && n as u32 <= MAX_ITERATIONS => Ok(n),
+        _ => Err(OpenError::Unreadable(format!(
+            "an iteration count of {iterations} is outside 1..={MAX_ITERATIONS}"
+        ))),
+    }
+}
+
+/// Checks the HMAC over the authenticated safe; returns the password form
+/// that verified it.
+fn verify_mac<'p>(
+    mac_data: &MacData,
+    data: &[u8],
+    passwords: &'p [Zeroizing<Vec<u8>>],
+) -> Result<&'p [u8], OpenError> {
+    let rounds = rounds(mac_data.iterations.into())?;
+    let salt = mac_data.mac_salt.as_bytes();
+    let expected = mac_data.mac.digest.as_bytes();
+    let oid = mac_data.mac.algorithm.oid;
+    macro_rules! verifies {
+        ($digest:ty, $pass:expr) => {{
+            let key = Zeroizing::new(derive_key::<$digest>(
+                $pass,
+                salt,
+                Pkcs12KeyType::Mac,
+                rounds,
+                <$digest as sha2::Digest>::output_size(),
+            ));
+            let mut mac = <Hmac<$digest> as KeyInit>::new_from_slice(&key)
+                .map_err(|_| OpenError::Unreadable("bad MAC key".into()))?;
+            mac.update(data);
+            mac.verify_slice(expected).is_ok()
+        }};
+    }
+    for pass in passwords {
+        let ok = if oid == SHA1 {
+            verifies!(Sha1, pass)
+        } else if oid == SHA256 {
+            verifies!(Sha256, pass)
+        } else if oid == SHA384 {
+            verifies!(Sha384, pass)
+        } else if oid == SHA512 {
+            verifies!(Sha512, pass)
+        } else if oid == PBMAC1 {
+            return Err(unsupported(
+                "PBMAC1 integrity (openssl -pbmac1_pbkdf2); export without it".into(),
+            ));
+        } else {
+            return Err(unsupported(format!("MAC digest {oid}")));
+        };
+        if ok {
+            return Ok(pass);
+        }
+    }
+    Err(OpenError::WrongPassword)
+}
+
+enum LegacyCipher {
+    TripleDes3,
+    TripleDes2,
+    Rc2 { key_len: usize },
+}
+
+/// Decrypts PBES2 or PKCS#12-PBE data. Padding errors mean a wrong password.
+fn decrypt(
+    algorithm: &AlgorithmIdentifierOwned,
+    ciphertext: &[u8],
+    password: &str,
+    bmp: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let cipher = match algorithm.oid {
+        PBES2 => return decrypt_pbes2(algorithm, ciphertext, password),
+        pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRIPLE_DES_CBC => LegacyCipher::TripleDes3,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC => LegacyCipher::TripleDes2,
+        pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC => LegacyCipher::Rc2 { key_len: 16 },
+        pkcs12::PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC => LegacyCipher::Rc2 { key_len: 5 },
+        other => return Err(unsupported(format!("encryption algorithm {other}"))),
+    };
+    let params = algorithm
+        .parameters
+        .as_ref()
+        .ok_or_else(|| OpenError::Unreadable("PBE parameters are missing".into()))?
+        .decode_as::<Pkcs12PbeParams>()
+        .map_err(malformed("PBE parameters"))?;
+    let rounds = rounds(params.iterations.into())?;
+    let salt = params.salt.as_bytes();
+    let key_len = match cipher {
+        LegacyCipher::TripleDes3 => 24,
+        LegacyCipher::TripleDes2 => 16,
+        LegacyCipher::Rc2 { key_len } => key_len,
+    };
+    let key = Zeroizing::new(derive_key::<Sha1>(
+        bmp,
+        salt,
+        Pkcs12KeyType::EncryptionKey,
+        rounds,
+        key_len,
+    ));
+    let iv = derive_key::<Sha1>(bmp, salt, Pkcs12KeyType::Iv, rounds, 8);
+    let mut buf = Zeroizing::new(ciphertext.to_vec());
+    let bad_key = |_| OpenError::Unreadable("bad cipher key length".into());
+    let plain_len = match cipher {
+        LegacyCipher::TripleDes3 => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(bad_key)?
+            .decrypt_padded_mut::<Pkcs7>(&mut buf)
+            .map(|p| p.len()),
+        LegacyCipher::TripleDes2 => cbc::Decryptor::<des::TdesEde2>::new_from_slices(&key, &iv)
+            .map_err(bad_key)?
+            .decrypt_padded_mut::<Pkcs7>(&mut buf)
+            .map(|p| p.len()),
+        LegacyCipher::Rc2 { key_len } => {
+            let rc2 = rc2::Rc2::new_with_eff_key_len(&key, key_len * 8);
+            cbc::Decryptor::inner_iv_slice_init(rc2, &iv)
+                .map_err(bad_key)?
+                .decrypt_padded_mut::<Pkcs7>(&mut buf)
+                .map(|p| p.len())
+        }
+    }
+    .map_err(|_| OpenError::WrongPassword)?;
+    buf.truncate(plain_len);
+    Ok(buf)
+}
+
+fn decrypt_pbes2(
+    algorithm: &AlgorithmIdentifierOwned,
+    ciphertext: &[u8],
+    password: &str,
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let der = algorithm.to_der().map_err(malformed("PBES2 parameters"))?;
+    let scheme = pkcs5::EncryptionScheme::try_from(der.as_slice())
+        .map_err(|e| unsupported(format!("this PBES2 variant ({e})")))?;
+    let params = scheme.pbes2().ok_or_else(|| unsupported("PBES1".into()))?;
+    match params.kdf.pbkdf2() {
+        Some(pbkdf2) => {
+            rounds(pbkdf2.iteration_count.into())?;
+        }
+        None => return Err(unsupported("a KDF other than PBKDF2".into())),
+    }
+    // PBES2 takes the password's UTF-8 bytes, unlike the PKCS#12 KDF.
+    scheme
+        .decrypt(password.as_bytes(), ciphertext)
+        .map(Zeroizing::new)
+        .map_err(|_| OpenError::WrongPassword)
+}
