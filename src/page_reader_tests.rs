@@ -97,7 +97,12 @@ fn page(names: &[&str], next: Option<&str>) -> Response {
 }
 
 fn query() -> Query {
-    Query::new("accounts").select(["name"]).page_size(2)
+    Query {
+        entity_set: "accounts".into(),
+        select: vec!["name".into()],
+        page_size: Some(2),
+        ..Query::default()
+    }
 }
 
 /// Pulls until the reader ends: the names handed out, and the error if any.

@@ -436,14 +436,8 @@ fn native_case(
     }
     let query = dataverse_wasm::webapi::query::Query {
         entity_set: "accounts".into(),
-        select: Vec::new(),
-        filter: None,
-        orderby: None,
-        expand: None,
-        apply: None,
-        top: None,
         page_size: Some(5000),
-        count: false,
+        ..Default::default()
     };
     let mut paging = Vec::new();
     for _ in 0..PAGING_RUNS {

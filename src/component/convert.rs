@@ -3,9 +3,7 @@
 //! more than one value) are the few functions at the end.
 
 use dataverse_wasm::auth::assertion::{Algorithm, AssertionOptions};
-use dataverse_wasm::client::{
-    CallInfo, CallOptions, ClientConfig, Created, Failure, OperationResult, Reply, TokenInfo,
-};
+use dataverse_wasm::client::{CallInfo, CallOptions, ClientConfig, Failure, Reply, TokenInfo};
 use dataverse_wasm::error::{AuthFailure, Error, ServiceFailure};
 use dataverse_wasm::http::Method;
 use dataverse_wasm::retry::RetryPolicy;
@@ -13,8 +11,8 @@ use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{Credential, Settings};
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
-use dataverse_wasm::webapi::crud::Row;
-use dataverse_wasm::webapi::execute::OperationKind;
+use dataverse_wasm::webapi::crud::{Created, Row};
+use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
 use dataverse_wasm::webapi::options::RequestOptions;
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
