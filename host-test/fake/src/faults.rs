@@ -7,8 +7,8 @@
 //! response's extensions, and whoever puts the response on the wire (the TLS
 //! server here, the in-process hook elsewhere) must honour it.
 
-use super::dataverse::{self, Body, Reply, respond};
 use super::{FakeApp, FakeConfig, State};
+use crate::dataverse::router::{self, Body, Reply, respond};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -113,7 +113,7 @@ pub(crate) fn apply(
     app: &FakeApp,
     request_id: &str,
 ) -> Response<Bytes> {
-    let reply = |reply: Reply| dataverse::finish(reply, request_id, req);
+    let reply = |reply: Reply| router::finish(reply, request_id, req);
     match fault {
         Fault::Throttle { retry_after_secs } => reply(
             Reply::with_status(

@@ -39,8 +39,8 @@
 //! Missing or mistyped `iss`, `sub`, `aud` or `exp` are AADSTS50027 too.
 
 use super::certs::upper_hex;
-use super::ids::{iso_timestamp, us_timestamp};
 use super::x509;
+use crate::ids::{iso_timestamp, us_timestamp};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::StatusCode;
@@ -387,9 +387,9 @@ fn check_signature(alg: &str, key: RsaPublicKey, signed: &[u8], signature: &[u8]
 mod tests {
     //! End to end through the token endpoint; assertions are built and signed
     //! here with the `rsa` crate directly.
-    use super::super::test_support::*;
-    use super::super::*;
     use super::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS};
+    use crate::test_support::*;
+    use crate::*;
     use base64::Engine;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use rsa::RsaPrivateKey;
@@ -473,7 +473,7 @@ mod tests {
     fn form_for(client_id: &str, assertion: &str) -> String {
         format!(
             "grant_type=client_credentials&client_id={client_id}&scope=https%3A%2F%2F{ORG_HOST}%2F.default&client_assertion_type={}&client_assertion={assertion}",
-            percent::encode(super::super::entra::JWT_BEARER, b"", true)
+            percent::encode(crate::entra::token::JWT_BEARER, b"", true)
         )
     }
 
@@ -737,12 +737,12 @@ mod tests {
             ),
             "{d}"
         );
-        let exp_iso = super::super::ids::iso_timestamp(now - 600, 0);
+        let exp_iso = crate::ids::iso_timestamp(now - 600, 0);
         assert!(d.contains(&format!(", expiry time of assertion {exp_iso}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .")), "{d}");
         assert!(
             d.contains(&format!(
                 ", assertion valid from {}",
-                super::super::ids::iso_timestamp(now - 1200, 0)
+                crate::ids::iso_timestamp(now - 1200, 0)
             )),
             "{d}"
         );
@@ -869,7 +869,7 @@ mod tests {
         for jwt in &cases {
             let form = format!(
                 "grant_type=client_credentials&client_id={CERT_CLIENT_ID}&scope=https%3A%2F%2F{ORG_HOST}%2F.default&client_assertion_type={}&client_assertion={}",
-                percent::encode(super::super::entra::JWT_BEARER, b"", true),
+                percent::encode(crate::entra::token::JWT_BEARER, b"", true),
                 percent::encode(jwt, b"", true),
             );
             let resp = token_request(&fake, DEMO_TENANT_ID, &form);

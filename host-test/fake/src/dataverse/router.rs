@@ -9,12 +9,11 @@
 //! `operations` and `batch`; each returns `Result<Reply, DvError>`.
 
 use super::annotations::Prefer;
-use super::entra::find_app;
 use super::path::{self, Segment};
-use super::{
-    DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, auth_faults, batch,
-    faults, fetchxml, operations, paging_bugs, records, relations,
-};
+use super::{batch, fetchxml, operations, paging_bugs, records, relations};
+use crate::entra::auth_faults;
+use crate::entra::token::find_app;
+use crate::{DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, faults};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -415,8 +414,8 @@ pub(crate) fn prefer(req: &Request<Bytes>) -> Prefer {
 }
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
-    use super::super::*;
+    use crate::test_support::*;
+    use crate::*;
     use bytes::Bytes;
     use http::Request;
     use std::collections::HashSet;

@@ -5,7 +5,7 @@
 //! list, so adding an entity set means adding a seed function here and
 //! registering it in `seed`.
 
-use super::ids::stable_guid;
+use crate::ids::stable_guid;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 

@@ -7,18 +7,18 @@
 //! related table whose lookup points back (`contact_customer_accounts` ↔
 //! contacts' `_parentcustomerid_value`). Associating writes that lookup.
 
-use super::State;
 use super::annotations::Prefer;
-use super::dataverse::{
-    Ctx, DvError, ODATA_ERROR, Reply, bad_request, method_not_allowed, prefer, segment_not_found,
-};
 use super::odata::Expand;
 use super::path::Segment;
-use super::percent;
 use super::records::{
     self, Scope, Tables, context_url, json_body, locate, query_options, render, resolve_reference,
 };
+use super::router::{
+    Ctx, DvError, ODATA_ERROR, Reply, bad_request, method_not_allowed, prefer, segment_not_found,
+};
 use super::table::{Record, Table};
+use crate::State;
+use crate::percent;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
@@ -276,10 +276,10 @@ fn disassociate(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
+    use crate::test_support::*;
     use serde_json::json;
 
-    fn contact_names(fake: &super::super::Fake, token: &str, account: usize) -> Vec<String> {
+    fn contact_names(fake: &crate::Fake, token: &str, account: usize) -> Vec<String> {
         let body = json(&send(
             fake,
             token,

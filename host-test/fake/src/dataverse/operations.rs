@@ -3,14 +3,14 @@
 //! the built-in `WhoAmI` and `RetrieveVersion`, plus a few "custom APIs" of
 //! a fictitious `sample` publisher, unbound and bound to `account`.
 
-use super::State;
-use super::dataverse::{
-    Ctx, DvError, Reply, bad_request, method_not_allowed, require, segment_not_found, who_am_i,
-};
 use super::odata::split_top_level;
 use super::path::Segment;
-use super::percent;
 use super::records::{json_body, locate};
+use super::router::{
+    Ctx, DvError, Reply, bad_request, method_not_allowed, require, segment_not_found, who_am_i,
+};
+use crate::State;
+use crate::percent;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -196,7 +196,7 @@ fn literal_value(literal: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
+    use crate::test_support::*;
 
     #[test]
     fn retrieve_version_reports_the_dataverse_version() {

@@ -3,16 +3,16 @@
 //! property access. Rows are rendered here (columns, etag, annotations,
 //! `$expand`) for every other module that returns rows.
 
-use super::State;
 use super::annotations::{self, Prefer};
-use super::dataverse::{
-    Body, Ctx, DvError, MAX_PAGE_SIZE, Reply, bad_request, method_not_allowed, prefer,
-    preference_applied,
-};
 use super::odata::{self, Expand, QueryOptions};
 use super::path::{self, Key};
 use super::relations;
+use super::router::{
+    Body, Ctx, DvError, MAX_PAGE_SIZE, Reply, bad_request, method_not_allowed, prefer,
+    preference_applied,
+};
 use super::table::{ColumnType, Record, Table};
+use crate::State;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
@@ -677,7 +677,7 @@ pub(crate) fn query_options(req: &Request<Bytes>, table: &Table) -> Result<Query
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
+    use crate::test_support::*;
     use serde_json::json;
 
     #[test]
