@@ -8,7 +8,8 @@
 //! server here, the in-process hook elsewhere) must honour it.
 
 use super::{FakeApp, FakeConfig, State};
-use crate::dataverse::router::{self, Body, Reply, respond};
+use crate::dataverse::context::Respond;
+use crate::dataverse::reply::{self, Body, Reply};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -112,8 +113,9 @@ pub(crate) fn apply(
     req: &Request<Bytes>,
     app: &FakeApp,
     request_id: &str,
+    respond: Respond,
 ) -> Response<Bytes> {
-    let reply = |reply: Reply| router::finish(reply, request_id, req);
+    let reply = |reply: Reply| reply::finish(reply, request_id, req);
     match fault {
         Fault::Throttle { retry_after_secs } => reply(
             Reply::with_status(

@@ -10,9 +10,8 @@
 //! `HTTP/1.1 400 BadRequest` with a multipart body); with it, the batch goes
 //! on and answers 200 with `Preference-Applied: odata.continue-on-error`.
 
-use super::router::{
-    self, Body, Ctx, DvError, EntityLocation, ODATA_ERROR, Reply, bad_request, prefer,
-};
+use super::context::Ctx;
+use super::reply::{self, Body, DvError, EntityLocation, ODATA_ERROR, Reply, bad_request, prefer};
 use crate::State;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
@@ -169,7 +168,7 @@ fn run(
     ids: &HashMap<String, String>,
 ) -> Response<Bytes> {
     let request_id = state.ids.guid();
-    let fail = |e: DvError| router::finish(e.into_reply(), &request_id, batch);
+    let fail = |e: DvError| reply::finish(e.into_reply(), &request_id, batch);
     let url = match part.target.strip_prefix('$') {
         Some(reference) => {
             let (id, rest) = reference
@@ -226,7 +225,7 @@ fn run(
             "A batch request can't contain other batch requests.",
         ));
     }
-    router::respond(ctx.config, state, &inner, ctx.app, &request_id, ids)
+    (ctx.respond)(ctx.config, state, &inner, ctx.app, &request_id, ids)
 }
 
 /// An `application/http` response part (headers, blank line, response).

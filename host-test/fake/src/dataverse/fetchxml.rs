@@ -17,9 +17,10 @@
 use super::annotations::{
     MORE_RECORDS, PAGING_COOKIE, TOTAL_RECORD_COUNT, TOTAL_RECORD_COUNT_LIMIT_EXCEEDED,
 };
+use super::context::{Ctx, MAX_PAGE_SIZE};
 use super::odata;
-use super::records::{context_url, render};
-use super::router::{Ctx, DvError, MAX_PAGE_SIZE, Reply, prefer, preference_applied};
+use super::render::{context_url, render};
+use super::reply::{DvError, Reply, prefer, preference_applied};
 use super::table::{ColumnType, Record, Table};
 use crate::State;
 use crate::percent;

@@ -2,6 +2,7 @@
 
 pub(crate) mod annotations;
 pub(crate) mod batch;
+pub(crate) mod context;
 pub(crate) mod fetchxml;
 pub(crate) mod odata;
 pub(crate) mod operations;
@@ -9,5 +10,7 @@ pub(crate) mod paging_bugs;
 pub(crate) mod path;
 pub(crate) mod records;
 pub(crate) mod relations;
+pub(crate) mod render;
+pub(crate) mod reply;
 pub(crate) mod router;
 pub(crate) mod table;

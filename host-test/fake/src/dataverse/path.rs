@@ -3,8 +3,9 @@
 //! and entity references (`@odata.id` / `@odata.bind` values, which may be
 //! absolute, relative, or a `$batch` Content-ID such as `$1`).
 
+use super::context::{API_PREFIX, Ctx};
 use super::odata::split_top_level;
-use super::router::{API_PREFIX, Ctx, DvError, bad_request, segment_not_found};
+use super::reply::{DvError, bad_request, segment_not_found};
 use super::table::Table;
 use crate::percent;
 use http::StatusCode;

@@ -3,22 +3,18 @@
 //! property access. Rows are rendered here (columns, etag, annotations,
 //! `$expand`) for every other module that returns rows.
 
-use super::annotations::{self, Prefer};
-use super::odata::{self, Expand, QueryOptions};
+use super::context::{Ctx, MAX_PAGE_SIZE};
+use super::odata::{self, QueryOptions};
 use super::path::{self, Key};
-use super::relations;
-use super::router::{
-    Body, Ctx, DvError, MAX_PAGE_SIZE, Reply, bad_request, method_not_allowed, prefer,
-    preference_applied,
+use super::render::{context_url, render};
+use super::reply::{
+    Body, DvError, Reply, bad_request, method_not_allowed, prefer, preference_applied,
 };
-use super::table::{ColumnType, Record, Table};
+use super::table::{ColumnType, Record, Table, Tables};
 use crate::State;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-
-pub(crate) type Tables = BTreeMap<&'static str, Table>;
 
 // ---- keys, errors and conditional headers ----------------------------------
 
@@ -96,71 +92,6 @@ fn already_exists() -> DvError {
         "0x80040237",
         "A record with matching key values already exists.",
     )
-}
-
-// ---- rendering ---------------------------------------------------------------
-
-/// `$select` columns plus the primary key, which Dataverse always returns.
-pub(crate) fn selected_columns<'a>(table: &'a Table, select: &'a [String]) -> Vec<&'a str> {
-    let mut columns: Vec<&str> = select.iter().map(String::as_str).collect();
-    if !columns.contains(&table.primary_key) {
-        columns.push(table.primary_key);
-    }
-    columns
-}
-
-/// `@odata.context` for a set, listing selected columns and expansions.
-pub(crate) fn context_url(
-    base: &str,
-    set: &str,
-    table: &Table,
-    select: Option<&[String]>,
-    expand: &[Expand],
-) -> String {
-    let mut items: Vec<String> = select
-        .map(|s| {
-            selected_columns(table, s)
-                .iter()
-                .map(|c| c.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    for e in expand {
-        items.push(match &e.select {
-            Some(columns) => format!("{}({})", e.navigation, columns.join(",")),
-            None => format!("{}()", e.navigation),
-        });
-    }
-    if items.is_empty() {
-        format!("{base}/$metadata#{set}")
-    } else {
-        format!("{base}/$metadata#{set}({})", items.join(","))
-    }
-}
-
-/// One row as JSON: `@odata.etag`, the selected (or all) columns, the
-/// annotations `prefer` asks for, and `$expand`ed related rows.
-pub(crate) fn render(
-    tables: &Tables,
-    table: &Table,
-    record: &Record,
-    select: Option<&[String]>,
-    expand: &[Expand],
-    prefer: &Prefer,
-) -> Result<Map<String, Value>, DvError> {
-    let mut row = Map::new();
-    row.insert("@odata.etag".into(), Value::String(record.etag()));
-    match select {
-        None => row.extend(record.fields.clone()),
-        Some(columns) => {
-            for column in selected_columns(table, columns) {
-                row.insert(column.into(), record.get(column).clone());
-            }
-        }
-    }
-    annotations::annotate(&mut row, table, tables, prefer);
-    relations::expand_into(&mut row, tables, table, record, expand, prefer)?;
-    Ok(row)
 }
 
 fn with_context(mut row: Map<String, Value>, context: String) -> Value {
@@ -797,7 +728,7 @@ mod tests {
         let revenue = row["revenue"].as_f64().unwrap();
         assert_eq!(
             row["revenue@OData.Community.Display.V1.FormattedValue"],
-            super::annotations::format_money(revenue)
+            crate::dataverse::annotations::format_money(revenue)
         );
         assert!(
             row["revenue@OData.Community.Display.V1.FormattedValue"]

@@ -286,6 +286,9 @@ fn link_primary_contacts(tables: &mut BTreeMap<&'static str, Table>) {
     }
 }
 
+/// Every table of the organization, by entity set name.
+pub(crate) type Tables = BTreeMap<&'static str, Table>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
