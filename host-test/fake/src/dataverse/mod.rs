@@ -3,6 +3,7 @@
 pub(crate) mod annotations;
 pub(crate) mod batch;
 pub(crate) mod context;
+pub(crate) mod faults;
 pub(crate) mod fetchxml;
 pub(crate) mod odata;
 pub(crate) mod operations;

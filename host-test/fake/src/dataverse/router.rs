@@ -11,10 +11,10 @@
 use super::context::{API_PREFIX, Ctx};
 use super::path::{self, Segment};
 use super::reply::{Body, DvError, Reply, finish, method_not_allowed, require, segment_not_found};
-use super::{batch, fetchxml, operations, paging_bugs, records, relations};
+use super::{batch, faults, fetchxml, operations, paging_bugs, records, relations};
 use crate::entra::auth_faults;
 use crate::entra::token::find_app;
-use crate::{FakeApp, FakeConfig, State, faults};
+use crate::{FakeApp, FakeConfig, State};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
