@@ -26,37 +26,22 @@
 //! client assertions, checked by a verifier of its own in `assertion`: see
 //! its docs for every rule and error code); [`certs`] makes test certificates.
 
-mod annotations;
-mod assertion;
-mod auth_faults;
-mod batch;
-pub mod certs;
 mod dataverse;
 mod entra;
 mod faults;
-mod fetchxml;
 mod ids;
-mod in_process;
-mod odata;
-mod operations;
-mod paging_bugs;
-mod path;
 mod percent;
-mod plain;
-mod records;
-mod relations;
-mod table;
-mod tls;
-mod x509;
+mod serve;
 
-pub use assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
-pub use certs::{TestCertificate, demo_certificate};
+pub use dataverse::paging_bugs::PagingBug;
+pub use entra::assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
+pub use entra::certs::{self, TestCertificate, demo_certificate};
 pub use faults::{Delivery, Fault, GeneratedBody};
-pub use paging_bugs::PagingBug;
-pub use plain::{HttpFakeServer, loopback_config, serve_http};
-pub use tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
+pub use serve::plain::{HttpFakeServer, loopback_config, serve_http};
+pub use serve::tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
 use bytes::Bytes;
+use dataverse::{paging_bugs, table};
 use http::{Request, Response, StatusCode, header};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -339,7 +324,7 @@ impl fmt::Debug for RecordedRequest {
 pub(crate) struct State {
     stats: FakeStats,
     requests: Vec<RecordedRequest>,
-    tokens: HashMap<String, entra::IssuedToken>,
+    tokens: HashMap<String, entra::token::IssuedToken>,
     /// Every token endpoint request, in order.
     token_log: Vec<TokenRequestRecord>,
     /// Every client assertion the verifier accepted, in order.
@@ -431,9 +416,9 @@ impl Fake {
         let host = request_host(&req);
         let mut state = self.lock();
         let response = if host == host_name(&self.config.login_host) {
-            entra::handle(&self.config, &mut state, &req)
+            entra::token::handle(&self.config, &mut state, &req)
         } else if host == host_name(&self.config.org_host) {
-            dataverse::handle(&self.config, &mut state, &req)
+            dataverse::router::handle(&self.config, &mut state, &req)
         } else {
             misdirected(&host, &self.config)
         };
@@ -1004,7 +989,7 @@ mod tests {
                 "AuthType=Certificate;Url=https://contoso.crm.dynamics.com/;ClientId={CERT_CLIENT_ID};Thumbprint=ABCDEF0123"
             )
         );
-        let cert_app = entra::find_app(fake.config(), CERT_CLIENT_ID).unwrap();
+        let cert_app = entra::token::find_app(fake.config(), CERT_CLIENT_ID).unwrap();
         assert_eq!(cert_app.certificates, [demo_certificate().der.clone()]);
         assert!(cert_app.secret.is_empty() && cert_app.application_user);
     }

@@ -5,9 +5,9 @@
 //! Windows certificate store or Azure Key Vault.
 //!
 //! [`demo_certificate`] is the certificate registered on
-//! [`CERT_CLIENT_ID`](super::CERT_CLIENT_ID) in [`FakeConfig::default`](super::FakeConfig).
+//! [`CERT_CLIENT_ID`](crate::CERT_CLIENT_ID) in [`FakeConfig::default`](crate::FakeConfig).
 
-use super::ids::IdSource;
+use crate::ids::IdSource;
 use p12_keystore::{Certificate, EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm};
 use p12_keystore::{PrivateKey, PrivateKeyChain};
 use rcgen::{
@@ -212,7 +212,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(pem_der.as_ref(), &cert.der[..]);
-        let info = super::super::x509::parse(&cert.der).unwrap();
+        let info = crate::entra::x509::parse(&cert.der).unwrap();
         assert_eq!(info.not_before, 1_724_009_603);
         assert_eq!(info.not_after, 1_881_776_003);
 
@@ -300,7 +300,7 @@ mod tests {
     fn demo_certificate_is_generated_once_and_currently_valid() {
         let a = demo_certificate();
         assert!(std::ptr::eq(a, demo_certificate()));
-        let info = super::super::x509::parse(&a.der).unwrap();
+        let info = crate::entra::x509::parse(&a.der).unwrap();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()

@@ -10,10 +10,9 @@
 //! `HTTP/1.1 400 BadRequest` with a multipart body); with it, the batch goes
 //! on and answers 200 with `Preference-Applied: odata.continue-on-error`.
 
-use super::State;
-use super::dataverse::{
-    self, Body, Ctx, DvError, EntityLocation, ODATA_ERROR, Reply, bad_request, prefer,
-};
+use super::context::Ctx;
+use super::reply::{self, Body, DvError, EntityLocation, ODATA_ERROR, Reply, bad_request, prefer};
+use crate::State;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use std::collections::HashMap;
@@ -169,7 +168,7 @@ fn run(
     ids: &HashMap<String, String>,
 ) -> Response<Bytes> {
     let request_id = state.ids.guid();
-    let fail = |e: DvError| dataverse::finish(e.into_reply(), &request_id, batch);
+    let fail = |e: DvError| reply::finish(e.into_reply(), &request_id, batch);
     let url = match part.target.strip_prefix('$') {
         Some(reference) => {
             let (id, rest) = reference
@@ -215,7 +214,7 @@ fn run(
     let host_ok = inner
         .uri()
         .host()
-        .is_some_and(|h| super::host_name(h) == super::host_name(&ctx.config.org_host));
+        .is_some_and(|h| crate::host_name(h) == crate::host_name(&ctx.config.org_host));
     if !host_ok {
         return fail(bad_request(format!(
             "The request URL '{url}' in the batch does not belong to this organization."
@@ -226,7 +225,7 @@ fn run(
             "A batch request can't contain other batch requests.",
         ));
     }
-    dataverse::respond(ctx.config, state, &inner, ctx.app, &request_id, ids)
+    (ctx.respond)(ctx.config, state, &inner, ctx.app, &request_id, ids)
 }
 
 /// An `application/http` response part (headers, blank line, response).
@@ -441,9 +440,9 @@ fn http_request(part: &str) -> Result<Part, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
-    use super::super::{DEMO_USER_ID, Fake, IMPERSONATED_OBJECT_ID, IMPERSONATED_USER_ID};
     use super::*;
+    use crate::test_support::*;
+    use crate::{DEMO_USER_ID, Fake, IMPERSONATED_OBJECT_ID, IMPERSONATED_USER_ID};
 
     /// An `application/http` part (`content_id` only inside change sets).
     fn part(content_id: Option<u32>, method: &str, url: &str, body: &str) -> String {

@@ -20,15 +20,15 @@
 //! A faulted token request issues no token. Injected Entra errors carry no
 //! AADSTS code: Entra documents none for these outages.
 //!
-//! [`Fake::inject`]: super::Fake::inject
-//! [`Fake::inject_entra`]: super::Fake::inject_entra
-//! [`Fake::inject_discovery`]: super::Fake::inject_discovery
+//! [`Fake::inject`]: crate::Fake::inject
+//! [`Fake::inject_entra`]: crate::Fake::inject_entra
+//! [`Fake::inject_discovery`]: crate::Fake::inject_discovery
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use serde_json::json;
 
-use super::{Delivery, Fault};
+use crate::{Delivery, Fault};
 
 /// What happens to a faulted token request: answered by the fault, or
 /// issued normally and then delivered the fault's way.
@@ -152,19 +152,19 @@ fn json_response(status: StatusCode, correlation_id: &str, body: String) -> Resp
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
-    use super::super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fake};
     use super::*;
+    use crate::test_support::*;
+    use crate::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fake};
 
     fn token_form() -> String {
         format!(
             "grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={}&scope=https%3A%2F%2Fcontoso.crm.dynamics.com%2F.default",
-            super::super::percent::encode(DEMO_CLIENT_SECRET, b"-._~", true)
+            crate::percent::encode(DEMO_CLIENT_SECRET, b"-._~", true)
         )
     }
 
     fn token(fake: &Fake) -> Response<Bytes> {
-        token_request(fake, super::super::DEMO_TENANT_ID, &token_form())
+        token_request(fake, crate::DEMO_TENANT_ID, &token_form())
     }
 
     #[test]

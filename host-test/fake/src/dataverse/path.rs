@@ -3,10 +3,11 @@
 //! and entity references (`@odata.id` / `@odata.bind` values, which may be
 //! absolute, relative, or a `$batch` Content-ID such as `$1`).
 
-use super::dataverse::{API_PREFIX, Ctx, DvError, bad_request, segment_not_found};
+use super::context::{API_PREFIX, Ctx};
 use super::odata::split_top_level;
-use super::percent;
+use super::reply::{DvError, bad_request, segment_not_found};
 use super::table::Table;
+use crate::percent;
 use http::StatusCode;
 use serde_json::Value;
 
@@ -145,7 +146,7 @@ pub(crate) fn entity_reference(ctx: &Ctx, value: &str) -> Result<(String, String
     let path = match url.split_once("://") {
         Some((_, rest)) => {
             let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-            if super::host_name(host) != super::host_name(&ctx.config.org_host) {
+            if crate::host_name(host) != crate::host_name(&ctx.config.org_host) {
                 return Err(invalid());
             }
             format!("/{path}")
@@ -168,7 +169,7 @@ pub(crate) fn entity_reference(ctx: &Ctx, value: &str) -> Result<(String, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{accounts, contacts};
+    use crate::dataverse::table::{accounts, contacts};
 
     #[test]
     fn segments_split_names_and_arguments() {

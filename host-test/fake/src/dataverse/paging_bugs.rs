@@ -7,13 +7,13 @@
 //! Kept apart from `faults` (which fault single requests): a paging bug is a
 //! mode of the whole fake, because a loop only shows across many requests.
 //!
-//! [`Fake::set_paging_bug`]: super::Fake::set_paging_bug
+//! [`Fake::set_paging_bug`]: crate::Fake::set_paging_bug
 
 use bytes::Bytes;
 use http::{Request, Response, header};
 use serde_json::Value;
 
-use super::FakeConfig;
+use crate::FakeConfig;
 
 /// How the fake breaks paging while the mode is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,10 +111,10 @@ pub(crate) fn apply(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::*;
+    use crate::test_support::*;
 
-    fn page(fake: &super::super::Fake, token: &str, url: &str) -> Value {
+    fn page(fake: &crate::Fake, token: &str, url: &str) -> Value {
         let path = url.strip_prefix(BASE).unwrap().trim_start_matches('/');
         json(&send(
             fake,

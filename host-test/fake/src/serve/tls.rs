@@ -6,7 +6,7 @@
 //! delivered accordingly: delayed, or cut off mid-body with the connection
 //! closed.
 
-use super::{Delivery, Fake, GeneratedBody};
+use crate::{Delivery, Fake, GeneratedBody};
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -91,8 +91,8 @@ pub async fn serve_tls_with(fake: Arc<Fake>, cert: ServerCert) -> anyhow::Result
     let mut names = vec![
         config.login_host.clone(),
         config.org_host.clone(),
-        super::LOGIN_HOST.to_string(),
-        super::ORG_HOST.to_string(),
+        crate::LOGIN_HOST.to_string(),
+        crate::ORG_HOST.to_string(),
         "localhost".to_string(),
         "127.0.0.1".to_string(),
     ];
@@ -352,9 +352,9 @@ pub(super) async fn answer(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::token_for;
-    use super::super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, Fake, Fault, ORG_HOST};
     use super::*;
+    use crate::test_support::token_for;
+    use crate::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_TENANT_ID, Fake, Fault, ORG_HOST};
     use http_body_util::{Empty, Full};
     use rustls::pki_types::ServerName;
     use rustls::pki_types::pem::PemObject;

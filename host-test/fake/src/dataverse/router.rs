@@ -8,126 +8,18 @@
 //! operations themselves live in `records`, `relations`, `fetchxml`,
 //! `operations` and `batch`; each returns `Result<Reply, DvError>`.
 
-use super::annotations::Prefer;
-use super::entra::find_app;
+use super::context::{API_PREFIX, Ctx};
 use super::path::{self, Segment};
-use super::{
-    DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID, FakeApp, FakeConfig, State, auth_faults, batch,
-    faults, fetchxml, operations, paging_bugs, records, relations,
-};
+use super::reply::{Body, DvError, Reply, finish, method_not_allowed, require, segment_not_found};
+use super::{batch, faults, fetchxml, operations, paging_bugs, records, relations};
+use crate::entra::auth_faults;
+use crate::entra::token::find_app;
+use crate::{FakeApp, FakeConfig, State};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Instant;
-
-pub(crate) const API_PREFIX: &str = "/api/data/v9.2";
-/// Dataverse's largest page, and the cap on `@odata.count`.
-pub(crate) const MAX_PAGE_SIZE: usize = 5000;
-/// The generic OData error code Dataverse uses for bad paths and queries.
-pub(crate) const ODATA_ERROR: &str = "0x80060888";
-
-/// A response body before rendering.
-pub(crate) enum Body {
-    None,
-    Json(Value),
-    Raw { content_type: String, bytes: Bytes },
-}
-
-/// A successful (or fault) answer before the common headers are added.
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) body: Body,
-    pub(crate) headers: Vec<(&'static str, String)>,
-    /// The URL of the entity this request created or changed, for `$batch`
-    /// Content-ID references (Dataverse omits `OData-EntityId` with
-    /// `return=representation`, so the header alone is not enough).
-    pub(crate) entity: Option<String>,
-}
-
-impl Reply {
-    pub(crate) fn json(body: Value) -> Reply {
-        Reply::with_status(StatusCode::OK, Body::Json(body))
-    }
-
-    pub(crate) fn no_content() -> Reply {
-        Reply::with_status(StatusCode::NO_CONTENT, Body::None)
-    }
-
-    pub(crate) fn with_status(status: StatusCode, body: Body) -> Reply {
-        Reply {
-            status,
-            body,
-            headers: Vec::new(),
-            entity: None,
-        }
-    }
-
-    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
-        self.headers.push((name, value.into()));
-        self
-    }
-}
-
-/// Marks a response with the entity its request wrote (see [`Reply::entity`]).
-#[derive(Clone, Debug)]
-pub(crate) struct EntityLocation(pub(crate) String);
-
-/// A Dataverse error: `{"error":{"code":"0x…","message":"…"}}`.
-#[derive(Debug)]
-pub(crate) struct DvError {
-    pub(crate) status: StatusCode,
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
-}
-
-impl DvError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        DvError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn into_reply(self) -> Reply {
-        Reply::with_status(
-            self.status,
-            Body::Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-    }
-}
-
-pub(crate) fn bad_request(message: impl Into<String>) -> DvError {
-    DvError::new(StatusCode::BAD_REQUEST, ODATA_ERROR, message)
-}
-
-pub(crate) fn segment_not_found(segment: &str) -> DvError {
-    DvError::new(
-        StatusCode::NOT_FOUND,
-        ODATA_ERROR,
-        format!("Resource not found for the segment '{segment}'."),
-    )
-}
-
-pub(crate) fn method_not_allowed(req: &Request<Bytes>) -> DvError {
-    DvError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        ODATA_ERROR,
-        format!(
-            "The requested resource does not support http method '{}'.",
-            req.method()
-        ),
-    )
-}
-
-pub(crate) fn require(req: &Request<Bytes>, method: Method) -> Result<(), DvError> {
-    if *req.method() == method {
-        Ok(())
-    } else {
-        Err(method_not_allowed(req))
-    }
-}
 
 /// What Dataverse says to a caller with no `systemuser` in the organization.
 fn not_a_member() -> DvError {
@@ -136,24 +28,6 @@ fn not_a_member() -> DvError {
         "0x80072560",
         "The user is not a member of the organization.",
     )
-}
-
-/// Everything an operation needs besides the state and the request.
-pub(crate) struct Ctx<'a> {
-    pub(crate) config: &'a FakeConfig,
-    /// `{scheme}://{org}/api/data/v9.2`.
-    pub(crate) base: String,
-    pub(crate) app: &'a FakeApp,
-    /// The effective `systemuserid`: the app's user, or the impersonated one.
-    pub(crate) user_id: String,
-    /// `$batch` change set Content-IDs (without `$`) → created entity URL.
-    pub(crate) content_ids: &'a HashMap<String, String>,
-}
-
-impl Ctx<'_> {
-    pub(crate) fn entity_url(&self, set: &str, id: &str) -> String {
-        format!("{}/{set}({id})", self.base)
-    }
 }
 
 pub(crate) fn handle(
@@ -197,7 +71,7 @@ pub(crate) fn handle(
     }
     state.stats.api_requests += 1;
     match state.faults.take() {
-        Some(fault) => faults::apply(&fault, config, state, req, app, &request_id),
+        Some(fault) => faults::apply(&fault, config, state, req, app, &request_id, respond),
         None => {
             let response = respond(config, state, req, app, &request_id, &HashMap::new());
             paging_bugs::apply(&mut state.paging_bug, config, req, response)
@@ -221,6 +95,7 @@ pub(crate) fn respond(
             app,
             user_id,
             content_ids,
+            respond,
         };
         route(&ctx, state, req)
     });
@@ -295,43 +170,6 @@ fn challenge(config: &FakeConfig, request_id: &str, req: &Request<Bytes>) -> Res
     finish(reply, request_id, req)
 }
 
-/// Adds the headers every Dataverse response carries, and echoes the
-/// caller's `x-ms-client-request-id` like Dataverse does.
-pub(crate) fn finish(reply: Reply, request_id: &str, req: &Request<Bytes>) -> Response<Bytes> {
-    let mut builder = Response::builder()
-        .status(reply.status)
-        .header("OData-Version", "4.0")
-        .header("x-ms-service-request-id", request_id);
-    if let Some(id) = req.headers().get("x-ms-client-request-id") {
-        builder = builder.header("x-ms-client-request-id", id);
-    }
-    for (name, value) in &reply.headers {
-        builder = builder.header(*name, value);
-    }
-    let body = match reply.body {
-        Body::Json(body) => {
-            builder = builder.header(
-                header::CONTENT_TYPE,
-                "application/json; odata.metadata=minimal",
-            );
-            Bytes::from(body.to_string())
-        }
-        Body::Raw {
-            content_type,
-            bytes,
-        } => {
-            builder = builder.header(header::CONTENT_TYPE, content_type);
-            bytes
-        }
-        Body::None => Bytes::new(),
-    };
-    let mut response = builder.body(body).expect("response parts are valid");
-    if let Some(url) = reply.entity {
-        response.extensions_mut().insert(EntityLocation(url));
-    }
-    response
-}
-
 /// Dispatches an authenticated request on its path below `/api/data/v9.2/`.
 fn route(ctx: &Ctx, state: &mut State, req: &Request<Bytes>) -> Result<Reply, DvError> {
     let segments = path::segments(req.uri().path())?;
@@ -391,32 +229,10 @@ fn service_document(base: &str, state: &State) -> Reply {
     Reply::json(json!({"@odata.context": format!("{base}/$metadata"), "value": sets}))
 }
 
-pub(crate) fn who_am_i(ctx: &Ctx) -> Reply {
-    Reply::json(json!({
-        "@odata.context": format!("{}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", ctx.base),
-        "BusinessUnitId": DEMO_BUSINESS_UNIT_ID,
-        "UserId": ctx.user_id,
-        "OrganizationId": DEMO_ORGANIZATION_ID,
-    }))
-}
-
-/// The `Preference-Applied` header for what this reply honoured, if anything.
-pub(crate) fn preference_applied(reply: Reply, applied: &[String]) -> Reply {
-    if applied.is_empty() {
-        reply
-    } else {
-        reply.header("preference-applied", applied.join(","))
-    }
-}
-
-/// Parses the `Prefer` header(s) of a request.
-pub(crate) fn prefer(req: &Request<Bytes>) -> Prefer {
-    Prefer::parse(req.headers())
-}
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
-    use super::super::*;
+    use crate::test_support::*;
+    use crate::*;
     use bytes::Bytes;
     use http::Request;
     use std::collections::HashSet;

@@ -7,81 +7,19 @@
 //! related table whose lookup points back (`contact_customer_accounts` ↔
 //! contacts' `_parentcustomerid_value`). Associating writes that lookup.
 
-use super::State;
-use super::annotations::Prefer;
-use super::dataverse::{
-    Ctx, DvError, ODATA_ERROR, Reply, bad_request, method_not_allowed, prefer, segment_not_found,
-};
-use super::odata::Expand;
+use super::context::Ctx;
 use super::path::Segment;
-use super::percent;
-use super::records::{
-    self, Scope, Tables, context_url, json_body, locate, query_options, render, resolve_reference,
+use super::records::{self, Scope, json_body, locate, query_options, resolve_reference};
+use super::render::{context_url, render};
+use super::reply::{
+    DvError, ODATA_ERROR, Reply, bad_request, method_not_allowed, prefer, segment_not_found,
 };
-use super::table::{Record, Table};
+use super::table::Record;
+use crate::State;
+use crate::percent;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
-use serde_json::{Map, Value, json};
-
-/// Adds each `$expand`ed navigation property to a rendered row: an object
-/// (or null) for single-valued, an array for collection-valued ones.
-pub(crate) fn expand_into(
-    row: &mut Map<String, Value>,
-    tables: &Tables,
-    table: &Table,
-    record: &Record,
-    expand: &[Expand],
-    prefer: &Prefer,
-) -> Result<(), DvError> {
-    for e in expand {
-        let (related_set, related) = if let Some(lookup) = table.lookup_by_navigation(&e.navigation)
-        {
-            (lookup.target_set, None)
-        } else if let Some(collection) = table.collection(&e.navigation) {
-            (collection.related_set, Some(collection.referencing_column))
-        } else {
-            return Err(bad_request(format!(
-                "Could not find a property named '{}' on type 'Microsoft.Dynamics.CRM.{}'.",
-                e.navigation, table.logical_name
-            )));
-        };
-        let target = &tables[related_set];
-        if let Some(unknown) = e
-            .select
-            .iter()
-            .flatten()
-            .find(|c| target.column_type(c).is_none())
-        {
-            return Err(bad_request(format!(
-                "Could not find a property named '{unknown}' on type 'Microsoft.Dynamics.CRM.{}'.",
-                target.logical_name
-            )));
-        }
-        let select = e.select.as_deref();
-        let value = match related {
-            None => match table
-                .lookup_by_navigation(&e.navigation)
-                .and_then(|l| record.get(l.column).as_str())
-                .and_then(|id| target.find(id))
-            {
-                Some(r) => Value::Object(render(tables, target, r, select, &[], prefer)?),
-                None => Value::Null,
-            },
-            Some(column) => {
-                let id = record.id(table.primary_key);
-                let rows = target
-                    .rows
-                    .iter()
-                    .filter(|r| r.get(column).as_str() == Some(id.as_str()))
-                    .map(|r| render(tables, target, r, select, &[], prefer).map(Value::Object))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Value::Array(rows)
-            }
-        };
-        row.insert(e.navigation.clone(), value);
-    }
-    Ok(())
-}
+use serde_json::{Value, json};
 
 /// Writes a lookup column of one row (bumping its version).
 fn set_lookup(state: &mut State, set: &str, index: usize, column: &str, value: Value) {
@@ -276,10 +214,10 @@ fn disassociate(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
+    use crate::test_support::*;
     use serde_json::json;
 
-    fn contact_names(fake: &super::super::Fake, token: &str, account: usize) -> Vec<String> {
+    fn contact_names(fake: &crate::Fake, token: &str, account: usize) -> Vec<String> {
         let body = json(&send(
             fake,
             token,

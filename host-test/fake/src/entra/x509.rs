@@ -5,7 +5,7 @@
 //! Hand-written on purpose, like the rest of the verifier: it must not share
 //! code with the client's signing path.
 
-use super::ids::days_from_civil;
+use crate::ids::days_from_civil;
 
 /// What the fake needs from a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,11 +161,11 @@ mod tests {
         let info = parse(&der).unwrap();
         assert_eq!(info.spki, &spki[..]);
         assert_eq!(
-            super::super::ids::us_timestamp(info.not_before),
+            crate::ids::us_timestamp(info.not_before),
             "08/18/2024 19:33:23"
         );
         assert_eq!(
-            super::super::ids::us_timestamp(info.not_after),
+            crate::ids::us_timestamp(info.not_after),
             "08/18/2029 19:33:23"
         );
         // 1950–1999 for two-digit years.

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::tls::{HangUp, answer};
-use super::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fake, FakeConfig};
+use crate::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fake, FakeConfig};
 
 /// A running plain-HTTP fake. Dropping it stops the server and every open
 /// connection.
@@ -109,8 +109,8 @@ async fn serve_connection(stream: TcpStream, fake: Arc<Fake>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::DEMO_TENANT_ID;
     use super::*;
+    use crate::DEMO_TENANT_ID;
     use bytes::Bytes;
     use http_body_util::{BodyExt, Full};
     use std::time::Duration;
@@ -164,7 +164,7 @@ mod tests {
 
         let form = format!(
             "grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={}&scope=http%3A%2F%2F127.0.0.1%3A{port}%2F.default",
-            super::super::percent::encode(DEMO_CLIENT_SECRET, b"-._~", true)
+            crate::percent::encode(DEMO_CLIENT_SECRET, b"-._~", true)
         );
         let token = send(
             &server,

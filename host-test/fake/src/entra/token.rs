@@ -17,10 +17,10 @@
 //! AADSTS90011; assertion failures → see `assertion`.
 
 use super::assertion::{self, Expected};
-use super::ids::entra_timestamp;
-use super::{
-    CredentialKind, DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, TokenRequestRecord,
-    auth_faults, percent,
+use super::auth_faults;
+use crate::ids::entra_timestamp;
+use crate::{
+    CredentialKind, DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, TokenRequestRecord, percent,
 };
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -364,8 +364,8 @@ fn check_secret(app: &FakeApp, secret: &str) -> Result<(), EntraError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
-    use super::super::*;
+    use crate::test_support::*;
+    use crate::*;
 
     fn form(client_id: &str, secret: &str, scope: &str) -> String {
         format!(

@@ -3,14 +3,14 @@
 //! the built-in `WhoAmI` and `RetrieveVersion`, plus a few "custom APIs" of
 //! a fictitious `sample` publisher, unbound and bound to `account`.
 
-use super::State;
-use super::dataverse::{
-    Ctx, DvError, Reply, bad_request, method_not_allowed, require, segment_not_found, who_am_i,
-};
+use super::context::Ctx;
 use super::odata::split_top_level;
 use super::path::Segment;
-use super::percent;
 use super::records::{json_body, locate};
+use super::reply::{DvError, Reply, bad_request, method_not_allowed, require, segment_not_found};
+use crate::State;
+use crate::percent;
+use crate::{DEMO_BUSINESS_UNIT_ID, DEMO_ORGANIZATION_ID};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -194,9 +194,18 @@ fn literal_value(literal: &str) -> Value {
     }
 }
 
+pub(crate) fn who_am_i(ctx: &Ctx) -> Reply {
+    Reply::json(json!({
+        "@odata.context": format!("{}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", ctx.base),
+        "BusinessUnitId": DEMO_BUSINESS_UNIT_ID,
+        "UserId": ctx.user_id,
+        "OrganizationId": DEMO_ORGANIZATION_ID,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
+    use crate::test_support::*;
 
     #[test]
     fn retrieve_version_reports_the_dataverse_version() {

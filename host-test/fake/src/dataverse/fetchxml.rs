@@ -14,15 +14,16 @@
 //! inner cookie percent-encoded twice. The client decodes it twice, XML-escapes
 //! it into the next request's `paging-cookie` attribute and sends `page=P+1`.
 
-use super::State;
 use super::annotations::{
     MORE_RECORDS, PAGING_COOKIE, TOTAL_RECORD_COUNT, TOTAL_RECORD_COUNT_LIMIT_EXCEEDED,
 };
-use super::dataverse::{Ctx, DvError, MAX_PAGE_SIZE, Reply, prefer, preference_applied};
+use super::context::{Ctx, MAX_PAGE_SIZE};
 use super::odata;
-use super::percent;
-use super::records::{context_url, render};
+use super::render::{context_url, render};
+use super::reply::{DvError, Reply, prefer, preference_applied};
 use super::table::{ColumnType, Record, Table};
+use crate::State;
+use crate::percent;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use serde_json::{Map, Value, json};
@@ -624,9 +625,9 @@ pub(crate) fn retrieve(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::*;
     use super::*;
-    use crate::table::accounts;
+    use crate::dataverse::table::accounts;
+    use crate::test_support::*;
     use std::collections::HashSet;
 
     fn fetch_path(xml: &str) -> String {

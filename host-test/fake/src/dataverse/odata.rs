@@ -3,8 +3,8 @@
 //! cookie. Anything outside the subset is rejected with a message instead of
 //! being silently ignored, so a client bug never looks like a passing test.
 
-use super::percent;
 use super::table::{ColumnType, Record, Table};
+use crate::percent;
 use serde_json::Value;
 use std::cmp::Ordering;
 
@@ -578,7 +578,7 @@ fn xml_attribute<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::accounts;
+    use crate::dataverse::table::accounts;
 
     fn filter(s: &str) -> Result<Filter, String> {
         parse_filter(s, &accounts(1))

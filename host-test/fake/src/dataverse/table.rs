@@ -5,7 +5,7 @@
 //! list, so adding an entity set means adding a seed function here and
 //! registering it in `seed`.
 
-use super::ids::stable_guid;
+use crate::ids::stable_guid;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -285,6 +285,9 @@ fn link_primary_contacts(tables: &mut BTreeMap<&'static str, Table>) {
         }
     }
 }
+
+/// Every table of the organization, by entity set name.
+pub(crate) type Tables = BTreeMap<&'static str, Table>;
 
 #[cfg(test)]
 mod tests {
