@@ -5,48 +5,11 @@
 use std::collections::VecDeque;
 
 use super::*;
+use crate::scripted::{Scripted, invalid_client, response, who_am_i};
+
+/// What the scripted transport's `random` answers in these tests.
+const RANDOM: u64 = 0x1234_5678_9abc_def0;
 use crate::error::ServiceFailure;
-
-/// Answers from a script and records what was sent and slept; the clock
-/// is settable.
-struct Scripted {
-    answers: VecDeque<Result<Response, Error>>,
-    sent: Vec<Request>,
-    slept: Vec<u64>,
-    now: u64,
-}
-
-impl Transport for &mut Scripted {
-    fn send(&mut self, request: &Request) -> Result<Response, Error> {
-        self.sent.push(request.clone());
-        self.answers
-            .pop_front()
-            .unwrap_or_else(|| Err(Error::Transport("script exhausted".into())))
-    }
-
-    fn now(&self) -> u64 {
-        self.now
-    }
-
-    fn sleep(&mut self, millis: u64) {
-        self.slept.push(millis);
-    }
-
-    fn random(&mut self) -> u64 {
-        0x1234_5678_9abc_def0
-    }
-}
-
-fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-    Response {
-        status,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.as_bytes().to_vec(),
-    }
-}
 
 fn challenge() -> Response {
     response(
@@ -64,14 +27,6 @@ fn token(value: &str) -> Response {
         200,
         &[],
         &format!(r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{value}"}}"#),
-    )
-}
-
-fn who_am_i() -> Response {
-    response(
-        200,
-        &[],
-        r#"{"UserId":"u","BusinessUnitId":"b","OrganizationId":"o"}"#,
     )
 }
 
@@ -104,9 +59,9 @@ fn script(answers: Vec<Response>) -> Scripted {
     all.extend(answers.into_iter().map(Ok));
     Scripted {
         answers: all.into(),
-        sent: Vec::new(),
-        slept: Vec::new(),
         now: 1_000,
+        random: RANDOM,
+        ..Scripted::default()
     }
 }
 
@@ -214,9 +169,9 @@ fn after_refresh_in_a_failed_renewal_keeps_the_still_valid_token() {
     answers.extend([Ok(who_am_i()), Ok(token("t2")), Ok(who_am_i())]);
     let mut t = Scripted {
         answers: answers.into(),
-        sent: vec![],
-        slept: vec![],
         now: 1_000,
+        random: RANDOM,
+        ..Scripted::default()
     };
     let mut client = Client::connect(settings(), &mut t, ClientConfig::default()).unwrap();
     client.transport.now = 1_000 + 61;
@@ -245,9 +200,9 @@ fn token_requests(t: &Scripted) -> Vec<&Request> {
 fn scripted(answers: Vec<Result<Response, Error>>) -> Scripted {
     Scripted {
         answers: answers.into(),
-        sent: vec![],
-        slept: vec![],
         now: 1_000,
+        random: RANDOM,
+        ..Scripted::default()
     }
 }
 
@@ -300,11 +255,7 @@ fn a_token_request_that_meets_a_transient_failure_once_is_sent_again() {
 
 #[test]
 fn a_refused_token_request_is_not_repeated() {
-    let refused = response(
-        401,
-        &[],
-        r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#,
-    );
+    let refused = invalid_client();
     let bad_request = response(
         400,
         &[],
@@ -825,9 +776,9 @@ fn discovery_to_an_unknown_login_host_sends_no_credential() {
     );
     let mut t = Scripted {
         answers: vec![Ok(evil)].into(),
-        sent: vec![],
-        slept: vec![],
         now: 0,
+        random: RANDOM,
+        ..Scripted::default()
     };
     let err = Client::connect(settings(), &mut t, ClientConfig::default())
         .err()
@@ -846,9 +797,9 @@ fn certificate_settings_without_a_store_fail_before_sending() {
     .unwrap();
     let mut t = Scripted {
         answers: VecDeque::new(),
-        sent: vec![],
-        slept: vec![],
         now: 0,
+        random: RANDOM,
+        ..Scripted::default()
     };
     let failure = Client::connect(settings, &mut t, ClientConfig::default())
         .err()

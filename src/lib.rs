@@ -2,7 +2,8 @@
 //!
 //! Module map. Pure (no I/O, no clocks, no randomness): `settings`, `auth`,
 //! `webapi`, `http`, `percent`, `error`, `secret`. `client` sequences I/O over
-//! the `transport::Transport` trait. The WIT adapter that makes it
+//! the `transport::Transport` trait; `scripted` is its test double (for
+//! this crate and those built on it). The WIT adapter that makes it
 //! the `dataverse:client` component is its own crate, `src/component`, so the
 //! gateway can link this core without exporting the `client` world.
 
@@ -13,6 +14,7 @@ pub mod http;
 pub mod page_reader;
 mod percent;
 pub mod retry;
+pub mod scripted;
 pub mod secret;
 pub mod settings;
 pub mod transport;

@@ -1,49 +1,12 @@
 //! The readers against a scripted server: every page once, the row bound,
 //! and the server loops they refuse to follow.
 
-use std::collections::VecDeque;
-
 use super::*;
 use crate::client::ClientConfig;
-use crate::http::{Request, Response};
+use crate::http::Response;
+use crate::scripted::{Scripted, response};
 
 const ORG: &str = "https://contoso.crm.dynamics.com";
-
-/// Answers from a script, records the URLs sent.
-struct Scripted {
-    answers: VecDeque<Response>,
-    sent: Vec<String>,
-}
-
-impl Transport for &mut Scripted {
-    fn send(&mut self, request: &Request) -> Result<Response, Error> {
-        self.sent.push(request.url.clone());
-        self.answers
-            .pop_front()
-            .ok_or_else(|| Error::Transport("script exhausted".into()))
-    }
-
-    fn now(&self) -> u64 {
-        1_000
-    }
-
-    fn sleep(&mut self, _millis: u64) {}
-
-    fn random(&mut self) -> u64 {
-        7
-    }
-}
-
-fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-    Response {
-        status,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.as_bytes().to_vec(),
-    }
-}
 
 /// Discovery and a token, then `pages`.
 fn script(pages: Vec<Response>) -> Scripted {
@@ -62,10 +25,7 @@ fn script(pages: Vec<Response>) -> Scripted {
     );
     let mut answers = vec![challenge, token];
     answers.extend(pages);
-    Scripted {
-        answers: answers.into(),
-        sent: Vec::new(),
-    }
+    Scripted::new(1_000, answers)
 }
 
 fn connect(t: &mut Scripted) -> Client<&mut Scripted> {
@@ -154,7 +114,7 @@ fn every_page_is_read_once_in_order() {
     assert_eq!(names, ["a", "b", "c", "d", "e"]);
     assert_eq!(reader.rows_read(), 5);
     drop(client);
-    assert_eq!(&t.sent[3..], [l2, l3]);
+    assert_eq!(&t.sent_urls()[3..], [l2, l3]);
 }
 
 #[test]
@@ -230,9 +190,9 @@ fn a_next_link_off_the_org_from_the_server_is_invalid_response_not_invalid_reque
     assert_eq!(names, ["a"]);
     drop(client);
     assert!(
-        t.sent.iter().all(|url| !url.contains("evil")),
+        t.sent_urls().iter().all(|url| !url.contains("evil")),
         "{:?}",
-        t.sent
+        t.sent_urls()
     );
 }
 
@@ -355,7 +315,7 @@ fn fetch_reader(max_rows: u64) -> FetchReader {
 
 /// The `page` attribute and the cookie of each FetchXML request sent.
 fn fetch_requests(t: &Scripted) -> Vec<String> {
-    t.sent[2..]
+    t.sent_urls()[2..]
         .iter()
         .map(|url| {
             let xml = decode(url.split_once("fetchXml=").unwrap().1);

@@ -12,10 +12,6 @@
 
 #![no_main]
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
-
 use dataverse_fuzz::{
     MIN_SECRET_CHARS, access_token_values, assert_not_leaked, first_line, head, redact_bytes,
     response, sections, text,
@@ -24,8 +20,9 @@ use dataverse_gateway::config::{ALLOW_VAR, API_KEY_VAR, CONNECTION_VAR, Config};
 use dataverse_gateway::handler::{Gateway, Request};
 use dataverse_gateway::reply::Reply;
 use dataverse_gateway::route::{self, Route};
+use dataverse_wasm::Secret;
 use dataverse_wasm::http::{Request as Sent, Response};
-use dataverse_wasm::{Error, Secret, Transport};
+use dataverse_wasm::scripted::{Scripted, Shared};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "k3y-0123456789abcdef";
@@ -33,28 +30,6 @@ const SECRET: &str = "S3cr3t!Value-fuzz";
 const ORG: &str = "https://o.crm.dynamics.com/";
 const LOGIN: &str = "https://login.microsoftonline.com/";
 const ALLOW: &str = "accounts,WhoAmI,$batch";
-
-/// Answers from the script and records what was sent.
-#[derive(Clone, Default)]
-struct Scripted(Rc<RefCell<(VecDeque<Response>, Vec<Sent>)>>);
-
-impl Transport for Scripted {
-    fn send(&mut self, request: &Sent) -> Result<Response, Error> {
-        let mut script = self.0.borrow_mut();
-        script.1.push(request.clone());
-        script
-            .0
-            .pop_front()
-            .ok_or_else(|| Error::Transport("connection refused".into()))
-    }
-    fn now(&self) -> u64 {
-        1_767_225_600
-    }
-    fn sleep(&mut self, _millis: u64) {}
-    fn random(&mut self) -> u64 {
-        0x5eed
-    }
-}
 
 fn config(allow: Option<&str>) -> Result<Config, dataverse_gateway::config::NotConfigured> {
     let connection = format!(
@@ -99,8 +74,10 @@ fn run(
     answers: &[Response],
     allow: Option<&str>,
 ) -> (Vec<Reply>, Vec<Sent>) {
-    let script = Scripted::default();
-    script.0.borrow_mut().0 = answers.iter().cloned().collect();
+    let mut script = Scripted::new(1_767_225_600, answers.iter().cloned());
+    script.random = 0x5eed;
+    script.exhausted = Some("connection refused".into());
+    let script = Shared::new(script);
     let mut gateway = Gateway::new(config(allow));
     let mut replies = Vec::new();
     for _ in 0..2 {
@@ -123,7 +100,7 @@ fn run(
         }
         replies.push(reply);
     }
-    let sent = script.0.borrow().1.clone();
+    let sent = script.0.borrow().sent.clone();
     (replies, sent)
 }
 

@@ -258,11 +258,8 @@ fn failure_reply(error: &Error) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-    use std::rc::Rc;
-
     use dataverse_wasm::http::{Request as Sent, Response};
+    use dataverse_wasm::scripted::{Scripted, Shared, invalid_client, response, who_am_i};
 
     use super::*;
     use crate::config::{ALLOW_VAR, API_KEY_VAR, CONNECTION_VAR};
@@ -270,39 +267,6 @@ mod tests {
     const KEY: &str = "k3y-0123456789abcdef";
     const SECRET: &str = "S3cr3t!Value";
     const CALLER_TOKEN: &str = "caller-bearer-value";
-
-    /// Answers from a script and records what was sent; clones share both.
-    #[derive(Clone, Default)]
-    struct Scripted(Rc<RefCell<(VecDeque<Response>, Vec<Sent>)>>);
-
-    impl Transport for Scripted {
-        fn send(&mut self, request: &Sent) -> Result<Response, Error> {
-            let mut script = self.0.borrow_mut();
-            script.1.push(request.clone());
-            script
-                .0
-                .pop_front()
-                .ok_or_else(|| Error::Transport("script exhausted".into()))
-        }
-        fn now(&self) -> u64 {
-            1_000_000
-        }
-        fn sleep(&mut self, _millis: u64) {}
-        fn random(&mut self) -> u64 {
-            7
-        }
-    }
-
-    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
 
     fn login() -> [Response; 2] {
         [
@@ -364,20 +328,19 @@ mod tests {
         answers: Vec<Response>,
         requests: &[(Request, Vec<u8>)],
     ) -> (Vec<Reply>, Vec<Sent>) {
-        let script = Scripted::default();
-        script.0.borrow_mut().0 = answers.into();
+        let script = Shared::new(Scripted::new(1_000_000, answers));
         let mut gateway = Gateway::new(config);
         let replies = requests
             .iter()
             .map(|(request, body)| gateway.handle(request, |_| Ok(body.clone()), || script.clone()))
             .collect();
-        let sent = script.0.borrow().1.clone();
+        let sent = script.0.borrow().sent.clone();
         (replies, sent)
     }
 
     #[test]
     fn an_unconfigured_gateway_answers_503_naming_what_is_missing() {
-        let mut gateway: Gateway<Scripted> = Gateway::new(Config::from_env(|_| None));
+        let mut gateway: Gateway<Shared> = Gateway::new(Config::from_env(|_| None));
         for target in ["/healthz", "/whoami", "/api/data/v9.2/accounts"] {
             let reply = gateway.handle(&with_key("GET", target), no_body, || unreachable!());
             assert_eq!(
@@ -406,7 +369,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_wrong_key_is_401_before_anything_is_read_or_sent() {
-        let mut gateway: Gateway<Scripted> = Gateway::new(config(None));
+        let mut gateway: Gateway<Shared> = Gateway::new(config(None));
         let cases = [
             request("GET", "/whoami", &[]),
             request("GET", "/whoami", &[("x-api-key", "k3y-0123456789abcdeX")]),
@@ -431,15 +394,8 @@ mod tests {
 
     #[test]
     fn whoami_connects_once_and_reuses_the_token() {
-        let who = || {
-            response(
-                200,
-                &[],
-                r#"{"UserId":"u","BusinessUnitId":"b","OrganizationId":"o"}"#,
-            )
-        };
         let mut answers = login().to_vec();
-        answers.extend([who(), who()]);
+        answers.extend([who_am_i(), who_am_i()]);
         let requests = [
             (with_key("GET", "/whoami"), vec![]),
             (
@@ -559,7 +515,7 @@ mod tests {
 
     #[test]
     fn allow_list_method_body_and_route_problems_are_refused_before_connecting() {
-        let mut gateway: Gateway<Scripted> = Gateway::new(config(Some("accounts")));
+        let mut gateway: Gateway<Shared> = Gateway::new(config(Some("accounts")));
         type Case = (Request, Result<Vec<u8>, BodyError>, u16, &'static str);
         let cases: [Case; 6] = [
             (
@@ -607,16 +563,8 @@ mod tests {
 
     #[test]
     fn a_failed_connect_is_502_without_the_secret_and_is_retried() {
-        let refused = response(
-            401,
-            &[],
-            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#,
-        );
-        let who = response(
-            200,
-            &[],
-            r#"{"UserId":"u","BusinessUnitId":"b","OrganizationId":"o"}"#,
-        );
+        let refused = invalid_client();
+        let who = who_am_i();
         let mut answers = vec![login()[0].clone(), refused];
         answers.extend(login());
         answers.push(who);

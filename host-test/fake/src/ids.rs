@@ -102,14 +102,8 @@ pub(crate) fn entra_timestamp(now: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, h, mi, s) = civil_time(secs as i64);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
 }
 
 /// ISO 8601 in UTC with seven fractional digits, the way Entra prints times
@@ -128,38 +122,40 @@ pub(crate) fn us_timestamp(unix_secs: i64) -> String {
     format!("{m:02}/{d:02}/{y:04} {h:02}:{mi:02}:{s:02}")
 }
 
-/// Seconds since the epoch → (year, month, day, hour, minute, second), UTC.
+/// Seconds since the epoch → (year, month, day, hour, minute, second), UTC
+/// (the `time` crate's calendar: the fake shares no date code with the
+/// client it checks).
 fn civil_time(unix_secs: i64) -> (i64, u32, u32, i64, i64, i64) {
-    let (days, rem) = (unix_secs.div_euclid(86_400), unix_secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let (h, mi, s) = t.to_hms();
+    let month = u8::from(t.month());
+    (
+        i64::from(t.year()),
+        u32::from(month),
+        u32::from(t.day()),
+        i64::from(h),
+        i64::from(mi),
+        i64::from(s),
+    )
 }
 
-/// (year, month, day) in the proleptic Gregorian calendar → days since
-/// 1970-01-01 (the inverse of [`civil_from_days`], same algorithm family).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
-/// calendar (Howard Hinnant's well-known algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// A UTC calendar time → Unix seconds; none for a date that does not exist.
+pub(crate) fn unix_from_civil(y: i64, m: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
+        .ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(h).ok()?,
+        u8::try_from(mi).ok()?,
+        u8::try_from(s).ok()?,
+    )
+    .ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, clock)
+            .assume_utc()
+            .unix_timestamp(),
+    )
 }
 
 #[cfg(test)]
@@ -208,10 +204,11 @@ mod tests {
         assert_eq!(iso_timestamp(0, 0), "1970-01-01T00:00:00.0000000Z");
         assert_eq!(us_timestamp(1_795_773_600 + 61), "11/27/2026 10:01:01");
         assert_eq!(us_timestamp(-1), "12/31/1969 23:59:59");
-        for days in [-800_000, -1, 0, 1, 59, 60, 365, 10_957, 20_784, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
-        }
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(unix_from_civil(2000, 3, 1, 0, 0, 0), Some(11_017 * 86_400));
+        assert_eq!(
+            unix_from_civil(2026, 11, 27, 10, 1, 1),
+            Some(1_795_773_600 + 61)
+        );
+        assert_eq!(unix_from_civil(2026, 2, 30, 0, 0, 0), None, "no such day");
     }
 }

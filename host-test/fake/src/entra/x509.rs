@@ -5,7 +5,7 @@
 //! Hand-written on purpose, like the rest of the verifier: it must not share
 //! code with the client's signing path.
 
-use crate::ids::days_from_civil;
+use crate::ids::unix_from_civil;
 
 /// What the fake needs from a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,8 +115,8 @@ fn time(e: &Element<'_>) -> Option<i64> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + i64::from(hour * 3600 + minute * 60 + second.min(60)))
+    // A leap second (60) counts as the last second of its minute.
+    unix_from_civil(year, month, day, hour, minute, second.min(59))
 }
 
 #[cfg(test)]

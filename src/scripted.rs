@@ -1,0 +1,153 @@
+//! A scripted [`Transport`] for tests of the core and of the crates built on
+//! it (the gateway, the fuzz targets): it answers from a script, records
+//! what was sent and slept, and tells the time it is set to. Pure, like the
+//! rest of the core: nothing here touches a network or a clock.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::error::Error;
+use crate::http::{Request, Response};
+use crate::transport::Transport;
+
+/// The script and the record. Borrow it mutably as the client's transport
+/// (`Client<&mut Scripted>`), or share it with [`Shared`].
+#[derive(Debug, Default)]
+pub struct Scripted {
+    /// Answered in order; an exhausted script fails the send with
+    /// [`Scripted::exhausted`].
+    pub answers: VecDeque<Result<Response, Error>>,
+    /// Every request sent, in order.
+    pub sent: Vec<Request>,
+    /// Every sleep asked for, in milliseconds.
+    pub slept: Vec<u64>,
+    /// What `now` answers (Unix seconds).
+    pub now: u64,
+    /// What `random` answers.
+    pub random: u64,
+    /// The transport error once the script is exhausted (default: "script exhausted").
+    pub exhausted: Option<String>,
+}
+
+impl Scripted {
+    /// A script of responses, the clock at `now`.
+    pub fn new(now: u64, answers: impl IntoIterator<Item = Response>) -> Scripted {
+        Scripted {
+            answers: answers.into_iter().map(Ok).collect(),
+            now,
+            random: 7,
+            ..Scripted::default()
+        }
+    }
+
+    /// The URLs sent, in order.
+    pub fn sent_urls(&self) -> Vec<String> {
+        self.sent.iter().map(|r| r.url.clone()).collect()
+    }
+}
+
+impl Transport for &mut Scripted {
+    fn send(&mut self, request: &Request) -> Result<Response, Error> {
+        self.sent.push(request.clone());
+        let exhausted = || {
+            let message = self.exhausted.as_deref().unwrap_or("script exhausted");
+            Err(Error::Transport(message.to_string()))
+        };
+        self.answers.pop_front().unwrap_or_else(exhausted)
+    }
+
+    fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn sleep(&mut self, millis: u64) {
+        self.slept.push(millis);
+    }
+
+    fn random(&mut self) -> u64 {
+        self.random
+    }
+}
+
+/// A [`Scripted`] that clones share: for code that owns its transport (a
+/// gateway makes one per connection) while the test reads the record.
+#[derive(Clone, Debug, Default)]
+pub struct Shared(pub Rc<RefCell<Scripted>>);
+
+impl Shared {
+    pub fn new(script: Scripted) -> Shared {
+        Shared(Rc::new(RefCell::new(script)))
+    }
+}
+
+impl Transport for Shared {
+    fn send(&mut self, request: &Request) -> Result<Response, Error> {
+        (&mut *self.0.borrow_mut()).send(request)
+    }
+
+    fn now(&self) -> u64 {
+        self.0.borrow().now
+    }
+
+    fn sleep(&mut self, millis: u64) {
+        self.0.borrow_mut().slept.push(millis);
+    }
+
+    fn random(&mut self) -> u64 {
+        self.0.borrow().random
+    }
+}
+
+/// A response with these headers and a text body.
+pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+    Response {
+        status,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// WhoAmI's answer (user `u`, business unit `b`, organization `o`).
+pub fn who_am_i() -> Response {
+    response(
+        200,
+        &[],
+        r#"{"UserId":"u","BusinessUnitId":"b","OrganizationId":"o"}"#,
+    )
+}
+
+/// Entra ID refusing a wrong client secret (AADSTS7000215).
+pub fn invalid_client() -> Response {
+    response(
+        401,
+        &[],
+        r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+
+    #[test]
+    fn it_answers_in_order_records_and_fails_when_exhausted() {
+        let mut script = Scripted::new(42, [response(200, &[], "a"), response(404, &[], "")]);
+        script.exhausted = Some("connection refused".into());
+        let shared = Shared::new(script);
+        let mut t = shared.clone();
+        let get = Request::new(Method::Get, "https://o/x");
+        assert_eq!(t.send(&get).unwrap().status, 200);
+        assert_eq!(t.send(&get).unwrap().status, 404);
+        assert!(matches!(t.send(&get), Err(Error::Transport(m)) if m == "connection refused"));
+        t.sleep(5);
+        assert_eq!((t.now(), t.random()), (42, 7));
+        let record = shared.0.borrow();
+        assert_eq!((record.sent.len(), record.slept.as_slice()), (3, &[5][..]));
+        assert_eq!(record.sent_urls()[0], "https://o/x");
+    }
+}
