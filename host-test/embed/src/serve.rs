@@ -20,7 +20,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime::Store;
 use wasmtime::component::Linker;
@@ -180,35 +181,49 @@ pub async fn serve(
         upstream,
         pool: InstancePool::new(IDLE_INSTANCES, WAIT_FOR_INSTANCE),
     });
-    let task = tokio::spawn(accept_loop(listener, shared.clone()));
+    let serving = shared.clone();
+    let task = tokio::spawn(accept_loop(listener, None, move |stream| {
+        serve_connection(stream, serving.clone())
+    }));
     Ok(GatewayServer { addr, shared, task })
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    // Connections live in this JoinSet, so they die with this task.
+/// Accepts connections until the task running it is dropped; each is served
+/// by `serve` in a task of its own that dies with this one. `close`, when
+/// notified, drops the connections open at that moment (a test closing idle
+/// keep-alive connections). The fake's servers use it too.
+pub async fn accept_loop<F, Fut>(listener: TcpListener, close: Option<Arc<Notify>>, mut serve: F)
+where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
+    let close = close.unwrap_or_default();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().ok();
-                    let service = service_fn(move |req| {
-                        let shared = shared.clone();
-                        let req = with_host(req, local);
-                        async move { Ok::<_, Infallible>(handle(shared, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                connections.spawn(serve(stream));
             }
+            () = close.notified() => connections.abort_all(),
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
+}
+
+/// One HTTP/1.1 keep-alive connection to the gateway.
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
+    let service = service_fn(move |req| {
+        let shared = shared.clone();
+        let req = with_host(req, local);
+        async move { Ok::<_, Infallible>(handle(shared, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// An HTTP/1.0 request may carry neither a `Host` header nor an absolute

@@ -13,7 +13,9 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
+
+use dataverse_host::serve::accept_loop;
 
 use super::tls::{HangUp, answer};
 use crate::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fake, FakeConfig};
@@ -76,22 +78,11 @@ pub async fn serve_http(
         .context("binding the fake's loopback port")?;
     let addr = listener.local_addr()?;
     let fake = fake_for_port(addr.port());
-    let task = tokio::spawn(accept_loop(listener, fake.clone()));
+    let serving = fake.clone();
+    let task = tokio::spawn(accept_loop(listener, None, move |stream| {
+        serve_connection(stream, serving.clone())
+    }));
     Ok(HttpFakeServer { addr, fake, task })
-}
-
-async fn accept_loop(listener: TcpListener, fake: Arc<Fake>) {
-    // Connections live in this JoinSet, so they die with this task.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                connections.spawn(serve_connection(stream, fake.clone()));
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
 }
 
 async fn serve_connection(stream: TcpStream, fake: Arc<Fake>) {

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
+
+use dataverse_host::serve::accept_loop;
 use tokio_rustls::TlsAcceptor;
 
 /// Request bodies beyond this are refused (413): the fake must stay bounded too.
@@ -104,7 +106,10 @@ pub async fn serve_tls_with(fake: Arc<Fake>, cert: ServerCert) -> anyhow::Result
         .context("binding the fake's loopback port")?;
     let addr = listener.local_addr()?;
     let close = Arc::new(tokio::sync::Notify::new());
-    let task = tokio::spawn(accept_loop(listener, acceptor, fake, close.clone()));
+    let serving = fake.clone();
+    let task = tokio::spawn(accept_loop(listener, Some(close.clone()), move |stream| {
+        serve_connection(stream, acceptor.clone(), serving.clone())
+    }));
     Ok(TlsFakeServer {
         addr,
         ca_pem,
@@ -165,26 +170,6 @@ fn acceptor(cert: CertificateDer<'static>, key: &KeyPair) -> anyhow::Result<TlsA
     // Only HTTP/1.1 is served; say so in ALPN so clients offering h2 fall back.
     server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(server_config)))
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    fake: Arc<Fake>,
-    close: Arc<tokio::sync::Notify>,
-) {
-    // Connections live in this JoinSet, so they die with this task.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                connections.spawn(serve_connection(stream, acceptor.clone(), fake.clone()));
-            }
-            () = close.notified() => connections.abort_all(),
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
 }
 
 async fn serve_connection(stream: TcpStream, acceptor: TlsAcceptor, fake: Arc<Fake>) {
