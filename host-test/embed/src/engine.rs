@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::error::HostError;
 pub use crate::limits::EPOCH_TICK;
 use crate::limits::Limits;
+use crate::state::HostState;
 
 /// An engine for the component: the pooling allocator (instantiation is a
 /// few memcpys into pre-reserved slots) sized by `limits`, and epoch
@@ -45,6 +46,16 @@ pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
             source,
         })?;
     Ok(engine)
+}
+
+/// What every instance of either component may import: WASI (with nothing
+/// of the host behind it but what `HostState` maps in) and `wasi:http`.
+pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, HostError> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+        .map_err(HostError::wasmtime("linking WASI"))?;
+    Ok(linker)
 }
 
 /// Precompiled artifacts live in the cache directory, named by the hash of

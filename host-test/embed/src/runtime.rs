@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Store};
 
 use crate::bindings::{Client, ClientPre};
@@ -61,11 +61,7 @@ impl Runtime {
         component: &Component,
         limits: Limits,
     ) -> Result<Runtime, HostError> {
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-            .map_err(HostError::wasmtime("linking WASI"))?;
-        let pre = linker
+        let pre = crate::engine::linker(&engine)?
             .instantiate_pre(component)
             .and_then(ClientPre::new)
             .map_err(HostError::wasmtime("not a dataverse:client component"))?;

@@ -24,7 +24,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use wasmtime::Store;
-use wasmtime::component::Linker;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
@@ -161,11 +160,7 @@ pub async fn serve(
     // thread (its instance is then dropped, never reused).
     let engine = crate::engine::new_engine(&LIMITS)?;
     let component = crate::engine::load_cached(&engine, wasm)?;
-    let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-        .map_err(HostError::wasmtime("linking WASI"))?;
-    let pre = linker
+    let pre = crate::engine::linker(&engine)?
         .instantiate_pre(&component)
         .and_then(ProxyPre::new)
         .map_err(HostError::wasmtime("not a wasi:http/proxy component"))?;
