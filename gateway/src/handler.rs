@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::config::{Config, NotConfigured};
 use crate::headers;
-use crate::reply::Reply;
+use crate::reply::{self, Reply};
 use crate::route::{self, Route};
 
 /// Request bodies above this are refused with 413 before they are read whole.
@@ -69,27 +69,27 @@ impl<T: Transport> Gateway<T> {
         let config = match config {
             Ok(config) => &*config,
             Err(not_configured) => {
-                return Reply::error(503, "not_configured", not_configured.0.clone());
+                return reply::error(503, "not_configured", not_configured.0.clone());
             }
         };
         let route = route::route(&request.path_and_query);
         if route == Ok(Route::Health) {
             return match request.method.as_str() {
-                "GET" => Reply::json(200, &json!({"status": "ok"})),
+                "GET" => reply::json(200, &json!({"status": "ok"})),
                 _ => method_not_allowed("GET"),
             };
         }
         if !route::key_matches(route::presented_key(&request.headers), &config.api_key) {
-            return Reply::error(
+            return reply::error(
                 401,
                 "unauthorized",
                 "missing or wrong API key: send it as x-api-key (or Authorization: Bearer)",
             )
-            .header("www-authenticate", "Bearer");
+            .with_header("www-authenticate", "Bearer");
         }
         match route {
-            Err(why) => Reply::error(400, "bad_request", why),
-            Ok(Route::Health) | Ok(Route::NotFound) => Reply::error(
+            Err(why) => reply::error(400, "bad_request", why),
+            Ok(Route::Health) | Ok(Route::NotFound) => reply::error(
                 404,
                 "not_found",
                 "no such route; use /healthz, /whoami or /api/data/v9.2/…",
@@ -103,7 +103,7 @@ impl<T: Transport> Gateway<T> {
                     Err(reply) => return reply,
                 };
                 match client.who_am_i(&CallOptions::default()) {
-                    Ok(reply) => Reply::json(
+                    Ok(reply) => reply::json(
                         200,
                         &json!({
                             "UserId": reply.value.user_id,
@@ -111,7 +111,7 @@ impl<T: Transport> Gateway<T> {
                             "OrganizationId": reply.value.organization_id,
                         }),
                     )
-                    .header(headers::CLIENT_REQUEST_ID, reply.call.client_request_id),
+                    .with_header(headers::CLIENT_REQUEST_ID, reply.call.client_request_id),
                     Err(failure) => failure_reply(&failure.error),
                 }
             }
@@ -122,7 +122,7 @@ impl<T: Transport> Gateway<T> {
                 if let Some(allow) = &config.allow
                     && !allow.allows(&resource)
                 {
-                    return Reply::error(
+                    return reply::error(
                         403,
                         "not_allowed",
                         "this resource is not on the gateway's allow-list (GATEWAY_ALLOW)",
@@ -133,12 +133,12 @@ impl<T: Transport> Gateway<T> {
                 };
                 let forwarded = match headers::forwarded(&request.headers) {
                     Ok(found) => found,
-                    Err(why) => return Reply::error(400, "bad_request", why),
+                    Err(why) => return reply::error(400, "bad_request", why),
                 };
                 let body = match read_body(MAX_REQUEST_BODY_BYTES) {
                     Ok(body) => body,
                     Err(BodyError::TooLarge) => {
-                        return Reply::error(
+                        return reply::error(
                             413,
                             "body_too_large",
                             format!(
@@ -147,7 +147,7 @@ impl<T: Transport> Gateway<T> {
                         );
                     }
                     Err(BodyError::Broken(why)) => {
-                        return Reply::error(
+                        return reply::error(
                             400,
                             "bad_request",
                             format!("reading the body: {why}"),
@@ -163,7 +163,7 @@ impl<T: Transport> Gateway<T> {
                     ..CallOptions::default()
                 };
                 match client.relay(method, &path_and_query, &forwarded.headers, body, &options) {
-                    Ok(reply) if reply.value.status == 401 => Reply::error(
+                    Ok(reply) if reply.value.status == 401 => reply::error(
                         502,
                         "upstream_unauthorized",
                         "Dataverse refused the gateway's access token, also a fresh one",
@@ -173,7 +173,7 @@ impl<T: Transport> Gateway<T> {
                         headers: headers::returned(&reply.value.headers),
                         body: reply.value.body,
                     }
-                    .header(headers::CLIENT_REQUEST_ID, reply.call.client_request_id),
+                    .with_header(headers::CLIENT_REQUEST_ID, reply.call.client_request_id),
                     Err(failure) => failure_reply(&failure.error),
                 }
             }
@@ -191,7 +191,7 @@ fn connected<'a, T: Transport>(
     if client.is_none() {
         let settings =
             dataverse_wasm::settings::parse(config.connection.expose()).map_err(|e| {
-                Reply::error(
+                reply::error(
                     503,
                     "not_configured",
                     format!("DATAVERSE_CONNECTION is invalid: {e}"),
@@ -203,7 +203,7 @@ fn connected<'a, T: Transport>(
     }
     client
         .as_mut()
-        .ok_or_else(|| Reply::error(500, "internal", "no client"))
+        .ok_or_else(|| reply::error(500, "internal", "no client"))
 }
 
 fn web_api_method(method: &str) -> Option<Method> {
@@ -218,41 +218,41 @@ fn web_api_method(method: &str) -> Option<Method> {
 }
 
 fn method_not_allowed(allowed: &str) -> Reply {
-    Reply::error(
+    reply::error(
         405,
         "method_not_allowed",
         format!("this route takes {allowed}"),
     )
-    .header("allow", allowed)
+    .with_header("allow", allowed)
 }
 
 /// A call that got no usable answer from Dataverse or Entra ID. The core's
 /// messages never hold a secret or a token, so they are passed on.
 fn failure_reply(error: &Error) -> Reply {
     match error {
-        Error::InvalidRequest(_) => Reply::error(400, "bad_request", error.to_string()),
-        Error::InvalidSettings(_) => Reply::error(503, "not_configured", error.to_string()),
+        Error::InvalidRequest(_) => reply::error(400, "bad_request", error.to_string()),
+        Error::InvalidSettings(_) => reply::error(503, "not_configured", error.to_string()),
         Error::Authentication(_) | Error::Authority(_) => {
-            Reply::error(502, "upstream_authentication", error.to_string())
+            reply::error(502, "upstream_authentication", error.to_string())
         }
         Error::Throttled {
             retry_after_seconds,
             ..
         } => {
-            let reply = Reply::error(429, "throttled", error.to_string());
+            let reply = reply::error(429, "throttled", error.to_string());
             match retry_after_seconds {
-                Some(seconds) => reply.header("retry-after", seconds.to_string()),
+                Some(seconds) => reply.with_header("retry-after", seconds.to_string()),
                 None => reply,
             }
         }
         Error::Transport(_) | Error::Unsent { .. } => {
-            Reply::error(502, "upstream_unreachable", error.to_string())
+            reply::error(502, "upstream_unreachable", error.to_string())
         }
         Error::AccessDenied(_)
         | Error::NotFound(_)
         | Error::PreconditionFailed(_)
         | Error::Service(_)
-        | Error::InvalidResponse(_) => Reply::error(502, "upstream_error", error.to_string()),
+        | Error::InvalidResponse(_) => reply::error(502, "upstream_error", error.to_string()),
     }
 }
 
@@ -450,11 +450,11 @@ mod tests {
         let reply = &replies[0];
         assert_eq!(reply.status, 204);
         assert_eq!(
-            reply.header_value("odata-entityid"),
+            reply.header("odata-entityid"),
             Some("https://o.crm.dynamics.com/api/data/v9.2/accounts(1)")
         );
-        assert_eq!(reply.header_value("x-ms-client-request-id"), Some("req-42"));
-        assert_eq!(reply.header_value("set-cookie"), None);
+        assert_eq!(reply.header("x-ms-client-request-id"), Some("req-42"));
+        assert_eq!(reply.header("set-cookie"), None);
         let relayed = &sent[2];
         assert_eq!(
             relayed.url,

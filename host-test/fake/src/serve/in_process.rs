@@ -2,16 +2,14 @@
 //! requests in process (no sockets), playing each [`Delivery`] marker the
 //! way its TLS server plays it on a socket.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use dataverse_host::upstream::{
     HttpError, RequestOptions, Upstream, UpstreamFuture, WasiBody, full,
 };
-use http_body_util::BodyExt;
-use hyper::body::{Body, Frame};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 
 use crate::{Delivery, Fake, GeneratedBody};
 
@@ -49,30 +47,12 @@ async fn deliver(
                 .map_err(|never| match never {})
                 .boxed_unsync()
         })),
+        // The prefix, then the error a dropped connection gives.
         Some(Delivery::DropAfter { bytes }) => Ok(response.map(|body| {
             let cut = body.slice(..bytes.min(body.len()));
-            CutShort { prefix: Some(cut) }.boxed_unsync()
+            let frames = [Ok(Frame::data(cut)), Err(HttpError::ConnectionTerminated)];
+            StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
         })),
         None => Ok(response.map(full)),
-    }
-}
-
-/// A body that yields its prefix and then fails, like a dropped connection.
-struct CutShort {
-    prefix: Option<Bytes>,
-}
-
-impl Body for CutShort {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
-        match self.prefix.take() {
-            Some(prefix) => Poll::Ready(Some(Ok(Frame::data(prefix)))),
-            None => Poll::Ready(Some(Err(HttpError::ConnectionTerminated))),
-        }
     }
 }

@@ -1,21 +1,30 @@
 //! The embedding library's guarantees: one token for many concurrent calls,
 //! typed traps, a fresh instance after a trap, memory and time limits.
 
-mod common;
-
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{OPTIONS, accounts_query, demo_connection};
 use dataverse_fake::{self as fake, Fake, FakeConfig, Fault};
-use dataverse_host::{CallError, Dataverse, DataverseConfig, GuestTrap, Limits, Runtime, Session};
+use dataverse_host::session::DEFAULT_CLIENT_OPTIONS as OPTIONS;
+use dataverse_host::{
+    CallError, Dataverse, DataverseConfig, GuestTrap, Limits, Query, Runtime, Session,
+};
 
 fn runtime_with(limits: Limits) -> Arc<Runtime> {
     Arc::new(
-        Runtime::load_with(Path::new(dataverse_artifacts::CLIENT_PATH), limits)
-            .expect("the component loads"),
+        Runtime::from_wasm_with(dataverse_artifacts::CLIENT, limits).expect("the component loads"),
     )
+}
+
+fn demo_connection() -> String {
+    fake::demo_connection_string()
+}
+
+fn accounts_query(page_size: Option<u32>) -> Query {
+    Query {
+        page_size,
+        ..Query::new("accounts").select(["name"])
+    }
 }
 
 fn shared_runtime() -> Arc<Runtime> {
