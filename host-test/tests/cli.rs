@@ -133,7 +133,8 @@ async fn no_application_user_exits_4_with_the_hint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_settings_and_usage_exit_2_without_the_secret() {
-    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let demo_fake = Fake::demo();
+    let server = fake::serve_tls(demo_fake.clone()).await.unwrap();
     let bad = "AuthType=ClientSecret;Url=http://contoso.crm.dynamics.com/;ClientId=x;ClientSecret=S3cr3t!Value";
     let run = run_against(&server, Some(bad), &["-v", "whoami"]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
@@ -150,6 +151,32 @@ async fn bad_settings_and_usage_exit_2_without_the_secret() {
 
     let unknown = run_against(&server, None, &["frobnicate"]).await;
     assert_eq!(unknown.code, 2);
+
+    // A method that does not exist is refused before anything is sent.
+    let before = demo_fake.requests().len();
+    let demo = fake::demo_connection_string();
+    let method = run_against(&server, Some(&demo), &["send", "FETCH", "accounts"]).await;
+    assert_eq!(method.code, 2, "{}", method.stderr);
+    assert!(
+        method.stderr.contains("GET, POST, PATCH, PUT, DELETE"),
+        "{}",
+        method.stderr
+    );
+    let batch = std::env::temp_dir().join(format!("host-test-batch-{}.json", std::process::id()));
+    std::fs::write(&batch, r#"[{"method":"HEAD","url":"accounts"}]"#).unwrap();
+    let run = run_against(&server, Some(&demo), &["batch", batch.to_str().unwrap()]).await;
+    let _ = std::fs::remove_file(&batch);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("batch request 1: method 'HEAD'"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        demo_fake.requests().len(),
+        before,
+        "nothing reached the fake"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
