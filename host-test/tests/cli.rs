@@ -81,6 +81,36 @@ fn demo_prints_who_am_i_and_three_account_names() {
     assert!(!run.stdout.contains(fake::DEMO_CLIENT_SECRET));
 }
 
+/// The binary carries both components: a copy elsewhere, with a home whose
+/// cache is empty and nothing of the build tree in reach, still runs, and
+/// leaves its precompiled component in the user cache directory.
+#[test]
+fn a_copy_of_the_binary_runs_anywhere_with_an_empty_cache() {
+    let dir = std::env::temp_dir().join(format!("host-test-anywhere-{}", std::process::id()));
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let copy = dir.join("host-test");
+    std::fs::copy(BIN, &copy).unwrap();
+    let run = finish(
+        Command::new(&copy)
+            .arg("demo")
+            .current_dir(&dir)
+            .env_clear()
+            .env("HOME", &home)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("Adventure Works"), "{}", run.stdout);
+    let cached: Vec<_> = std::fs::read_dir(home.join(".cache/dataverse-wasm"))
+        .expect("the cache directory was made")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".cwasm"))
+        .collect();
+    assert_eq!(cached.len(), 1, "one precompiled component");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn whoami_over_tls_prints_the_user_id() {
     let server = fake::serve_tls(Fake::demo()).await.unwrap();
