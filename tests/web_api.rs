@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -343,6 +344,7 @@ async fn read_all_hands_out_pages_and_stops_at_max_rows() {
             for row in json(&page.rows).as_array().unwrap() {
                 names.push(row["name"].as_str().unwrap().to_string());
             }
+            ControlFlow::Continue(())
         })
         .await
         .unwrap();
@@ -353,7 +355,8 @@ async fn read_all_hands_out_pages_and_stops_at_max_rows() {
     let mut seen = 0;
     let read = session
         .read_all(&accounts_query(Some(10)), 12, None, |page| {
-            seen += page.row_count
+            seen += page.row_count;
+            ControlFlow::Continue(())
         })
         .await
         .unwrap();
@@ -378,6 +381,7 @@ async fn read_names(
             for row in json(&page.rows).as_array().unwrap() {
                 names.push(row["name"].as_str().unwrap().to_string());
             }
+            ControlFlow::Continue(())
         })
         .await;
     (names, pages, read)
@@ -461,13 +465,16 @@ async fn read_all_fetch_xml_follows_paging_cookies_to_the_end() {
             for row in json(&page.rows).as_array().unwrap() {
                 names.push(row["name"].as_str().unwrap().to_string());
             }
+            ControlFlow::Continue(())
         })
         .await
         .unwrap();
     assert_eq!((read, pages), (25, 3));
     assert_eq!(names, fake.account_names());
     let read = session
-        .read_all_fetch_xml("accounts", PAGED_FETCH, 12, None, |_| {})
+        .read_all_fetch_xml("accounts", PAGED_FETCH, 12, None, |_| {
+            ControlFlow::Continue(())
+        })
         .await
         .unwrap();
     assert_eq!(read, 12);
@@ -484,6 +491,7 @@ async fn read_all_fetch_xml_ends_with_invalid_response_when_the_paging_cookie_re
             for row in json(&page.rows).as_array().unwrap() {
                 names.push(row["name"].as_str().unwrap().to_string());
             }
+            ControlFlow::Continue(())
         })
         .await;
     let ErrorKind::InvalidResponse(message) = dataverse_error(read) else {

@@ -5,6 +5,7 @@
 //!   (RS256 and PS256 assertions signed inside the component), measured
 //!   against the in-process fake so the network does not blur the figures.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -341,7 +342,9 @@ async fn bench_case(runtime: &Runtime, route: Route, warm: usize) -> Result<Case
             .connect(upstream.clone(), &connection, OPTIONS)
             .await?;
         let started = Instant::now();
-        let rows = pager.read_all(&query, u64::MAX, None, |_| {}).await?;
+        let rows = pager
+            .read_all(&query, u64::MAX, None, |_| ControlFlow::Continue(()))
+            .await?;
         paging.push(rows as f64 / started.elapsed().as_secs_f64());
         peak_guest_bytes = peak_guest_bytes.max(pager.peak_memory_bytes());
     }

@@ -1,6 +1,7 @@
 //! One function per CLI command: read the arguments, make the call, print.
 
 use std::io::{IsTerminal, Read, Write};
+use std::ops::ControlFlow;
 
 use dataverse_fake::{self as fake, Fake};
 use dataverse_host::session::{
@@ -207,13 +208,13 @@ async fn query(args: &Args) -> Result<(), Failure> {
     let json = json_mode(args);
     let mut out = std::io::stdout().lock();
     let mut written = 0u64;
-    let mut write_rows = |rows: &str| -> Result<(), Failure> {
+    let mut write_rows = |rows: &str| -> Result<(), Stop> {
         let rows: Vec<Box<serde_json::value::RawValue>> =
-            serde_json::from_str(rows).map_err(Failure::host)?;
+            serde_json::from_str(rows).map_err(|e| Stop::Failed(Failure::host(e)))?;
         for row in rows {
             let separator = if json && written > 0 { "," } else { "" };
             let newline = if json { "" } else { "\n" };
-            let _ = write!(out, "{separator}{}{newline}", row.get());
+            wrote(write!(out, "{separator}{}{newline}", row.get()))?;
             written += 1;
         }
         Ok(())
@@ -225,24 +226,25 @@ async fn query(args: &Args) -> Result<(), Failure> {
         let max_rows = args.number("--max-rows")?.unwrap_or(u64::MAX);
         let progress = std::io::stderr().is_terminal() && !json;
         let mut total = None;
-        let mut failure = None;
+        let mut stop = None;
         let mut rows_so_far = 0u64;
         session
             .read_all(&query, max_rows, options.as_ref(), |page| {
                 total = total.or(page.total_count);
-                if failure.is_none()
-                    && let Err(e) = write_rows(&page.rows)
-                {
-                    failure = Some(e);
+                if let Err(why) = write_rows(&page.rows) {
+                    // No further page is asked for.
+                    stop = Some(why);
+                    return ControlFlow::Break(());
                 }
                 rows_so_far += u64::from(page.row_count);
                 if progress {
                     eprint!("\r{rows_so_far} rows");
                 }
+                ControlFlow::Continue(())
             })
             .await?;
-        if let Some(failure) = failure {
-            return Err(failure);
+        if let Some(stop) = stop {
+            return stopped(stop);
         }
         if progress {
             eprintln!();
@@ -251,7 +253,9 @@ async fn query(args: &Args) -> Result<(), Failure> {
     } else {
         let page = session.retrieve_multiple(&query, options.as_ref()).await?;
         trace(args, &page.call);
-        write_rows(&page.rows)?;
+        if let Err(stop) = write_rows(&page.rows) {
+            return stopped(stop);
+        }
         finish_rows(json, page.total_count, page.next_link, written);
     }
     Ok(())
@@ -278,6 +282,33 @@ fn finish_rows(json: bool, total: Option<i64>, next_link: Option<String>, rows: 
         eprintln!("{rows} rows");
     }
     let _ = out.flush();
+}
+
+/// Why the rows stopped going out: whoever read them went away (`| head`),
+/// or a row could not be written.
+enum Stop {
+    Closed,
+    Failed(Failure),
+}
+
+/// A write to stdout: a closed pipe stops the command, it is not an error.
+fn wrote(result: std::io::Result<()>) -> Result<(), Stop> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Stop::Closed),
+        Err(e) => Err(Stop::Failed(Failure::host(format!(
+            "writing the rows: {e}"
+        )))),
+    }
+}
+
+/// A closed stdout ends the command quietly and successfully, as `head`
+/// expects of what it reads from; anything else is the failure.
+fn stopped(stop: Stop) -> Result<(), Failure> {
+    match stop {
+        Stop::Closed => Ok(()),
+        Stop::Failed(failure) => Err(failure),
+    }
 }
 
 async fn get(args: &Args) -> Result<(), Failure> {
@@ -445,13 +476,15 @@ async fn fetchxml(args: &Args) -> Result<(), Failure> {
     let mut session = connect(args).await?;
     let json = json_mode(args);
     let mut rows_out = Vec::<Value>::new();
-    let mut emit = |rows: &str| -> Result<(), Failure> {
-        let rows: Vec<Value> = serde_json::from_str(rows).map_err(Failure::host)?;
+    let mut out = std::io::stdout().lock();
+    let mut emit = |rows: &str| -> Result<(), Stop> {
+        let rows: Vec<Value> =
+            serde_json::from_str(rows).map_err(|e| Stop::Failed(Failure::host(e)))?;
         for row in rows {
             if json {
                 rows_out.push(row);
             } else {
-                println!("{row}");
+                wrote(writeln!(out, "{row}"))?;
             }
         }
         Ok(())
@@ -460,19 +493,21 @@ async fn fetchxml(args: &Args) -> Result<(), Failure> {
         // The component follows the paging cookies (and refuses a cookie
         // that does not advance), so this loop cannot spin.
         let max_rows = args.number("--max-rows")?.unwrap_or(u64::MAX);
-        let mut failure = None;
+        let mut stop = None;
         let read = session
             .read_all_fetch_xml(entity_set, &fetch, max_rows, options.as_ref(), |page| {
                 trace(args, &page.call);
-                if failure.is_none()
-                    && let Err(e) = emit(&page.rows)
-                {
-                    failure = Some(e);
+                match emit(&page.rows) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(why) => {
+                        stop = Some(why);
+                        ControlFlow::Break(())
+                    }
                 }
             })
             .await;
-        if let Some(failure) = failure {
-            return Err(failure);
+        if let Some(stop) = stop {
+            return stopped(stop);
         }
         read?;
     } else {
@@ -480,7 +515,9 @@ async fn fetchxml(args: &Args) -> Result<(), Failure> {
             .fetch_xml(entity_set, &fetch, 1, None, options.as_ref())
             .await?;
         trace(args, &page.call);
-        emit(&page.rows)?;
+        if let Err(stop) = emit(&page.rows) {
+            return stopped(stop);
+        }
         if page.more_records && !json {
             eprintln!("(more records: pass --all to read every page)");
         }

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use dataverse_fake::{self as fake, Fake, TlsFakeServer};
+use dataverse_fake::{self as fake, Fake, Fault, TlsFakeServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_host-test");
 
@@ -22,7 +22,13 @@ fn finish(output: Output) -> Run {
 }
 
 /// Runs the CLI against `server` (blocking, off the runtime the server needs).
-async fn run_against(server: &TlsFakeServer, connection: Option<&str>, args: &[&str]) -> Run {
+/// The CLI pointed at the TLS fake (`--connect-to`, `--cacert`); the
+/// folder holds the CA file and goes when the run is over.
+fn command_against(
+    server: &TlsFakeServer,
+    connection: Option<&str>,
+    args: &[&str],
+) -> (Command, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "host-test-cli-{}-{}",
         std::process::id(),
@@ -49,6 +55,11 @@ async fn run_against(server: &TlsFakeServer, connection: Option<&str>, args: &[&
     if let Some(connection) = connection {
         command.env("DATAVERSE_CONNECTION", connection);
     }
+    (command, dir)
+}
+
+async fn run_against(server: &TlsFakeServer, connection: Option<&str>, args: &[&str]) -> Run {
+    let (mut command, dir) = command_against(server, connection, args);
     let output = tokio::task::spawn_blocking(move || command.output().expect("the CLI runs"))
         .await
         .unwrap();
@@ -293,6 +304,53 @@ async fn fetchxml_all_against_a_repeating_paging_cookie_exits_4() {
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run.stderr.contains("paging cookie"), "{}", run.stderr);
     assert_eq!(run.stdout.lines().count(), 20, "pages 1 and 2, once each");
+}
+
+/// `query --all | head -1`: once the reader has gone, no further page is
+/// asked for (a real org's service-protection budget is not spent on rows
+/// nobody reads), and the command ends quietly with 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn query_all_stops_paging_when_stdout_is_closed() {
+    use std::io::BufRead;
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    // Slow pages, so the reader closes long before the last one.
+    fake.inject(Fault::Slow { millis: 150 }, 100);
+    let demo = fake::demo_connection_string();
+    let args = ["query", "accounts", "--all", "--page-size", "2"];
+    let (mut command, dir) = command_against(&server, Some(&demo), &args);
+    let (status, stderr) = tokio::task::spawn_blocking(move || {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the CLI runs");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.contains("accountid"), "{first}");
+        // The reader is dropped here: the pipe is closed.
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let pages = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("accounts"))
+        .count();
+    assert!(
+        pages <= 3,
+        "{pages} pages of 13 were fetched after the reader left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -2,6 +2,7 @@
 //! and typed calls on it.
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -240,12 +241,14 @@ impl Session {
 
     /// Reads every page of `query` (at most `max_rows` rows), handing each
     /// page to `on_page` as it arrives; the guest holds one page at a time.
+    /// `on_page` returning `Break` stops the read there (no further request).
+    /// Returns the rows read.
     pub async fn read_all(
         &mut self,
         query: &Query,
         max_rows: u64,
         options: Option<&RequestOptions>,
-        mut on_page: impl FnMut(Page),
+        mut on_page: impl FnMut(Page) -> ControlFlow<()>,
     ) -> Result<u64, CallError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
@@ -264,8 +267,14 @@ impl Session {
                         .map_err(CallError::Host);
                 }
                 Ok(Ok(Some(page))) => {
-                    on_page(page);
+                    let stop = on_page(page).is_break();
                     self.store.set_epoch_deadline(self.deadline_ticks);
+                    if stop {
+                        break pages
+                            .call_rows_read(&mut self.store, reader)
+                            .await
+                            .map_err(CallError::Host);
+                    }
                 }
             }
         };
@@ -275,14 +284,14 @@ impl Session {
 
     /// Reads every page of a FetchXML query (at most `max_rows` rows),
     /// following paging cookies, handing each page to `on_page` as it
-    /// arrives; the guest holds one page at a time.
+    /// arrives; the guest holds one page at a time. `Break` stops the read.
     pub async fn read_all_fetch_xml(
         &mut self,
         entity_set: &str,
         fetch_xml: &str,
         max_rows: u64,
         options: Option<&RequestOptions>,
-        mut on_page: impl FnMut(FetchPage),
+        mut on_page: impl FnMut(FetchPage) -> ControlFlow<()>,
     ) -> Result<u64, CallError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
@@ -308,8 +317,14 @@ impl Session {
                         .map_err(CallError::Host);
                 }
                 Ok(Ok(Some(page))) => {
-                    on_page(page);
+                    let stop = on_page(page).is_break();
                     self.store.set_epoch_deadline(self.deadline_ticks);
+                    if stop {
+                        break pages
+                            .call_rows_read(&mut self.store, reader)
+                            .await
+                            .map_err(CallError::Host);
+                    }
                 }
             }
         };

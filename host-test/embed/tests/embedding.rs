@@ -1,6 +1,7 @@
 //! The embedding library's guarantees: one token for many concurrent calls,
 //! typed traps, a fresh instance after a trap, memory and time limits.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -222,7 +223,8 @@ async fn paging_ten_thousand_rows_stays_within_eight_mib_of_guest_memory() {
     let mut rows = 0usize;
     let read = session
         .read_all(&query, u64::MAX, None, |page| {
-            rows += page.row_count as usize
+            rows += page.row_count as usize;
+            ControlFlow::Continue(())
         })
         .await
         .expect("reads every page");
