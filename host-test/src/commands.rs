@@ -608,6 +608,20 @@ async fn batch(args: &Args) -> Result<(), Failure> {
             );
         }
     }
+    // Every answer is printed; a part that failed still fails the command,
+    // so a script never takes a partial batch for a success.
+    let failed = result.responses.iter().filter(|r| r.status >= 400).count();
+    if failed > 0 {
+        return Err(Failure {
+            code: crate::EXIT_DATAVERSE,
+            message: format!(
+                "{failed} of {} batch requests failed (their answers are above)",
+                result.responses.len()
+            ),
+            detail: None,
+            error: None,
+        });
+    }
     Ok(())
 }
 

@@ -353,6 +353,35 @@ async fn query_all_stops_paging_when_stdout_is_closed() {
     );
 }
 
+/// A batch whose parts did not all succeed prints every answer and exits 4.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_with_a_failed_part_exits_4_after_printing_every_answer() {
+    let server = fake::serve_tls(Fake::demo()).await.unwrap();
+    let batch = std::env::temp_dir().join(format!("host-test-partial-{}.json", std::process::id()));
+    std::fs::write(
+        &batch,
+        r#"[{"method":"GET","url":"WhoAmI"},{"method":"GET","url":"accounts(accountnumber='NOPE')"}]"#,
+    )
+    .unwrap();
+    let demo = fake::demo_connection_string();
+    let path = batch.to_str().unwrap();
+    let run = run_against(
+        &server,
+        Some(&demo),
+        &["batch", path, "--continue-on-error"],
+    )
+    .await;
+    let _ = std::fs::remove_file(&batch);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stdout.contains("1: HTTP 200"), "{}", run.stdout);
+    assert!(run.stdout.contains("2: HTTP 404"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("1 of 2 batch requests failed"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn query_without_all_stops_after_one_page() {
     let server = fake::serve_tls(Fake::demo()).await.unwrap();
