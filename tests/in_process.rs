@@ -456,40 +456,7 @@ fn with_retries(max_retries: u32) -> dataverse_host::ClientOptions {
 #[tokio::test]
 async fn each_transient_entra_failure_is_retried_once_and_connect_succeeds() {
     let fake = Fake::demo();
-    let faults = [
-        fake::Fault::Status(503),
-        fake::Fault::Throttle {
-            retry_after_secs: 1,
-        },
-        fake::Fault::HangUp,
-    ];
-    for fault in faults {
-        let before = fake.stats().token_requests;
-        fake.inject_entra(fault.clone(), 1);
-        let mut session = connect(&fake, &demo_connection())
-            .await
-            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
-        let acquired = session.token_info().await.unwrap().call.unwrap();
-        assert_eq!(acquired.attempts, 2, "{fault:?}");
-        assert_eq!(fake.stats().token_requests - before, 2, "{fault:?}");
-        // The id reported is the one Entra ID saw on both attempts.
-        let log = fake.requests();
-        let sent: Vec<_> = log
-            .iter()
-            .filter(|r| r.host == fake::LOGIN_HOST)
-            .rev()
-            .take(2)
-            .map(|r| r.header("client-request-id").map(str::to_string))
-            .collect();
-        assert_eq!(
-            sent,
-            [
-                Some(acquired.client_request_id.clone()),
-                Some(acquired.client_request_id)
-            ]
-        );
-        session.who_am_i(None).await.unwrap();
-    }
+    each_transient_entra_failure_is_retried_once(&fake, fake.clone()).await;
 }
 
 #[tokio::test]

@@ -28,27 +28,8 @@ fn one_retry() -> dataverse_host::ClientOptions {
 async fn each_transient_entra_failure_over_tls_is_retried_once_and_connect_succeeds() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let faults = [
-        fake::Fault::Status(503),
-        fake::Fault::Throttle {
-            retry_after_secs: 1,
-        },
-        fake::Fault::HangUp,
-    ];
-    for fault in faults {
-        let before = fake.stats().token_requests;
-        fake.inject_entra(fault.clone(), 1);
-        let mut session = connect_tls(&server, &demo_connection())
-            .await
-            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
-        let acquired = session.token_info().await.unwrap().call.unwrap();
-        assert_eq!(acquired.attempts, 2, "{fault:?}");
-        assert_eq!(fake.stats().token_requests - before, 2, "{fault:?}");
-        assert_eq!(
-            session.who_am_i(None).await.unwrap().user_id,
-            fake::DEMO_USER_ID
-        );
-    }
+    let upstream = Arc::new(network_to(&server, true));
+    each_transient_entra_failure_is_retried_once(&fake, upstream).await;
 }
 
 #[tokio::test]

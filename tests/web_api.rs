@@ -28,6 +28,15 @@ async fn demo_with(fake: &Arc<Fake>, options: ClientOptions) -> Session {
         .unwrap()
 }
 
+/// The `name` of every row of a page, in order.
+fn row_names(rows: &str) -> Vec<String> {
+    let rows = json(rows);
+    let rows = rows.as_array().expect("rows are a JSON array");
+    rows.iter()
+        .map(|row| row["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
@@ -341,9 +350,7 @@ async fn read_all_hands_out_pages_and_stops_at_max_rows() {
     let read = session
         .read_all(&accounts_query(Some(10)), u64::MAX, None, |page| {
             pages += 1;
-            for row in json(&page.rows).as_array().unwrap() {
-                names.push(row["name"].as_str().unwrap().to_string());
-            }
+            names.extend(row_names(&page.rows));
             ControlFlow::Continue(())
         })
         .await
@@ -378,9 +385,7 @@ async fn read_names(
     let read = session
         .read_all(&accounts_query(Some(page_size)), u64::MAX, None, |page| {
             pages += 1;
-            for row in json(&page.rows).as_array().unwrap() {
-                names.push(row["name"].as_str().unwrap().to_string());
-            }
+            names.extend(row_names(&page.rows));
             ControlFlow::Continue(())
         })
         .await;
@@ -462,9 +467,7 @@ async fn read_all_fetch_xml_follows_paging_cookies_to_the_end() {
     let read = session
         .read_all_fetch_xml("accounts", PAGED_FETCH, u64::MAX, None, |page| {
             pages += 1;
-            for row in json(&page.rows).as_array().unwrap() {
-                names.push(row["name"].as_str().unwrap().to_string());
-            }
+            names.extend(row_names(&page.rows));
             ControlFlow::Continue(())
         })
         .await
@@ -488,9 +491,7 @@ async fn read_all_fetch_xml_ends_with_invalid_response_when_the_paging_cookie_re
     let mut names = Vec::new();
     let read = session
         .read_all_fetch_xml("accounts", PAGED_FETCH, u64::MAX, None, |page| {
-            for row in json(&page.rows).as_array().unwrap() {
-                names.push(row["name"].as_str().unwrap().to_string());
-            }
+            names.extend(row_names(&page.rows));
             ControlFlow::Continue(())
         })
         .await;
@@ -513,9 +514,7 @@ async fn fetch_xml_pages_with_the_paging_cookie() {
             .fetch_xml("accounts", fetch, page_number, cookie.as_deref(), None)
             .await
             .unwrap();
-        for row in json(&page.rows).as_array().unwrap() {
-            names.push(row["name"].as_str().unwrap().to_string());
-        }
+        names.extend(row_names(&page.rows));
         if !page.more_records {
             break;
         }

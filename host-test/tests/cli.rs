@@ -67,6 +67,22 @@ async fn run_against(server: &TlsFakeServer, connection: Option<&str>, args: &[&
     finish(output)
 }
 
+/// `-v whoami` with the demo app; it must succeed.
+async fn verbose_whoami(server: &TlsFakeServer) -> Run {
+    let demo = fake::demo_connection_string();
+    let run = run_against(server, Some(&demo), &["-v", "whoami"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run
+}
+
+/// The exchange log's lines of a `-v` run.
+fn exchange_lines(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("http: "))
+        .collect()
+}
+
 fn wrong_secret_connection() -> String {
     format!(
         "AuthType=ClientSecret;Url=https://{}/;ClientId={};ClientSecret=Wr0ng~Value",
@@ -430,18 +446,8 @@ async fn a_token_request_retried_after_503_is_logged_as_attempt_2_and_a_lasting_
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     fake.inject_entra(fake::Fault::Status(503), 1);
-    let run = run_against(
-        &server,
-        Some(&fake::demo_connection_string()),
-        &["-v", "whoami"],
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("http: "))
-        .collect();
+    let run = verbose_whoami(&server).await;
+    let lines = exchange_lines(&run);
     let token = format!(
         "POST {}/{}/oauth2/v2.0/token",
         fake::LOGIN_HOST,
@@ -670,18 +676,8 @@ async fn verbose_logs_each_exchange_with_attempts_and_no_secret() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
     fake.inject(fake::Fault::Status(503), 1);
-    let run = run_against(
-        &server,
-        Some(&fake::demo_connection_string()),
-        &["-v", "whoami"],
-    )
-    .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let lines: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("http: "))
-        .collect();
+    let run = verbose_whoami(&server).await;
+    let lines = exchange_lines(&run);
     let org = fake::ORG_HOST;
     let login = fake::LOGIN_HOST;
     assert!(

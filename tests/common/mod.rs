@@ -108,3 +108,43 @@ pub async fn connect_over_tls(server: &TlsFakeServer) -> (Session, Arc<Network>)
         .unwrap();
     (session, network)
 }
+
+/// A 503, a 429 and a hang-up from Entra ID, one at a time, each cost
+/// `connect` exactly one retry of the token request, under the same
+/// client-request-id, and the session then works.
+pub async fn each_transient_entra_failure_is_retried_once(
+    fake: &Arc<Fake>,
+    upstream: Arc<dyn dataverse_host::Upstream>,
+) {
+    let faults = [
+        fake::Fault::Status(503),
+        fake::Fault::Throttle {
+            retry_after_secs: 1,
+        },
+        fake::Fault::HangUp,
+    ];
+    for fault in faults {
+        let before = fake.stats().token_requests;
+        fake.inject_entra(fault.clone(), 1);
+        let mut session = runtime()
+            .connect(upstream.clone(), &demo_connection(), OPTIONS)
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        let acquired = session.token_info().await.unwrap().call.unwrap();
+        assert_eq!(acquired.attempts, 2, "{fault:?}");
+        assert_eq!(fake.stats().token_requests - before, 2, "{fault:?}");
+        // The id reported is the one Entra ID saw on both attempts.
+        let sent: Vec<_> = fake
+            .requests()
+            .iter()
+            .filter(|r| r.host == fake::LOGIN_HOST)
+            .rev()
+            .take(2)
+            .map(|r| r.header("client-request-id").map(str::to_string))
+            .collect();
+        let id = Some(acquired.client_request_id);
+        assert_eq!(sent, [id.clone(), id], "{fault:?}");
+        let me = session.who_am_i(None).await.unwrap();
+        assert_eq!(me.user_id, fake::DEMO_USER_ID, "{fault:?}");
+    }
+}
