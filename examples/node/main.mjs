@@ -4,11 +4,17 @@
 //   node main.mjs
 //
 // Run `node transpile.mjs` first: it writes ./generated.
+import { readFileSync } from "node:fs";
+
+// The exit codes of every front end (the CLI, this example, the README).
+const EXIT_CODES = JSON.parse(readFileSync(new URL("../../docs/exit-codes.json", import.meta.url), "utf8"));
+const code = (name) => EXIT_CODES.find((row) => row.name === name).code;
+
 const connectionString = process.env.DATAVERSE_CONNECTION;
-if (!connectionString) fail(2, "DATAVERSE_CONNECTION is not set (a ServiceClient connection string)");
+if (!connectionString) fail(code("usage"), "DATAVERSE_CONNECTION is not set (a ServiceClient connection string)");
 
 const { connection, webApi } = await import("./generated/dataverse.js").catch((e) =>
-  fail(1, `cannot load ./generated/dataverse.js (run \`node transpile.mjs\` first): ${e.message}`),
+  fail(code("host"), `cannot load ./generated/dataverse.js (run \`node transpile.mjs\` first): ${e.message}`),
 );
 
 try {
@@ -42,15 +48,9 @@ function describe({ kind: { tag, val }, call }) {
   return `${tag}: ${text}${hint ? ` — ${hint}` : ""}${id}`;
 }
 
-/**
- * The host-test CLI's exit codes: 2 settings, 3 authentication, 4 Dataverse
- * (an invalid response included: the server's answer, not the network), 5 transport.
- */
+/** The exit code of a WIT `error-kind` case, from docs/exit-codes.json. */
 function exitCode(tag) {
-  if (tag === "invalid-settings" || tag === "invalid-request") return 2;
-  if (tag === "authentication" || tag === "authority") return 3;
-  if (tag === "transport") return 5;
-  return 4;
+  return (EXIT_CODES.find((row) => row.kinds.includes(tag)) ?? { code: code("host") }).code;
 }
 
 function fail(code, message) {

@@ -31,7 +31,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The fake prints its port, CA file and a demo connection string, then serves for 120 s.
+# The fake prints its port, CA file and a file with the demo connection string,
+# then serves for 120 s (and removes both files when it stops).
 if [[ -n ${HOST_TEST:-} ]]; then
   "$HOST_TEST" fake-server --seconds 120 >"$out/fake" 2>&1 &
 else
@@ -50,7 +51,8 @@ until grep -q '^try:' "$out/fake"; do
 done
 port=$(sed -n 's|^fake .* on https://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$out/fake")
 ca=$(sed -n 's|.* --cacert \([^ ]*\) .*|\1|p' "$out/fake")
-connection=$(sed -n "s|^try: DATAVERSE_CONNECTION='\([^']*\)'.*|\1|p" "$out/fake")
+connection_file=$(sed -n 's|^try: .*--connection @\([^ ]*\) .*|\1|p' "$out/fake")
+connection=$(cat "$connection_file" 2>/dev/null || true)
 if [[ -z $port || -z $ca || -z $connection ]]; then
   echo "cannot read the port, CA or connection string from the fake's output:" >&2
   cat "$out/fake" >&2

@@ -6,7 +6,6 @@
 //!   against the in-process fake so the network does not blur the figures.
 
 use std::ops::ControlFlow;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,16 +19,14 @@ use serde_json::json;
 use wasmtime::component::Component;
 
 use crate::Failure;
-use crate::args::Args;
+use crate::cli::Global;
 use crate::native::{NativeTransport, NativeUpstream};
 
 const OPTIONS: ClientOptions = dataverse_host::session::DEFAULT_CLIENT_OPTIONS;
 
-pub async fn auth(args: &Args) -> Result<(), Failure> {
-    args.only("bench-auth", &["--iterations"])?;
-    let iterations: usize = args.number("--iterations")?.unwrap_or(50);
-    let runtime = match args.value("--component") {
-        Some(path) => Runtime::load(std::path::Path::new(path)),
+pub async fn auth(global: &Global, iterations: usize) -> Result<(), Failure> {
+    let runtime = match &global.component {
+        Some(path) => Runtime::load(path),
         None => Runtime::from_wasm(dataverse_artifacts::CLIENT),
     }
     .map_err(Failure::host)?;
@@ -93,17 +90,15 @@ pub async fn auth(args: &Args) -> Result<(), Failure> {
 
 /// `bench`: what the component costs over the same core compiled natively,
 /// against the in-process fake and against the fake on loopback TCP + TLS.
-pub async fn run(args: &Args) -> Result<(), Failure> {
-    args.only("bench", &["--iterations"])?;
-    let iterations: usize = args.number("--iterations")?.unwrap_or(2000).max(10);
-    let wasm_path = args
-        .value("--component")
-        .unwrap_or(dataverse_artifacts::CLIENT_PATH);
-    let wasm = std::fs::read(wasm_path).map_err(Failure::host)?;
+pub async fn run(global: &Global, iterations: usize) -> Result<(), Failure> {
+    let wasm = match &global.component {
+        Some(path) => std::fs::read(path).map_err(Failure::host)?,
+        None => dataverse_artifacts::CLIENT.to_vec(),
+    };
 
     println!("dataverse-wasm bench ({iterations} warm calls per case)");
     let load = measure_loading(&wasm)?;
-    let runtime = Arc::new(Runtime::load(Path::new(wasm_path)).map_err(Failure::host)?);
+    let runtime = Arc::new(Runtime::from_wasm(&wasm).map_err(Failure::host)?);
     let mut instantiate = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();

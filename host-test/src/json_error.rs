@@ -5,7 +5,8 @@
 use dataverse_host::session::{ErrorKind, ServiceFailure};
 use serde_json::{Value, json};
 
-use crate::{EXIT_HOST, EXIT_USAGE, Failure};
+use crate::Failure;
+use crate::exit;
 
 /// `{"kind", "message", "exit_code", "status", "code", "aadsts",
 /// "request_id", "client_request_id", "attempts", "retry_after_seconds",
@@ -17,8 +18,7 @@ pub fn render(failure: &Failure) -> Value {
     let mut facts = json!({
         "kind": match (&failure.error, failure.code) {
             (Some(error), _) => kind(&error.kind),
-            (None, EXIT_USAGE) => "usage",
-            (None, EXIT_HOST) => "host",
+            (None, exit::USAGE) => "usage",
             (None, _) => "host",
         },
         "message": failure.message,
@@ -71,7 +71,7 @@ pub fn render(failure: &Failure) -> Value {
 }
 
 /// The WIT name of the case.
-fn kind(kind: &ErrorKind) -> &'static str {
+pub fn kind(kind: &ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidSettings(_) => "invalid-settings",
         ErrorKind::InvalidRequest(_) => "invalid-request",
@@ -85,6 +85,29 @@ fn kind(kind: &ErrorKind) -> &'static str {
         ErrorKind::Transport(_) => "transport",
         ErrorKind::InvalidResponse(_) => "invalid-response",
     }
+}
+
+/// The `-v` details of a failure: its wire facts as `name: value` (the
+/// same facts as the JSON error, for people), or none when there are none.
+pub fn details(failure: &Failure) -> Option<String> {
+    let facts = render(failure);
+    const ORDER: &[&str] = &[
+        "status",
+        "code",
+        "aadsts",
+        "request_id",
+        "client_request_id",
+        "attempts",
+        "retry_after_seconds",
+        "trace_id",
+        "correlation_id",
+    ];
+    let lines: Vec<String> = ORDER
+        .iter()
+        .filter(|key| !facts[**key].is_null())
+        .map(|key| format!("{key}: {}", crate::output::plain(&facts[*key])))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
 }
 
 #[cfg(test)]
@@ -184,5 +207,29 @@ mod tests {
             (&json!("t"), &json!("c"), &json!(3))
         );
         assert!(auth["attempts"].is_null());
+    }
+
+    #[test]
+    fn verbose_details_are_the_facts_not_debug_output() {
+        let failure = failure(
+            ErrorKind::NotFound(ServiceFailure {
+                status: 404,
+                code: Some("0x80040217".into()),
+                message: "account With Id = 1 Does Not Exist".into(),
+                request_id: Some("rid-9".into()),
+                hint: None,
+            }),
+            Some(CallInfo {
+                client_request_id: "cid-9".into(),
+                attempts: 1,
+            }),
+        );
+        assert_eq!(
+            failure.detail.as_deref(),
+            Some(
+                "status: 404, code: 0x80040217, request_id: rid-9, client_request_id: cid-9, attempts: 1"
+            )
+        );
+        assert_eq!(details(&Failure::usage("x")), None);
     }
 }

@@ -1,71 +1,12 @@
 //! The `host-test` CLI as a user runs it: the real binary, the real component,
 //! and the fake served on loopback TLS, reached through --connect-to/--cacert.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use dataverse_fake::{self as fake, Fake, Fault, TlsFakeServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_host-test");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn finish(output: Output) -> Run {
-    Run {
-        code: output.status.code().expect("exited normally"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// Runs the CLI against `server` (blocking, off the runtime the server needs).
-/// The CLI pointed at the TLS fake (`--connect-to`, `--cacert`); the
-/// folder holds the CA file and goes when the run is over.
-fn command_against(
-    server: &TlsFakeServer,
-    connection: Option<&str>,
-    args: &[&str],
-) -> (Command, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!(
-        "host-test-cli-{}-{}",
-        std::process::id(),
-        server.addr.port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, &server.ca_pem).unwrap();
-    let port = server.addr.port();
-    let mut command = Command::new(BIN);
-    command
-        .env_remove("DATAVERSE_CONNECTION")
-        .args([
-            "--connect-to",
-            &format!("{}:443:127.0.0.1:{port}", fake::ORG_HOST),
-        ])
-        .args([
-            "--connect-to",
-            &format!("{}:443:127.0.0.1:{port}", fake::LOGIN_HOST),
-        ])
-        .arg("--cacert")
-        .arg(&ca)
-        .args(args);
-    if let Some(connection) = connection {
-        command.env("DATAVERSE_CONNECTION", connection);
-    }
-    (command, dir)
-}
-
-async fn run_against(server: &TlsFakeServer, connection: Option<&str>, args: &[&str]) -> Run {
-    let (mut command, dir) = command_against(server, connection, args);
-    let output = tokio::task::spawn_blocking(move || command.output().expect("the CLI runs"))
-        .await
-        .unwrap();
-    let _ = std::fs::remove_dir_all(dir);
-    finish(output)
-}
+mod common;
+use common::*;
 
 /// `-v whoami` with the demo app; it must succeed.
 async fn verbose_whoami(server: &TlsFakeServer) -> Run {
@@ -253,16 +194,23 @@ async fn query_all_json_returns_every_row() {
     ];
     let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let names: Vec<&str> = value["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
+    // A stream is NDJSON: one whole row per line, each valid on its own.
+    let names: Vec<String> = run
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(names, fake.account_names());
-    assert_eq!(value["@odata.count"], 25);
-    assert!(value.get("@odata.nextLink").is_none());
+    assert!(
+        run.stderr.is_empty(),
+        "nothing but errors on stderr with --json: {}",
+        run.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

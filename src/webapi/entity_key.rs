@@ -27,7 +27,7 @@ pub(crate) fn key_segment(key: &str) -> Result<String, Error> {
 }
 
 /// A GUID (any case, braces optional) in the lower-case, brace-less form.
-pub(crate) fn guid(text: &str) -> Option<String> {
+pub fn guid(text: &str) -> Option<String> {
     let inner = text
         .strip_prefix('{')
         .and_then(|t| t.strip_suffix('}'))

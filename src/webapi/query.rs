@@ -85,7 +85,7 @@ fn non_empty<'a>(name: &str, value: &'a Option<String>) -> Result<Option<&'a str
 
 /// Entity set and column names are OData identifiers; checking them keeps a
 /// caller's string from rewriting the path or the query.
-pub(crate) fn check_identifier(what: &str, name: &str) -> Result<(), Error> {
+pub fn check_identifier(what: &str, name: &str) -> Result<(), Error> {
     let mut chars = name.chars();
     let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');

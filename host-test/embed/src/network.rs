@@ -146,7 +146,7 @@ impl Network {
     }
 
     /// Where to open the TCP connection for `host:port`.
-    fn destination(&self, host: &str, port: u16) -> (String, u16) {
+    pub fn destination(&self, host: &str, port: u16) -> (String, u16) {
         for rule in &self.connect_to {
             let host_matches =
                 rule.from_host.is_empty() || rule.from_host.eq_ignore_ascii_case(host);

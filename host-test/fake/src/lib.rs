@@ -114,6 +114,9 @@ pub struct FakeApp {
     /// The secret has expired: the right secret then gets 401 `invalid_client`
     /// AADSTS7000222 (a wrong one still gets AADSTS7000215).
     pub secret_expired: bool,
+    /// Entity sets its security role may not read: a GET on them gets 403
+    /// `0x80040220` "…is missing prvRead… privilege…", as Dataverse says it.
+    pub denied_reads: Vec<String>,
 }
 
 impl fmt::Debug for FakeApp {
@@ -132,6 +135,7 @@ impl fmt::Debug for FakeApp {
                     .collect::<Vec<_>>(),
             )
             .field("secret_expired", &self.secret_expired)
+            .field("denied_reads", &self.denied_reads)
             .finish()
     }
 }
@@ -185,6 +189,7 @@ impl Default for FakeConfig {
                     user_id: DEMO_USER_ID.into(),
                     certificates: Vec::new(),
                     secret_expired: false,
+                    denied_reads: Vec::new(),
                 },
                 FakeApp {
                     client_id: NO_USER_CLIENT_ID.into(),
@@ -193,6 +198,7 @@ impl Default for FakeConfig {
                     user_id: ids::stable_guid("no-user"),
                     certificates: Vec::new(),
                     secret_expired: false,
+                    denied_reads: Vec::new(),
                 },
                 FakeApp {
                     client_id: CERT_CLIENT_ID.into(),
@@ -201,6 +207,7 @@ impl Default for FakeConfig {
                     user_id: CERT_USER_ID.into(),
                     certificates: vec![demo_certificate().der.clone()],
                     secret_expired: false,
+                    denied_reads: Vec::new(),
                 },
             ],
             users: vec![FakeUser {

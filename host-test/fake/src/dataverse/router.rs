@@ -30,6 +30,32 @@ fn not_a_member() -> DvError {
     )
 }
 
+/// What Dataverse says when the caller's roles lack Read on a table: the
+/// message names the principal, the privilege and the table.
+fn missing_read_privilege(ctx: &Ctx, logical_name: &str) -> DvError {
+    let (type_code, display) = match logical_name {
+        "account" => (1, "Account"),
+        "contact" => (2, "Contact"),
+        _ => (10000, logical_name),
+    };
+    let mut schema = logical_name.to_string();
+    schema[..1].make_ascii_uppercase();
+    DvError::new(
+        StatusCode::FORBIDDEN,
+        "0x80040220",
+        format!(
+            "Principal user (Id={user}, type=8, roleCount=1, privilegeCount=12, accessMode='0 Read-Write', \
+             AADObjectId='{object}', businessUnitId={unit}), is missing prvRead{schema} privilege \
+             (Id={privilege}) on OTC={type_code} for entity '{logical_name}' (LocalizedName='{display}'). \
+             context.Caller={user}. Consider adding missed privilege to one of the principal (user/team) roles.",
+            user = ctx.user_id,
+            object = crate::ids::stable_guid(&format!("object-{}", ctx.app.client_id)),
+            unit = crate::DEMO_BUSINESS_UNIT_ID,
+            privilege = crate::ids::stable_guid(&format!("prvRead{schema}")),
+        ),
+    )
+}
+
 pub(crate) fn handle(
     config: &FakeConfig,
     state: &mut State,
@@ -174,6 +200,16 @@ fn challenge(config: &FakeConfig, request_id: &str, req: &Request<Bytes>) -> Res
 fn route(ctx: &Ctx, state: &mut State, req: &Request<Bytes>) -> Result<Reply, DvError> {
     let segments = path::segments(req.uri().path())?;
     let is_set = |s: &Segment| state.tables.contains_key(s.name.as_str());
+    if req.method() == Method::GET
+        && let Some(first) = segments.first()
+        && is_set(first)
+        && ctx.app.denied_reads.contains(&first.name)
+    {
+        return Err(missing_read_privilege(
+            ctx,
+            state.tables[first.name.as_str()].logical_name,
+        ));
+    }
     match segments.as_slice() {
         [] => {
             require(req, Method::GET)?;
@@ -332,6 +368,33 @@ mod tests {
         assert_eq!(
             json(&resp),
             serde_json::json!({"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}})
+        );
+    }
+
+    #[test]
+    fn a_role_without_read_gets_403_missing_privilege_on_that_table_only() {
+        let mut config = FakeConfig::default();
+        config.apps[0].denied_reads = vec!["accounts".into()];
+        let fake = Fake::new(config);
+        let token = demo_token(&fake);
+        let resp = api_get(&fake, &token, "/api/data/v9.2/accounts?$top=1");
+        assert_eq!(resp.status(), 403);
+        let error = &json(&resp)["error"];
+        assert_eq!(error["code"], "0x80040220");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("Principal user (Id={DEMO_USER_ID}, type=8,"))
+                && message.contains("is missing prvReadAccount privilege")
+                && message.contains("for entity 'account' (LocalizedName='Account')"),
+            "{message}"
+        );
+        assert_eq!(
+            api_get(&fake, &token, "/api/data/v9.2/contacts?$top=1").status(),
+            200
+        );
+        assert_eq!(
+            api_get(&fake, &token, "/api/data/v9.2/WhoAmI").status(),
+            200
         );
     }
 

@@ -1,0 +1,92 @@
+//! `fake-server`: the fake Entra ID + Dataverse on loopback TLS for a while,
+//! with the files that point the CLI at it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dataverse_fake::{self as fake, Fake};
+
+use crate::{Failure, output};
+
+pub async fn run(seconds: u64) -> Result<(), Failure> {
+    let server = fake::serve_tls(Fake::demo()).await.map_err(Failure::host)?;
+    let port = server.addr.port();
+    let files = Files::create(port, &server.ca_pem, &fake::demo_connection_string())
+        .map_err(|e| Failure::host(format!("writing the fake's files: {e}")))?;
+    output::line(&format!(
+        "fake Entra ID + Dataverse on https://127.0.0.1:{port} for {seconds} s\n\
+         try: host-test --connection @{} --connect-to {}:443:127.0.0.1:{port} --connect-to {}:443:127.0.0.1:{port} --cacert {} whoami",
+        files.connection.display(),
+        fake::ORG_HOST,
+        fake::LOGIN_HOST,
+        files.ca.display()
+    ))?;
+    sleep_or_stop(Duration::from_secs(seconds)).await;
+    drop(server);
+    drop(files);
+    Ok(())
+}
+
+/// The CA and the connection string in a private temporary folder: the
+/// secret stays off the command line the `try:` line shows. The folder goes
+/// when this is dropped — at the end, and on Ctrl-C or SIGTERM.
+struct Files {
+    dir: PathBuf,
+    ca: PathBuf,
+    connection: PathBuf,
+}
+
+impl Files {
+    fn create(port: u16, ca_pem: &str, connection: &str) -> std::io::Result<Files> {
+        let dir = std::env::temp_dir().join(format!("dataverse-fake-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        private(&dir, 0o700)?;
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, ca_pem)?;
+        let connection_file = dir.join("connection");
+        std::fs::write(&connection_file, connection)?;
+        private(&connection_file, 0o600)?;
+        Ok(Files {
+            dir,
+            ca,
+            connection: connection_file,
+        })
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(unix)]
+fn private(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn private(_path: &std::path::Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Waits `duration`, or until Ctrl-C or SIGTERM, whichever comes first.
+async fn sleep_or_stop(duration: Duration) {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
