@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use dataverse_host::session::{ErrorKind, Method, WebRequest};
+use dataverse_host::session::{DataverseError, ErrorKind, Method, WebRequest, describe};
 use dataverse_host::upstream::{HttpError, RequestOptions};
 use dataverse_host::{CallError, Network, Session};
 use dataverse_wasm::auth::{authority, cloud};
@@ -24,7 +24,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use crate::cli::Global;
-use crate::{Failure, exit, output};
+use crate::{Failure, output};
 
 /// How far the local clock may be off Microsoft's before tokens and client
 /// assertions fail (Entra ID's allowance for `nbf`/`exp` is five minutes).
@@ -74,25 +74,61 @@ impl Outcome {
     }
 }
 
-/// A broken link: what is wrong, the fix, and the exit code it ends with.
+/// A broken link: what is wrong (as the component's typed error, so the
+/// exit code and `--json`'s `kind` are those of the other commands) and the fix.
 struct Broken {
-    detail: String,
+    error: DataverseError,
     fix: String,
-    code: u8,
 }
 
-fn broken(code: u8, detail: impl Into<String>, fix: impl Into<String>) -> Broken {
+fn broken(kind: ErrorKind, fix: impl Into<String>) -> Broken {
     Broken {
-        detail: detail.into(),
+        error: DataverseError { kind, call: None },
         fix: fix.into(),
-        code,
+    }
+}
+
+/// A failed call as a broken link.
+fn broken_call(error: CallError, fix: impl Into<String>) -> Broken {
+    match error {
+        CallError::Dataverse(error) => Broken {
+            error,
+            fix: fix.into(),
+        },
+        other => broken(ErrorKind::Transport(other.to_string()), fix),
+    }
+}
+
+/// What a step shows of an error: the service's own words, without the
+/// component's hint (the step's fix says what to do).
+fn brief(error: &DataverseError) -> String {
+    match &error.kind {
+        ErrorKind::Authentication(a) => {
+            let first = a.description.lines().next().unwrap_or_default();
+            format!("Entra ID answered HTTP {} {}: {first}", a.status, a.error)
+        }
+        ErrorKind::AccessDenied(s)
+        | ErrorKind::NotFound(s)
+        | ErrorKind::PreconditionFailed(s)
+        | ErrorKind::Service(s) => format!(
+            "Dataverse answered HTTP {} {}: {}",
+            s.status,
+            s.code.as_deref().unwrap_or("-"),
+            s.message
+        ),
+        ErrorKind::InvalidSettings(m)
+        | ErrorKind::InvalidRequest(m)
+        | ErrorKind::Authority(m)
+        | ErrorKind::Transport(m)
+        | ErrorKind::InvalidResponse(m) => m.clone(),
+        ErrorKind::Throttled(_) => describe(error),
     }
 }
 
 /// The chain so far.
 struct Report {
     steps: Vec<Step>,
-    failure: Option<u8>,
+    failure: Option<DataverseError>,
 }
 
 impl Report {
@@ -127,14 +163,14 @@ impl Report {
                 Some(value)
             }
             Err(b) => {
-                self.failure = Some(b.code);
                 self.steps.push(Step {
                     name,
                     outcome: Outcome::Failed,
                     elapsed,
-                    detail: b.detail,
+                    detail: brief(&b.error),
                     fix: Some(b.fix),
                 });
+                self.failure = Some(b.error);
                 None
             }
         }
@@ -175,18 +211,15 @@ pub async fn run(global: &Global, table: Option<&str>) -> Result<(), Failure> {
     print(global, &report)?;
     match report.failure {
         None => Ok(()),
-        Some(code) => {
+        Some(error) => {
             let step = report
                 .steps
                 .iter()
                 .find(|s| s.outcome == Outcome::Failed)
                 .expect("a failure has its step");
-            Err(Failure {
-                code,
-                message: format!("doctor: the {} step failed: {}", step.name, step.detail),
-                detail: step.fix.clone(),
-                error: None,
-            })
+            let mut failure = Failure::from(CallError::Dataverse(error));
+            failure.message = format!("doctor: the {} step failed: {}", step.name, step.detail);
+            Err(failure)
         }
     }
 }
@@ -251,14 +284,8 @@ async fn walk(
     let runtime = match crate::load_runtime(global) {
         Ok(runtime) => runtime,
         Err(failure) => {
-            report.failure = Some(failure.code);
-            report.steps.push(Step {
-                name: "token",
-                outcome: Outcome::Failed,
-                elapsed: Duration::ZERO,
-                detail: failure.message,
-                fix: Some("the component could not be loaded".into()),
-            });
+            // Not a link of the chain: this machine's own problem.
+            eprintln!("error: {}", failure.message);
             return;
         }
     };
@@ -310,8 +337,7 @@ async fn walk(
                 .step("read privilege", async || {
                     crate::checks::identifier("entity set", table).map_err(|f| {
                         broken(
-                            exit::USAGE,
-                            f.message,
+                            ErrorKind::InvalidRequest(f.message),
                             "pass the entity set name, e.g. --table accounts",
                         )
                     })?;
@@ -343,8 +369,7 @@ async fn walk(
 fn check_settings(connection: &str) -> Result<(Settings, String), Broken> {
     let settings = settings::parse(connection).map_err(|e| {
         broken(
-            exit::USAGE,
-            e.to_string(),
+            ErrorKind::InvalidSettings(e.to_string()),
             "fix the connection string: AuthType=ClientSecret;Url=https://yourorg.crm.dynamics.com/;ClientId=…;ClientSecret=…",
         )
     })?;
@@ -374,8 +399,7 @@ async fn resolve(host: &str, to_host: &str, to_port: u16) -> Result<((), String)
             Ok(((), format!("{host}{via} → {}", addrs.join(", "))))
         }
         Err(e) => Err(broken(
-            exit::TRANSPORT,
-            format!("cannot resolve {to_host}: {e}"),
+            ErrorKind::Transport(format!("cannot resolve {to_host}: {e}")),
             "check the host name in Url (a typo is the usual cause; it looks like yourorg.crm.dynamics.com) and this machine's DNS",
         )),
     }
@@ -394,8 +418,7 @@ async fn discovery_response(
     }
     let request = builder.body(Bytes::new()).map_err(|e| {
         broken(
-            exit::USAGE,
-            format!("the Url is not a valid URL: {e}"),
+            ErrorKind::InvalidSettings(format!("Url is not a valid URL: {e}")),
             "fix Url",
         )
     })?;
@@ -436,22 +459,19 @@ fn connect_broken(error: &HttpError, org_url: &str) -> Broken {
     let lower = text.to_ascii_lowercase();
     if lower.contains("certificate") || lower.contains("tls") {
         return broken(
-            exit::TRANSPORT,
-            format!("TLS to {org_url} failed: {text}"),
+            ErrorKind::Transport(format!("TLS to {org_url} failed: {text}")),
             "the server's certificate is not trusted: behind a TLS-inspecting proxy, add your \
              corporate root CA (install it in the system trust store, or pass --cacert FILE)",
         );
     }
     if lower.contains("dns") {
         return broken(
-            exit::TRANSPORT,
-            format!("cannot resolve the host of {org_url}: {text}"),
+            ErrorKind::Transport(format!("cannot resolve the host of {org_url}: {text}")),
             "check the host name in Url and this machine's DNS",
         );
     }
     broken(
-        exit::TRANSPORT,
-        format!("cannot reach {org_url}: {text}"),
+        ErrorKind::Transport(format!("cannot reach {org_url}: {text}")),
         "check the Url, the network and the firewall; behind a proxy set HTTPS_PROXY (and NO_PROXY for exceptions)",
     )
 }
@@ -463,14 +483,16 @@ fn discover(
     let (authority, scope) = match authority::from_settings(settings) {
         Some(configured) => {
             let authority = configured.map_err(|e| {
-                broken(exit::AUTH, e.to_string(), "fix TenantId or Authority in the connection string")
+                broken(
+                    ErrorKind::Authority(e.to_string()),
+                    "fix TenantId or Authority in the connection string",
+                )
             })?;
             (authority, authority::default_scope(settings))
         }
         None => authority::from_discovery(challenge, settings).map_err(|e| {
             broken(
-                exit::AUTH,
-                e.to_string(),
+                ErrorKind::Authority(e.to_string()),
                 format!(
                     "{} did not answer like Dataverse (HTTP {}, no usable WWW-Authenticate challenge): \
                      check that Url is the environment's URL (Power Platform admin center → Environments → Environment URL)",
@@ -496,13 +518,12 @@ fn check_cloud(authority: &authority::Authority, org_host: &str) -> Result<((), 
             format!("{} is the {} cloud's Entra ID", authority.url(), cloud.name),
         )),
         Some(cloud) => Err(broken(
-            exit::AUTH,
-            format!(
+            ErrorKind::Authority(format!(
                 "{} is not an Entra ID host of the {} cloud the org belongs to (expected {})",
                 authority.host,
                 cloud.name,
                 cloud.login_hosts.join(" or ")
-            ),
+            )),
             "the authority must be in the org's cloud: fix Authority, or check that Url is a Dataverse environment",
         )),
         None => Ok((
@@ -538,16 +559,15 @@ fn unix_now() -> u64 {
 
 /// What a refused token request means, by its AADSTS code.
 fn token_broken(error: CallError, settings: &Settings) -> Broken {
-    let failure = Failure::from(error);
-    let Some(ErrorKind::Authentication(auth)) = failure.error.as_ref().map(|e| &e.kind) else {
-        let fix = match failure.error.as_ref().map(|e| &e.kind) {
+    let Some(ErrorKind::Authentication(auth)) = error.kind().cloned() else {
+        let fix = match error.kind() {
             Some(ErrorKind::InvalidSettings(_)) => "fix the connection string (or --cert-store)",
             Some(ErrorKind::Transport(_)) => {
                 "the login host is unreachable: check the network, HTTPS_PROXY and the trust store"
             }
             _ => "see the message",
         };
-        return broken(failure.code, failure.message, fix);
+        return broken_call(error, fix);
     };
     let secret_is_a_guid = matches!(&settings.credential,
         Credential::ClientSecret(secret) if dataverse_wasm::webapi::entity_key::guid(secret.expose()).is_some());
@@ -558,58 +578,56 @@ fn token_broken(error: CallError, settings: &Settings) -> Broken {
             "ClientSecret holds the secret's ID (a GUID), not its value: in {secrets}, the Value \
              column is shown only once, when the secret is created — create a new secret and copy its Value"
         ),
-        Some(7000215) => format!("the client secret is wrong: create a new secret in {secrets} and copy its Value"),
-        Some(7000222) => format!("the client secret has expired: create a new one in {secrets} and update the connection string"),
+        Some(7000215) => format!(
+            "the client secret is wrong: create a new secret in {secrets} and copy its Value"
+        ),
+        Some(7000222) => format!(
+            "the client secret has expired: create a new one in {secrets} and update the connection string"
+        ),
         Some(700016) => format!(
-            "no app {app} in tenant {}: check ClientId (the Application (client) ID, not the object ID) and the tenant",
-            auth.description.split('\'').nth(3).unwrap_or("?")
+            "there is no app {app} in this tenant: check ClientId (the Application (client) ID, not the object ID) and the tenant"
         ),
         Some(700027) => format!(
-            "the certificate is not registered on the app (or the key does not match it): upload its public part (.cer) in {secrets} → Certificates"
+            "the certificate is not registered on the app (or its key does not match): upload its public part (.cer) in {secrets} → Certificates"
         ),
-        Some(700024) => "the client assertion is outside its valid time: sync this machine's clock (NTP)".into(),
+        Some(700024) => {
+            "the client assertion is outside its valid time: sync this machine's clock (NTP)".into()
+        }
         Some(7000218) => "no credential reached Entra ID: set ClientSecret, or AuthType=Certificate with a Thumbprint".into(),
-        Some(90002) | Some(90072) => "the tenant does not exist or the app is not in it: check TenantId / Authority".into(),
-        Some(50059) => "no tenant was found: set TenantId".into(),
+        Some(90002) | Some(90072) => {
+            "the tenant does not exist or the app is not in it: check TenantId / Authority".into()
+        }
         _ => auth.hint.clone().unwrap_or_else(|| "see Entra ID's message".into()),
     };
-    broken(exit::AUTH, failure.message, fix)
+    broken_call(error, fix)
 }
 
 fn user_broken(error: CallError) -> Broken {
-    let failure = Failure::from(error);
-    let code = failure.error.as_ref().and_then(|e| match &e.kind {
-        ErrorKind::AccessDenied(s) => s.code.clone(),
-        _ => None,
-    });
-    let fix = match code.as_deref() {
-        Some("0x80072560") => {
-            "the app has no Application User in this environment: Power Platform \
-            admin center → the environment → Settings → Users + permissions → Application users → \
-            New app user, pick the app, and give it a security role"
+    let fix = match error.kind() {
+        Some(ErrorKind::AccessDenied(s)) if s.code.as_deref() == Some("0x80072560") => {
+            "the app has no Application User in this environment: Power Platform admin center → \
+             the environment → Settings → Users + permissions → Application users → New app user, \
+             pick the app, and give it a security role"
         }
-        _ => match failure.error.as_ref().map(|e| &e.kind) {
-            Some(ErrorKind::Authentication(_)) | Some(ErrorKind::Authority(_)) => {
-                "Dataverse refused the token: check that Url is the environment the app user is in"
-            }
-            _ => "see the message",
-        },
+        Some(ErrorKind::Authentication(_)) | Some(ErrorKind::Authority(_)) => {
+            "Dataverse refused the token: check that Url is the environment the Application User is in"
+        }
+        _ => "see the message",
     };
-    broken(failure.code, failure.message, fix)
+    broken_call(error, fix)
 }
 
 fn privilege_broken(error: CallError, table: &str) -> Broken {
-    let failure = Failure::from(error);
-    let fix = match failure.error.as_ref().map(|e| &e.kind) {
+    let fix = match error.kind() {
         Some(ErrorKind::AccessDenied(s)) => {
             let privilege = s
                 .message
                 .split_whitespace()
                 .find(|w| w.starts_with("prv"))
-                .map_or("Read".to_string(), str::to_string);
+                .unwrap_or("Read");
             format!(
                 "the Application User's security role lacks {privilege} on {table}: open the role \
-                 (Power Platform admin center → Settings → Security roles) and grant Read on the table"
+                 (Power Platform admin center → the environment → Settings → Security roles) and grant Read on the table"
             )
         }
         Some(ErrorKind::NotFound(_)) => format!(
@@ -617,7 +635,7 @@ fn privilege_broken(error: CallError, table: &str) -> Broken {
         ),
         _ => "see the message".into(),
     };
-    broken(failure.code, failure.message, fix)
+    broken_call(error, fix)
 }
 
 /// The service protection headers Dataverse puts on every answer.
