@@ -37,6 +37,7 @@ const STEPS: &[&str] = &[
     "connect",
     "tenant discovery",
     "authority",
+    "clock",
     "token",
     "application user",
     "read privilege",
@@ -77,13 +78,14 @@ impl Outcome {
 /// A broken link: what is wrong (as the component's typed error, so the
 /// exit code and `--json`'s `kind` are those of the other commands) and the fix.
 struct Broken {
-    error: DataverseError,
+    /// Boxed: it is large, and every link returns `Result<_, Broken>`.
+    error: Box<DataverseError>,
     fix: String,
 }
 
 fn broken(kind: ErrorKind, fix: impl Into<String>) -> Broken {
     Broken {
-        error: DataverseError { kind, call: None },
+        error: Box::new(DataverseError { kind, call: None }),
         fix: fix.into(),
     }
 }
@@ -92,7 +94,7 @@ fn broken(kind: ErrorKind, fix: impl Into<String>) -> Broken {
 fn broken_call(error: CallError, fix: impl Into<String>) -> Broken {
     match error {
         CallError::Dataverse(error) => Broken {
-            error,
+            error: Box::new(error),
             fix: fix.into(),
         },
         other => broken(ErrorKind::Transport(other.to_string()), fix),
@@ -128,7 +130,7 @@ fn brief(error: &DataverseError) -> String {
 /// The chain so far.
 struct Report {
     steps: Vec<Step>,
-    failure: Option<DataverseError>,
+    failure: Option<Box<DataverseError>>,
 }
 
 impl Report {
@@ -217,7 +219,7 @@ pub async fn run(global: &Global, table: Option<&str>) -> Result<(), Failure> {
                 .iter()
                 .find(|s| s.outcome == Outcome::Failed)
                 .expect("a failure has its step");
-            let mut failure = Failure::from(CallError::Dataverse(error));
+            let mut failure = Failure::from(CallError::Dataverse(*error));
             failure.message = format!("doctor: the {} step failed: {}", step.name, step.detail);
             Err(failure)
         }
@@ -272,13 +274,25 @@ async fn walk(
     report
         .step("authority", async || check_cloud(&authority, &name))
         .await;
-    if let Some(skew) = clock_skew(&challenge) {
-        if skew.abs() > MAX_CLOCK_SKEW.as_secs() as i64 {
+    // Entra ID checks token and assertion times against its clock: a local
+    // clock far off shows here before it shows as a refused token.
+    match clock_skew(&challenge) {
+        Some(skew) if skew.unsigned_abs() > MAX_CLOCK_SKEW.as_secs() && report.failure.is_none() => {
             report.warn(
                 "clock",
                 format!("the local clock is {skew} s off Dataverse's Date header"),
                 "sync the clock (NTP): Entra ID refuses tokens and client assertions outside a 5-minute window".into(),
-            );
+            )
+        }
+        skew => {
+            report
+                .step("clock", async || {
+                    Ok(((), match skew {
+                        Some(skew) => format!("within {} s of Dataverse's clock (its Date header)", skew.unsigned_abs()),
+                        None => "no Date header to compare with".into(),
+                    }))
+                })
+                .await;
         }
     }
     let runtime = match crate::load_runtime(global) {
@@ -719,6 +733,24 @@ fn print(global: &Global, report: &Report) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_header_years_off_is_a_clock_skew() {
+        let response = dataverse_wasm::http::Response {
+            status: 401,
+            headers: vec![("Date".into(), "Tue, 01 Dec 2020 00:00:00 GMT".into())],
+            body: Vec::new(),
+        };
+        assert!(clock_skew(&response).unwrap() > 365 * 86_400);
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap();
+        let response = dataverse_wasm::http::Response {
+            headers: vec![("date".into(), now.replace("+0000", "GMT"))],
+            ..response
+        };
+        assert!(clock_skew(&response).unwrap().unsigned_abs() < 5);
+    }
 
     #[test]
     fn http_dates_parse() {

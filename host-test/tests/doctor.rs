@@ -52,6 +52,7 @@ fn diagnosis(run: Run) -> Diagnosis {
             "connect",
             "tenant discovery",
             "authority",
+            "clock",
             "token",
             "application user",
             "read privilege",
