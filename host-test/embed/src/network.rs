@@ -1,6 +1,6 @@
 //! Outgoing HTTPS over real sockets: curl-style `--connect-to` rewriting
-//! (the Host header and the TLS server name stay the original host), extra
-//! trusted roots (`--cacert`) on top of the Mozilla roots, and a pool of
+//! (the Host header and the TLS server name stay the original host), the
+//! Mozilla roots plus the OS trust store plus extra roots (`--cacert`), and a pool of
 //! keep-alive HTTP/1.1 connections shared by every instance that sends
 //! through the same `Network` (one TLS handshake per host, not per call).
 //! Response bodies stream to the guest; a request is resent by the pool only
@@ -95,13 +95,21 @@ struct Destination {
 }
 
 impl Network {
-    /// `extra_roots_pem`: PEM certificates trusted in addition to the Mozilla roots.
+    /// A network that trusts the Mozilla roots, the OS trust store (read
+    /// once, here) and `extra_roots_pem`: PEM certificates, each also pinned
+    /// (see `RootsOrPinned`).
     pub fn new(
         connect_to: Vec<ConnectTo>,
         extra_roots_pem: Option<&str>,
     ) -> Result<Network, HostError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // The OS store holds what the Mozilla list does not: a company's own
+        // root CA, or the one a TLS-inspecting proxy re-signs traffic with.
+        // Unreadable files and certificates webpki cannot use are skipped:
+        // a broken store must not stop a host the Mozilla roots serve.
+        let native = rustls_native_certs::load_native_certs();
+        let _ = roots.add_parsable_certificates(native.certs);
         let mut pinned = Vec::new();
         if let Some(pem) = extra_roots_pem {
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
