@@ -238,7 +238,8 @@ fn load_runtime(args: &Args) -> Result<Runtime, Failure> {
     }
 }
 
-/// The network upstream as `--connect-to` and `--cacert` describe it.
+/// The network upstream as `--connect-to` and `--cacert` describe it,
+/// through the proxies the environment names (`HTTPS_PROXY`, `NO_PROXY`, …).
 pub fn network(args: &Args) -> Result<Network, Failure> {
     let cacert = match args.value("--cacert") {
         Some(path) => Some(
@@ -252,7 +253,11 @@ pub fn network(args: &Args) -> Result<Network, Failure> {
         .into_iter()
         .map(|rule| rule.parse().map_err(|e| Failure::usage(format!("{e:#}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    Network::new(connect_to, cacert.as_deref()).map_err(|e| Failure::usage(format!("{e:#}")))
+    let proxy = dataverse_host::ProxyConfig::from_env(|name| std::env::var(name).ok())
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    Network::new(connect_to, cacert.as_deref())
+        .map(|network| network.with_proxy(proxy))
+        .map_err(|e| Failure::usage(format!("{e:#}")))
 }
 
 /// Connects to the org named by the connection string, over the network.
