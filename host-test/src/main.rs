@@ -173,7 +173,8 @@ fn load_runtime(global: &Global) -> Result<Runtime, Failure> {
     }
 }
 
-/// The network upstream as `--connect-to` and `--cacert` describe it.
+/// The network upstream as `--connect-to` and `--cacert` describe it,
+/// through the proxies the environment names (`HTTPS_PROXY`, `NO_PROXY`, …).
 pub fn network(global: &Global) -> Result<Network, Failure> {
     let cacert = match &global.cacert {
         Some(path) => Some(
@@ -187,7 +188,11 @@ pub fn network(global: &Global) -> Result<Network, Failure> {
         .iter()
         .map(|rule| rule.parse().map_err(|e| Failure::usage(format!("{e:#}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    Network::new(connect_to, cacert.as_deref()).map_err(|e| Failure::usage(format!("{e:#}")))
+    let proxy = dataverse_host::ProxyConfig::from_env(|name| std::env::var(name).ok())
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    Network::new(connect_to, cacert.as_deref())
+        .map(|network| network.with_proxy(proxy))
+        .map_err(|e| Failure::usage(format!("{e:#}")))
 }
 
 /// The connection string from wherever the user keeps it (see `connection`).

@@ -1,10 +1,13 @@
 //! [`HostError`]: why the host could not set something up (load the
-//! component, build the TLS client, bind a port). Failures of a call are
+//! component, build the TLS client, bind a port, read the proxy settings)
+//! or open a tunnel through a proxy. Failures of a call are
 //! [`crate::CallError`].
 
 use std::path::PathBuf;
 
-/// A set-up failure of the host, before any call runs.
+/// A set-up failure of the host, before any call runs; or, for
+/// `ProxyRefused` and `ProxyProtocol`, a proxy failing to open a tunnel,
+/// which reaches the guest as the text of a transport error.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// The component file could not be read.
@@ -35,6 +38,33 @@ pub enum HostError {
     /// Extra trusted roots (`--cacert`) could not be used.
     #[error("{0}")]
     Roots(String),
+    /// A proxy URL (`HTTPS_PROXY`, …) is malformed or names a kind of proxy
+    /// this host does not speak. `setting` names where the URL came from;
+    /// the URL itself is never shown, since it may hold a password.
+    #[error("{setting}: {reason}")]
+    ProxyUrl {
+        setting: &'static str,
+        reason: String,
+    },
+    /// The proxy answered `CONNECT` with a status other than 2xx (407: it
+    /// wants credentials, or other ones; 403: its policy forbids the target;
+    /// 502/503: it could not reach the target). `proxy` is
+    /// `http://host:port`, without credentials.
+    #[error("proxy {proxy} refused CONNECT to {target}: {status} {reason}")]
+    ProxyRefused {
+        proxy: String,
+        target: String,
+        status: u16,
+        reason: String,
+    },
+    /// The proxy closed the connection, or answered `CONNECT` with something
+    /// that is not a bounded HTTP/1.x response head.
+    #[error("proxy {proxy}, CONNECT to {target}: {problem}")]
+    ProxyProtocol {
+        proxy: String,
+        target: String,
+        problem: String,
+    },
 }
 
 impl HostError {

@@ -11,6 +11,8 @@
 //! - `upstream`: where the guest's HTTP goes: the [`Upstream`] trait, the
 //!   exchange log, the `wasi:http` hooks.
 //! - `network`: [`Network`], the real upstream (keep-alive TLS pool).
+//! - `proxy`: [`ProxyConfig`], the proxies the environment names
+//!   (`HTTPS_PROXY`, `NO_PROXY`, …), and the `CONNECT` handshake.
 //! - `serve`: serves the gateway component over HTTP, reusing instances.
 //! - `error`: [`HostError`], why the host could not set something up.
 //! - `builders`: defaults and builders for the WIT records
@@ -28,6 +30,7 @@ mod instance_pool;
 pub mod limits;
 pub mod network;
 pub mod pool;
+pub mod proxy;
 pub mod runtime;
 pub mod serve;
 pub mod session;
@@ -38,6 +41,7 @@ pub use error::HostError;
 pub use limits::Limits;
 pub use network::{ConnectTo, Network};
 pub use pool::{Dataverse, DataverseConfig, PoolStats};
+pub use proxy::{Proxy, ProxyConfig};
 pub use runtime::Runtime;
 pub use session::{
     CallError, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method, Page, Query,

@@ -1,10 +1,11 @@
 //! Outgoing HTTPS over real sockets: curl-style `--connect-to` rewriting
-//! (the Host header and the TLS server name stay the original host), extra
-//! trusted roots (`--cacert`) on top of the Mozilla roots, and a pool of
-//! keep-alive HTTP/1.1 connections shared by every instance that sends
-//! through the same `Network` (one TLS handshake per host, not per call).
-//! Response bodies stream to the guest; a request is resent by the pool only
-//! when not one byte of it was written.
+//! (the Host header and the TLS server name stay the original host), the
+//! Mozilla roots plus the OS trust store plus extra roots (`--cacert`),
+//! tunnels through an HTTP proxy ([`Network::with_proxy`], the `proxy`
+//! module), and a pool of keep-alive HTTP/1.1 connections shared by every
+//! instance that sends through the same `Network` (one TLS handshake per
+//! host, not per call). Response bodies stream to the guest; a request is
+//! resent by the pool only when not one byte of it was written.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ use tokio_rustls::TlsConnector;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 use crate::error::HostError;
+use crate::proxy::{self, Proxy, ProxyConfig};
 use crate::upstream::{Upstream, UpstreamFuture, full};
 
 /// Idle connections kept per destination; more concurrent requests open more
@@ -77,6 +79,7 @@ impl std::str::FromStr for ConnectTo {
 /// The network upstream.
 pub struct Network {
     connect_to: Vec<ConnectTo>,
+    proxy: ProxyConfig,
     tls: TlsConnector,
     idle: Mutex<HashMap<Destination, Vec<(Sender, Instant)>>>,
     connections_opened: AtomicU64,
@@ -86,22 +89,34 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 type TrySendError = hyper::client::conn::TrySendError<http::Request<Full<Bytes>>>;
 
 /// Where a connection goes and whom it authenticates: connections are only
-/// reused for the same TLS server name and the same socket address.
+/// reused for the same TLS server name, the same target and the same proxy
+/// (a tunnel through a proxy and a direct connection never mix).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Destination {
     server_name: String,
+    /// The TCP target, or with a proxy the `CONNECT` target.
     to_host: String,
     to_port: u16,
+    proxy: Option<Proxy>,
 }
 
 impl Network {
-    /// `extra_roots_pem`: PEM certificates trusted in addition to the Mozilla roots.
+    /// A network that connects directly (add proxies with
+    /// [`Network::with_proxy`]). It trusts the Mozilla roots, the OS trust
+    /// store (read once, here) and `extra_roots_pem`: PEM certificates, each
+    /// also pinned (see `RootsOrPinned`).
     pub fn new(
         connect_to: Vec<ConnectTo>,
         extra_roots_pem: Option<&str>,
     ) -> Result<Network, HostError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // The OS store holds what the Mozilla list does not: a company's own
+        // root CA, or the one a TLS-inspecting proxy re-signs traffic with.
+        // Unreadable files and certificates webpki cannot use are skipped:
+        // a broken store must not stop a host the Mozilla roots serve.
+        let native = rustls_native_certs::load_native_certs();
+        let _ = roots.add_parsable_certificates(native.certs);
         let mut pinned = Vec::new();
         if let Some(pem) = extra_roots_pem {
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -134,10 +149,29 @@ impl Network {
             .with_no_client_auth();
         Ok(Network {
             connect_to,
+            proxy: ProxyConfig::default(),
             tls: TlsConnector::from(Arc::new(config)),
             idle: Mutex::new(HashMap::new()),
             connections_opened: AtomicU64::new(0),
         })
+    }
+
+    /// Sends through the proxies `proxy` names (none by default). The CLI
+    /// passes `ProxyConfig::from_env(|name| std::env::var(name).ok())`; a
+    /// library reads no environment unless told to.
+    ///
+    /// With a proxy, `--connect-to` rules still apply, as in curl: the
+    /// `CONNECT` target is the rewritten host and port, while `NO_PROXY` is
+    /// matched against the URL's own host, and TLS still authenticates the
+    /// URL's host, end to end through the tunnel.
+    pub fn with_proxy(mut self, proxy: ProxyConfig) -> Network {
+        self.proxy = proxy;
+        self
+    }
+
+    /// The proxies this network sends through.
+    pub fn proxy(&self) -> &ProxyConfig {
+        &self.proxy
     }
 
     /// TCP + TLS connections opened so far (each one a TLS handshake).
@@ -171,7 +205,8 @@ impl Network {
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let uri = request.uri().clone();
         if uri.scheme() == Some(&http::uri::Scheme::HTTP) {
-            return send_plain_loopback(request).await;
+            let proxy = self.proxy.proxy_for(&uri).filter(|p| p.is_loopback());
+            return send_plain_loopback(request, proxy).await;
         }
         if uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return Err(HttpError::HttpProtocolError);
@@ -186,6 +221,7 @@ impl Network {
             server_name: host.clone(),
             to_host,
             to_port,
+            proxy: self.proxy.proxy_for(&uri).cloned(),
         };
 
         // Origin-form on the wire; the Host header keeps the original host.
@@ -283,26 +319,26 @@ impl Network {
         }
     }
 
-    /// A new TCP + TLS + HTTP/1.1 connection, within the connect timeout.
+    /// A new TCP (+ CONNECT tunnel) + TLS + HTTP/1.1 connection, within
+    /// the connect timeout.
     async fn open(
         &self,
         destination: &Destination,
         options: &RequestOptions,
     ) -> Result<Sender, HttpError> {
         let connect = async {
-            // Resolve first, so that an unknown name (a typo in `Url`) is a
-            // DNS error, which the guest does not retry, not "refused".
-            let addresses: Vec<_> =
-                tokio::net::lookup_host((destination.to_host.as_str(), destination.to_port))
-                    .await
-                    .map_err(|_| HttpError::DnsError {
-                        rcode: None,
-                        info_code: None,
-                    })?
-                    .collect();
-            let tcp = TcpStream::connect(&addresses[..])
-                .await
-                .map_err(|_| HttpError::ConnectionRefused)?;
+            let tcp = match &destination.proxy {
+                None => connect_tcp(&destination.to_host, destination.to_port).await?,
+                Some(proxy) => {
+                    let mut tcp = connect_tcp(proxy.host(), proxy.port())
+                        .await
+                        .map_err(|e| proxy_unreachable(e, proxy))?;
+                    proxy::open_tunnel(&mut tcp, proxy, &destination.to_host, destination.to_port)
+                        .await
+                        .map_err(proxy_failure)?;
+                    tcp
+                }
+            };
             let _ = tcp.set_nodelay(true);
             let server_name = ServerName::try_from(destination.server_name.clone())
                 .map_err(|_| HttpError::HttpRequestUriInvalid)?;
@@ -325,6 +361,46 @@ impl Network {
         tokio::spawn(connection);
         Ok(sender)
     }
+}
+
+/// A TCP connection to `host:port`. It resolves first, so that an unknown
+/// name (a typo in `Url`) is a DNS error, which the guest does not retry,
+/// not "refused".
+async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, HttpError> {
+    let addresses: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| HttpError::DnsError {
+            rcode: None,
+            info_code: None,
+        })?
+        .collect();
+    TcpStream::connect(&addresses[..])
+        .await
+        .map_err(|_| HttpError::ConnectionRefused)
+}
+
+/// What the guest hears when the proxy itself cannot be reached. Refused
+/// and timed out keep their codes: nothing was sent, and the guest retries
+/// those even for a POST, which is right for a proxy restarting. A proxy
+/// name that does not resolve is said in words instead: as a DNS error the
+/// guest would blame the org's host.
+fn proxy_unreachable(error: HttpError, proxy: &Proxy) -> HttpError {
+    match error {
+        HttpError::DnsError { .. } => {
+            HttpError::InternalError(Some(format!("could not resolve the proxy {proxy}")))
+        }
+        other => other,
+    }
+}
+
+/// A proxy refusing the tunnel, or answering nonsense, reaches the guest as
+/// `internal-error` carrying the [`HostError`]'s text (which names the proxy
+/// and the status, never its credentials): the only `wasi:http` error code
+/// with room for words, and the guest puts those words in its transport
+/// error. (The guest treats it as a transport failure: retried for an
+/// idempotent request, not for a POST.)
+fn proxy_failure(error: HostError) -> HttpError {
+    HttpError::InternalError(Some(error.to_string()))
 }
 
 /// What the guest hears when a request was written and no answer came: the
@@ -487,8 +563,17 @@ impl Upstream for Network {
 /// The guest allows plain http only to loopback (`AllowHttpLoopback=true`,
 /// and the gateway's local fakes); the host refuses anything else, so a
 /// guest cannot use it to reach the network in clear.
+///
+/// `proxy` is the `http_proxy` for the URL when that proxy is itself on
+/// loopback (a debugging proxy: mitmproxy, Fiddler); the caller drops any
+/// other, since sending there would carry the request, a client secret
+/// perhaps, in clear across the network, to be delivered to the proxy
+/// machine's own loopback. Through a proxy the request goes in absolute form
+/// (`GET http://127.0.0.1:8080/path`), as HTTP proxies expect plain http,
+/// rather than in a CONNECT tunnel, which many proxies allow to port 443 only.
 async fn send_plain_loopback(
     request: http::Request<Bytes>,
+    proxy: Option<&Proxy>,
 ) -> Result<http::Response<WasiBody>, HttpError> {
     let uri = request.uri().clone();
     let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
@@ -508,18 +593,34 @@ async fn send_plain_loopback(
         host
     };
     let target = target.trim_start_matches('[').trim_end_matches(']');
-    let tcp = TcpStream::connect((target, port))
-        .await
-        .map_err(|_| HttpError::ConnectionRefused)?;
+    let tcp = match proxy {
+        Some(proxy) => connect_tcp(proxy.host(), proxy.port())
+            .await
+            .map_err(|e| proxy_unreachable(e, proxy))?,
+        None => TcpStream::connect((target, port))
+            .await
+            .map_err(|_| HttpError::ConnectionRefused)?,
+    };
     let _ = tcp.set_nodelay(true);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
     tokio::spawn(connection);
     let (mut parts, body) = request.into_parts();
-    parts.uri = uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .parse()
-        .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    if let Some(authorization) = proxy.and_then(Proxy::authorization) {
+        let mut value = http::HeaderValue::from_str(authorization.expose())
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        value.set_sensitive(true);
+        parts
+            .headers
+            .insert(http::header::PROXY_AUTHORIZATION, value);
+    }
+    // A proxy takes the absolute URI as it is; a server its path.
+    if proxy.is_none() {
+        parts.uri = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    }
     if !parts.headers.contains_key(http::header::HOST)
         && let Some(authority) = uri.authority()
     {

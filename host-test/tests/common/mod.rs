@@ -24,9 +24,21 @@ pub fn finish(output: Output) -> Run {
 }
 
 /// The CLI with none of the user's own settings in view: no connection in
-/// the environment and no config file, whatever the machine has.
+/// the environment, no config file and no proxy, whatever the machine has.
 pub fn cli() -> Command {
     let mut command = Command::new(BIN);
+    for proxy in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        command.env_remove(proxy);
+    }
     command
         .env_remove("DATAVERSE_CONNECTION")
         .env_remove("DATAVERSE_CONNECTION_FILE")
