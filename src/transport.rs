@@ -385,6 +385,10 @@ mod wasi_http {
             ErrorCode::HttpResponseIncomplete | ErrorCode::ConnectionTerminated => {
                 format!("the connection to {host} closed before the response was complete")
             }
+            // A host's own words (a proxy's refusal, say): shown as they are.
+            ErrorCode::InternalError(Some(message)) => {
+                format!("request to {host} failed: {message}")
+            }
             other => format!("request to {host} failed: {other:?}"),
         }
     }

@@ -335,6 +335,7 @@ async fn a_proxy_answering_407_fails_the_call_naming_the_proxy_and_status_never_
         );
         assert!(display.starts_with("transport: "), "{display}");
         assert!(display.contains(&refusal), "{display}");
+        assert!(!display.contains("InternalError"), "the host's words, not Debug: {display}");
         for text in [&display, &debug] {
             assert!(!text.contains(PASSWORD), "{text}");
             assert!(!text.contains("alice"), "{text}");
