@@ -485,3 +485,97 @@ fn fake_server_keeps_the_secret_off_the_try_line_and_cleans_up_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
     assert!(!dir.exists(), "{} is left behind", dir.display());
 }
+
+/// `HTTPS_PROXY` carries every request (as a CONNECT tunnel, credentials
+/// sent to the proxy and never printed), `NO_PROXY` bypasses it, and a proxy
+/// that refuses is a transport failure naming the proxy, not its password.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_proxy_carries_every_request_and_no_proxy_bypasses_it() {
+    use dataverse_fake::proxy::{Answer, TestProxy};
+    const PASSWORD: &str = "Pr0xy-Pa55";
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let dir = temp_dir("proxy");
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    let whoami = |proxy: String, no_proxy: Option<String>, direct: bool| {
+        let mut command = cli();
+        command
+            .env("DATAVERSE_CONNECTION", fake::demo_connection_string())
+            .env("HTTPS_PROXY", proxy)
+            .arg("--cacert")
+            .arg(&ca);
+        if let Some(no_proxy) = no_proxy {
+            command.env("NO_PROXY", no_proxy);
+        }
+        if direct {
+            for host in [fake::ORG_HOST, fake::LOGIN_HOST] {
+                command.args([
+                    "--connect-to",
+                    &format!("{host}:443:127.0.0.1:{}", server.addr.port()),
+                ]);
+            }
+        }
+        command.arg("whoami");
+        tokio::task::spawn_blocking(move || finish(command.output().unwrap()))
+    };
+
+    // No --connect-to: only the proxy can reach the fake.
+    let tunnel = TestProxy::start(Answer::Tunnel(server.addr)).await;
+    let run = whoami(tunnel.url(Some(&format!("alice:{PASSWORD}"))), None, false)
+        .await
+        .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains(fake::DEMO_USER_ID));
+    let mut targets: Vec<String> = tunnel
+        .seen()
+        .iter()
+        .map(|s| s.request_line.clone())
+        .collect();
+    targets.sort();
+    targets.dedup();
+    assert_eq!(
+        targets,
+        [
+            format!("CONNECT {}:443 HTTP/1.1", fake::ORG_HOST),
+            format!("CONNECT {}:443 HTTP/1.1", fake::LOGIN_HOST)
+        ]
+    );
+    assert!(tunnel.seen().iter().all(|s| s.authorization.is_some()));
+
+    // NO_PROXY lists both hosts: straight to the fake, the proxy sees nothing.
+    let bypassed = TestProxy::start(Answer::Tunnel(server.addr)).await;
+    let no_proxy = format!("{},.microsoftonline.com", fake::ORG_HOST);
+    let run = whoami(bypassed.url(None), Some(no_proxy), true)
+        .await
+        .unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(bypassed.seen().is_empty(), "{:?}", bypassed.seen());
+
+    // A proxy that wants other credentials.
+    let refusing = TestProxy::start(Answer::Refuse).await;
+    let run = whoami(
+        refusing.url(Some(&format!("alice:{PASSWORD}"))),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("407 Proxy Authentication Required"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&refusing.addr.to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(PASSWORD) && !run.stderr.contains("alice"),
+        "{}",
+        run.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

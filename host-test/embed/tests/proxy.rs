@@ -5,21 +5,17 @@
 //! to loopback goes through a loopback proxy only.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use dataverse_fake::proxy::{Answer, TestProxy};
 use dataverse_fake::{self as fake, Fake};
-use dataverse_host::serve::accept_loop;
 use dataverse_host::session::DEFAULT_CLIENT_OPTIONS;
 use dataverse_host::{
     CallError, ClientOptions, ConnectTo, ErrorKind, Network, ProxyConfig, Runtime, Session,
 };
 use http_body_util::BodyExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 /// Every test is over in seconds; this only stops a broken one hanging.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
@@ -57,118 +53,6 @@ fn connect_to(hosts: &[&str], port: u16) -> Vec<ConnectTo> {
                 .expect("a valid rule")
         })
         .collect()
-}
-
-/// What the test proxy saw of one connection.
-#[derive(Clone, Debug)]
-struct Seen {
-    request_line: String,
-    authorization: Option<String>,
-}
-
-/// How the test proxy answers.
-#[derive(Clone, Copy)]
-enum Answer {
-    /// `CONNECT` anything: a tunnel to this address (the fake serves every
-    /// host name there).
-    Tunnel(SocketAddr),
-    /// `407 Proxy Authentication Required`, then close.
-    Refuse,
-    /// Any request: `200` with the body `answered`, then close (a proxy
-    /// forwarding plain http, or a plain origin server).
-    Plain,
-}
-
-/// A proxy on 127.0.0.1. Dropping it stops it and every connection it holds.
-struct TestProxy {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    task: JoinHandle<()>,
-}
-
-impl TestProxy {
-    async fn start(answer: Answer) -> TestProxy {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .expect("a loopback port");
-        let addr = listener.local_addr().expect("its address");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        let task = tokio::spawn(accept_loop(listener, None, move |stream| {
-            serve(stream, answer, log.clone())
-        }));
-        TestProxy { addr, seen, task }
-    }
-
-    fn url(&self, userinfo: Option<&str>) -> String {
-        match userinfo {
-            Some(userinfo) => format!("http://{userinfo}@{}", self.addr),
-            None => format!("http://{}", self.addr),
-        }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for TestProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn serve(mut client: TcpStream, answer: Answer, seen: Arc<Mutex<Vec<Seen>>>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-        match client.read(&mut byte).await {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.lines();
-    let request_line = lines.next().unwrap_or_default().to_string();
-    let authorization = lines
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("proxy-authorization"))
-        .map(|(_, value)| value.trim().to_string());
-    let connect = request_line.starts_with("CONNECT ");
-    seen.lock().unwrap().push(Seen {
-        request_line,
-        authorization,
-    });
-    match answer {
-        Answer::Tunnel(to) if connect => {
-            let Ok(mut upstream) = TcpStream::connect(to).await else {
-                return;
-            };
-            if client
-                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                .await
-                .is_ok()
-            {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-            }
-        }
-        Answer::Refuse => {
-            let _ = client
-                .write_all(
-                    b"HTTP/1.1 407 Proxy Authentication Required\r\n\
-                      Proxy-Authenticate: Basic realm=\"corp\"\r\n\
-                      Content-Length: 0\r\nConnection: close\r\n\r\n",
-                )
-                .await;
-        }
-        Answer::Plain | Answer::Tunnel(_) => {
-            let _ = client
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nanswered",
-                )
-                .await;
-        }
-    }
 }
 
 async fn who_am_i(network: Arc<Network>, options: ClientOptions) -> Result<Session, CallError> {
@@ -335,7 +219,10 @@ async fn a_proxy_answering_407_fails_the_call_naming_the_proxy_and_status_never_
         );
         assert!(display.starts_with("transport: "), "{display}");
         assert!(display.contains(&refusal), "{display}");
-        assert!(!display.contains("InternalError"), "the host's words, not Debug: {display}");
+        assert!(
+            !display.contains("InternalError"),
+            "the host's words, not Debug: {display}"
+        );
         for text in [&display, &debug] {
             assert!(!text.contains(PASSWORD), "{text}");
             assert!(!text.contains("alice"), "{text}");

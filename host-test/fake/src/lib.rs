@@ -31,6 +31,7 @@ mod entra;
 mod faults;
 mod ids;
 mod percent;
+pub mod proxy;
 mod serve;
 
 pub use dataverse::paging_bugs::PagingBug;
