@@ -81,6 +81,21 @@ async fn doctor(server: &TlsFakeServer, connection: &str, args: &[&str]) -> Diag
     diagnosis(run)
 }
 
+/// The demo app's doctor with the org sent to a loopback port and no
+/// `--cacert`: the fake's certificate is not trusted there.
+async fn doctor_without_ca(port: u16) -> Diagnosis {
+    let mut command = cli();
+    command
+        .args([
+            "--connect-to",
+            &format!("{}:443:127.0.0.1:{port}", fake::ORG_HOST),
+        ])
+        .args(["--json", "doctor"])
+        .env("DATAVERSE_CONNECTION", fake::demo_connection_string());
+    let run = tokio::task::spawn_blocking(move || command.output().unwrap());
+    diagnosis(finish(run.await.unwrap()))
+}
+
 fn connection(client_id: &str, secret: &str) -> String {
     format!(
         "AuthType=ClientSecret;Url=https://{}/;ClientId={client_id};ClientSecret={secret}",
@@ -160,20 +175,7 @@ async fn an_unreachable_url_fails_at_dns_or_connect() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let mut command = cli();
-    command
-        .args([
-            "--connect-to",
-            &format!("{}:443:127.0.0.1:{port}", fake::ORG_HOST),
-        ])
-        .args(["--json", "doctor"])
-        .env("DATAVERSE_CONNECTION", fake::demo_connection_string());
-    let run = finish(
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-            .await
-            .unwrap(),
-    );
-    let d = diagnosis(run);
+    let d = doctor_without_ca(port).await;
     assert_fails(&d, "connect", 5, "firewall");
     assert!(
         d.failed()["detail"]
@@ -189,21 +191,7 @@ async fn an_unreachable_url_fails_at_dns_or_connect() {
 async fn an_untrusted_tls_certificate_names_the_corporate_ca_fix() {
     let fake = Fake::demo();
     let server = fake::serve_tls(fake.clone()).await.unwrap();
-    let port = server.addr.port();
-    let mut command = cli();
-    command
-        .args([
-            "--connect-to",
-            &format!("{}:443:127.0.0.1:{port}", fake::ORG_HOST),
-        ])
-        .args(["--json", "doctor"])
-        .env("DATAVERSE_CONNECTION", fake::demo_connection_string());
-    let run = finish(
-        tokio::task::spawn_blocking(move || command.output().unwrap())
-            .await
-            .unwrap(),
-    );
-    let d = diagnosis(run);
+    let d = doctor_without_ca(server.addr.port()).await;
     assert_fails(&d, "connect", 5, "--cacert");
     assert!(
         d.failed()["detail"].as_str().unwrap().contains("TLS"),
