@@ -25,6 +25,10 @@ pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
         .total_core_instances(slots * 8)
         .total_memories(slots * 2)
         .total_tables(slots * 8)
+        // One async stack per store (a store runs one call at a time). The
+        // default of 1,000 cost a cold process ~1,000 mprotect calls to set
+        // up and as many to tear down.
+        .total_stacks(slots)
         .max_memory_size(limits.max_memory_bytes);
     let mut config = Config::new();
     config
