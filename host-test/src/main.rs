@@ -161,7 +161,11 @@ pub fn request_options(global: &Global) -> Option<RequestOptions> {
 fn load_runtime(global: &Global) -> Result<Runtime, Failure> {
     let runtime = match &global.component {
         Some(path) => Runtime::load(path),
-        None => Runtime::from_wasm(dataverse_artifacts::CLIENT),
+        None => Runtime::from_prehashed(
+            dataverse_artifacts::CLIENT,
+            dataverse_artifacts::CLIENT_SHA256,
+            dataverse_host::Limits::default(),
+        ),
     }
     .map_err(Failure::host)?;
     // -v: one line per HTTP exchange. An `Exchange` holds no header and no

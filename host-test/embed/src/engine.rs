@@ -64,19 +64,15 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, HostError> {
 
 /// Precompiled artifacts live in the cache directory, named by the hash of
 /// the wasm and of the engine's compatibility key, so a changed component or
-/// a different wasmtime never loads a stale artifact.
-pub(crate) fn load_cached(engine: &Engine, wasm: &[u8]) -> Result<Component, HostError> {
-    let mut hasher = Sha256::new();
-    hasher.update(wasm);
-    let mut engine_key = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut engine_key);
-    hasher.update(std::hash::Hasher::finish(&engine_key).to_le_bytes());
-    let key: String = hasher
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+/// a different wasmtime never loads a stale artifact. `sha256` is the wasm's
+/// digest when the caller already knows it (`dataverse_artifacts` computes
+/// it at build time): hashing 1.3 MB is then skipped on every start.
+pub(crate) fn load_cached(
+    engine: &Engine,
+    wasm: &[u8],
+    sha256: Option<&str>,
+) -> Result<Component, HostError> {
+    let key = cache_key(engine, wasm, sha256);
     let path = cache_dir().join(format!("dataverse-{key}.cwasm"));
     if path.exists() {
         // SAFETY: the file was written by `Engine::precompile_component` of an
@@ -98,6 +94,31 @@ pub(crate) fn load_cached(engine: &Engine, wasm: &[u8]) -> Result<Component, Hos
     // SAFETY: the bytes were produced just now by this engine.
     unsafe { Component::deserialize(engine, &compiled) }
         .map_err(HostError::wasmtime("loading the compiled component"))
+}
+
+/// The name of a component's precompiled artifact: its SHA-256 and the
+/// engine's compatibility hash.
+fn cache_key(engine: &Engine, wasm: &[u8], sha256: Option<&str>) -> String {
+    // The same key either way, so a file loaded by path finds the artifact
+    // the embedded bytes left, and the other way round.
+    let digest = match sha256 {
+        Some(digest) => digest.to_ascii_lowercase(),
+        None => Sha256::digest(wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(digest.as_bytes());
+    let mut engine_key = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut engine_key);
+    hasher.update(std::hash::Hasher::finish(&engine_key).to_le_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `DATAVERSE_CACHE_DIR`, else the user's cache directory
@@ -123,6 +144,24 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_known_digest_names_the_same_artifact_as_hashing_the_bytes() {
+        let engine = new_engine(&Limits::default()).unwrap();
+        let wasm = b"\0asm not really a component";
+        let digest: String = Sha256::digest(wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let hashed = cache_key(&engine, wasm, None);
+        assert_eq!(cache_key(&engine, wasm, Some(&digest)), hashed);
+        assert_eq!(
+            cache_key(&engine, wasm, Some(&digest.to_uppercase())),
+            hashed
+        );
+        assert_ne!(cache_key(&engine, b"other bytes", None), hashed);
+        assert_eq!(hashed.len(), 32);
+    }
 
     /// A guest stuck in a loop does not hold the host: the epoch deadline
     /// interrupts it.

@@ -50,7 +50,17 @@ impl Runtime {
     /// [`Runtime::from_wasm`] with explicit limits.
     pub fn from_wasm_with(wasm: &[u8], limits: Limits) -> Result<Runtime, HostError> {
         let engine = new_engine(&limits)?;
-        let component = load_cached(&engine, wasm)?;
+        let component = load_cached(&engine, wasm, None)?;
+        Runtime::from_component(engine, &component, limits)
+    }
+
+    /// [`Runtime::from_wasm_with`] for bytes whose SHA-256 (hex) is known
+    /// ahead, such as `dataverse_artifacts::{CLIENT, CLIENT_SHA256}`: the
+    /// start-up then never hashes the whole component to find its
+    /// precompiled artifact. `sha256` must be the digest of `wasm`.
+    pub fn from_prehashed(wasm: &[u8], sha256: &str, limits: Limits) -> Result<Runtime, HostError> {
+        let engine = new_engine(&limits)?;
+        let component = load_cached(&engine, wasm, Some(sha256))?;
         Runtime::from_component(engine, &component, limits)
     }
 
