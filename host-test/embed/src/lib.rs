@@ -40,7 +40,7 @@ pub use network::{ConnectTo, Network};
 pub use pool::{Dataverse, DataverseConfig, PoolStats};
 pub use runtime::Runtime;
 pub use session::{
-    CallError, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method, Page, Query,
-    RequestOptions, Session,
+    CallError, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method, Operation,
+    OperationKind, Page, Query, RequestOptions, Session,
 };
 pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};
