@@ -8,6 +8,11 @@
 //!   calls; [`CallError`] for what can go wrong.
 //! - `pool`: [`Dataverse`], the clonable handle for concurrent async code
 //!   (pooled instances sharing one token).
+//! - `calls`: the handle's typed calls (`query`, `get`, `create`, …), rows
+//!   as `serde_json::Value` or any `T: DeserializeOwned`.
+//! - `rows`: what those calls return ([`RowPage`], [`CreatedRow`], …).
+//! - `decode`: JSON to and from serde types; [`Error`] and [`JsonError`],
+//!   which never carry row text.
 //! - `upstream`: where the guest's HTTP goes: the [`Upstream`] trait, the
 //!   exchange log, the `wasi:http` hooks.
 //! - `network`: [`Network`], the real upstream (keep-alive TLS pool).
@@ -22,25 +27,31 @@
 
 mod bindings;
 mod builders;
+mod calls;
+pub mod decode;
 pub mod engine;
 pub mod error;
 mod instance_pool;
 pub mod limits;
 pub mod network;
 pub mod pool;
+pub mod rows;
 pub mod runtime;
 pub mod serve;
 pub mod session;
 mod state;
 pub mod upstream;
 
+pub use decode::{Error, JsonError};
 pub use error::HostError;
 pub use limits::Limits;
 pub use network::{ConnectTo, Network};
 pub use pool::{Dataverse, DataverseConfig, PoolStats};
+pub use rows::{CreatedRow, FetchRowPage, NextPage, RowPage, WrittenRow};
 pub use runtime::Runtime;
 pub use session::{
-    CallError, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method, Operation,
-    OperationKind, Page, Query, RequestOptions, Session,
+    BatchOptions, BatchRequest, CallError, CallInfo, ClientOptions, DataverseError, EntityRef,
+    ErrorKind, GuestTrap, Method, Operation, OperationKind, Page, Query, RequestOptions, Session,
+    TokenInfo, WebRequest,
 };
 pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};
