@@ -7,6 +7,7 @@
 //! bodies are serde types instead of JSON text. Calls that decode or encode
 //! JSON fail with [`Error`]; the others with [`CallError`].
 
+use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -18,6 +19,7 @@ use crate::session::{
     BatchOptions, BatchRequest, BatchResult, CallError, CallInfo, EntityRef, Operation, Query,
     TokenInfo, WebRequest, WebResponse, WhoAmIResponse,
 };
+use crate::stream::{self, Source};
 
 impl Dataverse {
     /// `WhoAmI`: the application user's ids.
@@ -27,7 +29,8 @@ impl Dataverse {
         answer.await
     }
 
-    /// The first page of `query`, its rows as JSON values.
+    /// The first page of `query`, its rows as JSON values. For every row
+    /// of every page, see [`Dataverse::rows`].
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -84,6 +87,67 @@ impl Dataverse {
             session.next_page(&next.link, next.page_size, options)
         });
         decoded(answer, |page| RowPage::decode(page, next.page_size)).await
+    }
+
+    /// Every row of `query`, page after page, as a stream. The next page is
+    /// asked for only once the consumer has taken every row of the current
+    /// one: drop the stream and no further request goes out. The
+    /// component's reader follows the pages, and ends the stream with
+    /// `invalid-response` if Dataverse's links loop or leave the
+    /// organization. The stream holds one pooled worker (of
+    /// [`crate::DataverseConfig::max_workers`]) until it ends or is dropped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let runtime = std::sync::Arc::new(dataverse_host::Runtime::from_wasm(dataverse_artifacts::CLIENT)?);
+    /// # let dataverse = dataverse_host::Dataverse::connect(runtime, dataverse_fake::Fake::demo(), &dataverse_fake::demo_connection_string()).await?;
+    /// use dataverse_host::Query;
+    /// use futures_util::TryStreamExt;
+    ///
+    /// // The fake's 25 accounts, 10 to a page: three requests.
+    /// let rows = dataverse.rows(Query::new("accounts").select(["name"]).page_size(10));
+    /// let rows: Vec<serde_json::Value> = rows.try_collect().await?;
+    /// assert_eq!(rows.len(), 25);
+    /// assert_eq!(rows[24]["name"], "Account 0025");
+    /// # Ok(()) }
+    /// ```
+    pub fn rows(
+        &self,
+        query: Query,
+    ) -> impl Stream<Item = Result<Value, Error>> + Send + Unpin + 'static {
+        self.rows_as(query)
+    }
+
+    /// [`Dataverse::rows`], each row decoded into `T`.
+    pub fn rows_as<T: DeserializeOwned + Send + 'static>(
+        &self,
+        query: Query,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + Unpin + 'static {
+        stream::rows(self.clone(), Source::Query(query))
+    }
+
+    /// Every row of a FetchXML query as a stream, following paging cookies
+    /// one page at a time, as [`Dataverse::rows`] does links.
+    pub fn fetch_xml_rows(
+        &self,
+        entity_set: &str,
+        fetch_xml: &str,
+    ) -> impl Stream<Item = Result<Value, Error>> + Send + Unpin + 'static {
+        self.fetch_xml_rows_as(entity_set, fetch_xml)
+    }
+
+    /// [`Dataverse::fetch_xml_rows`], each row decoded into `T`.
+    pub fn fetch_xml_rows_as<T: DeserializeOwned + Send + 'static>(
+        &self,
+        entity_set: &str,
+        fetch_xml: &str,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + Unpin + 'static {
+        let source = Source::FetchXml {
+            entity_set: entity_set.to_string(),
+            fetch_xml: fetch_xml.to_string(),
+        };
+        stream::rows(self.clone(), source)
     }
 
     /// One row by id (a GUID) or alternate key (`accountnumber='A-1'`):
@@ -226,7 +290,8 @@ impl Dataverse {
     }
 
     /// Page `page` (from 1) of a FetchXML query; pass the previous page's
-    /// `paging_cookie`.
+    /// `paging_cookie`. For every row of every page, see
+    /// [`Dataverse::fetch_xml_rows`].
     pub async fn fetch_xml(
         &self,
         entity_set: &str,

@@ -11,6 +11,8 @@
 //! - `calls`: the handle's typed calls (`query`, `get`, `create`, …), rows
 //!   as `serde_json::Value` or any `T: DeserializeOwned`.
 //! - `rows`: what those calls return ([`RowPage`], [`CreatedRow`], …).
+//! - `stream`: [`Dataverse::rows`], every row of a query as a `Stream` that
+//!   asks for a page only when the previous one is consumed.
 //! - `decode`: JSON to and from serde types; [`Error`] and [`JsonError`],
 //!   which never carry row text.
 //! - `upstream`: where the guest's HTTP goes: the [`Upstream`] trait, the
@@ -40,6 +42,7 @@ pub mod runtime;
 pub mod serve;
 pub mod session;
 mod state;
+mod stream;
 pub mod upstream;
 
 pub use decode::{Error, JsonError};

@@ -115,8 +115,8 @@ struct Inner {
     owner: tokio::sync::Mutex<Option<Session>>,
     token: Mutex<SharedToken>,
     workers: Arc<InstancePool<Worker>>,
-    /// Owned permits: a `Checkout` holds its slot without borrowing the
-    /// handle.
+    /// Owned permits: a `Checkout` (a row stream's, say) holds its slot
+    /// without borrowing the handle.
     slots: Arc<Semaphore>,
 }
 
@@ -144,8 +144,8 @@ struct Worker {
     generation: u64,
 }
 
-/// A worker taken for one call, with its slot. Dropped without
-/// [`Checkout::finish`], the instance is discarded: the safe end
+/// A worker taken for one call (or one row stream), with its slot. Dropped
+/// without [`Checkout::finish`], the instance is discarded: the safe end
 /// when a call was cut short in an unknown state.
 pub(crate) struct Checkout {
     worker: Lease<Worker>,
@@ -304,6 +304,14 @@ impl Dataverse {
             worker,
             _slot: slot,
         })
+    }
+
+    /// Between the pages of a long read: hands the worker the shared token
+    /// if it was renewed meanwhile (or is due), so a read that outlives a
+    /// token does not meet `external_token_expired`.
+    pub(crate) async fn refresh(&self, checkout: &mut Checkout) -> Result<(), CallError> {
+        let token = self.fresh_token().await?;
+        hand_over(&mut checkout.worker, &token).await
     }
 
     /// After Dataverse refused the worker's token: the owner renews it and

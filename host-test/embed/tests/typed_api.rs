@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use dataverse_fake::{self as fake, Fake};
+use dataverse_fake::{self as fake, Fake, FakeConfig, PagingBug};
 use dataverse_host::{
     BatchOptions, BatchRequest, Dataverse, EntityRef, Error, ErrorKind, Method, Operation, Query,
     RequestOptions, Runtime, WebRequest,
 };
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 fn runtime() -> Arc<Runtime> {
@@ -111,7 +112,13 @@ async fn a_row_that_does_not_fit_the_type_is_a_typed_decode_error_without_the_ro
         assert!(!shown.contains(row_text), "{row_text} in {shown}");
     }
 
-    // The same for a single row.
+    // The same in a stream, and for a single row.
+    let first = dataverse
+        .rows_as::<NameIsANumber>(names_query(10))
+        .next()
+        .await
+        .expect("an item");
+    assert!(matches!(first, Err(Error::Decode(_))), "{first:?}");
     let contoso = EntityRef::new("accounts", "accountnumber='A-0001'");
     let single = dataverse
         .get_as::<NameIsANumber>(&contoso, &["name"], None)
@@ -308,7 +315,7 @@ async fn associate_and_disassociate_change_a_collection() {
 const PAGED_FETCH: &str = r#"<fetch count="10"><entity name="account"><attribute name="name"/><attribute name="accountid"/><order attribute="accountnumber"/></entity></fetch>"#;
 
 #[tokio::test]
-async fn fetch_xml_pages_with_the_paging_cookie() {
+async fn fetch_xml_pages_with_the_cookie_and_streams_every_row() {
     let fake = Fake::demo();
     let dataverse = connect(&fake).await;
     let mut rows = Vec::new();
@@ -326,6 +333,13 @@ async fn fetch_xml_pages_with_the_paging_cookie() {
     }
     assert_eq!(number, 3);
     assert_eq!(names(&rows), fake.account_names());
+
+    let streamed: Vec<Value> = dataverse
+        .fetch_xml_rows("accounts", PAGED_FETCH)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(names(&streamed), fake.account_names());
 }
 
 #[tokio::test]
@@ -392,8 +406,132 @@ async fn batch_send_who_am_i_and_token_info_run_through_the_pool() {
     assert_eq!(fake.stats().token_requests, 1, "still the one token");
 }
 
+#[tokio::test]
+async fn the_row_stream_yields_every_row_of_three_pages_in_order() {
+    let fake = Fake::demo();
+    let dataverse = connect(&fake).await;
+    let rows: Vec<Value> = dataverse.rows(names_query(10)).try_collect().await.unwrap();
+    assert_eq!(rows.len(), 25);
+    assert_eq!(names(&rows), fake.account_names());
+    assert_eq!(account_page_requests(&fake), 3, "pages of 10, 10 and 5");
+    let typed: Vec<Account> = dataverse
+        .rows_as(
+            Query::new("accounts")
+                .select(["name", "accountnumber", "revenue"])
+                .page_size(10),
+        )
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(typed[24].accountnumber, "A-0025");
+}
+
+#[tokio::test]
+async fn dropping_the_stream_after_its_first_row_sends_no_further_request() {
+    let fake = Fake::demo();
+    let dataverse = connect(&fake).await;
+    let mut rows = dataverse.rows(names_query(10));
+    assert_eq!(
+        account_page_requests(&fake),
+        0,
+        "nothing before the first poll"
+    );
+    let first = rows.next().await.unwrap().unwrap();
+    assert_eq!(first["name"], "Contoso Ltd");
+    assert_eq!(account_page_requests(&fake), 1);
+    drop(rows);
+    // Give anything left behind a chance to run: there must be nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    dataverse.who_am_i().await.unwrap();
+    assert_eq!(account_page_requests(&fake), 1, "no second page");
+}
+
+#[tokio::test]
+async fn a_stream_of_a_thousand_rows_holds_one_page_at_a_time() {
+    let fake = Fake::new(FakeConfig {
+        account_count: 1000,
+        ..FakeConfig::default()
+    });
+    let dataverse = connect(&fake).await;
+    let expected = fake.account_names();
+    let mut rows = dataverse.rows(names_query(100));
+    let mut seen = 0;
+    while let Some(row) = rows.next().await {
+        assert_eq!(row.unwrap()["name"], expected[seen]);
+        // Row `seen` is on page `seen / 100`: that page and no later one
+        // has been asked for, so the host holds one page of 100 rows.
+        assert_eq!(account_page_requests(&fake), seen / 100 + 1, "row {seen}");
+        seen += 1;
+    }
+    assert_eq!(seen, 1000);
+    assert_eq!(account_page_requests(&fake), 10);
+}
+
+#[tokio::test]
+async fn a_handle_streams_again_after_a_finished_and_a_dropped_stream() {
+    let fake = Fake::demo();
+    let dataverse = connect(&fake).await;
+    let all: Vec<Value> = dataverse.rows(names_query(10)).try_collect().await.unwrap();
+    assert_eq!(all.len(), 25);
+    let workers = dataverse.stats().workers_created;
+    let again: Vec<Value> = dataverse.rows(names_query(10)).try_collect().await.unwrap();
+    assert_eq!(names(&again), names(&all));
+    assert_eq!(
+        dataverse.stats().workers_created,
+        workers,
+        "a finished stream returns its worker"
+    );
+
+    let mut dropped = dataverse.rows(names_query(10));
+    dropped.next().await.unwrap().unwrap();
+    drop(dropped);
+    let after: Vec<Value> = dataverse.rows(names_query(25)).try_collect().await.unwrap();
+    assert_eq!(names(&after), names(&all));
+    assert_eq!(fake.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn a_looping_next_link_ends_the_stream_with_invalid_response_after_every_row_once() {
+    let fake = Fake::demo();
+    let dataverse = connect(&fake).await;
+    fake.set_paging_bug(Some(PagingBug::RepeatNextLink));
+    let mut rows = dataverse.rows(names_query(5));
+    let mut read = Vec::new();
+    let error = loop {
+        match rows.next().await.expect("ends with an error, not silently") {
+            Ok(row) => read.push(row),
+            Err(error) => break error,
+        }
+    };
+    assert!(
+        matches!(error.kind(), Some(ErrorKind::InvalidResponse(_))),
+        "{error}"
+    );
+    assert_eq!(names(&read), fake.account_names()[..10]);
+    assert!(
+        rows.next().await.is_none(),
+        "the stream ends after its error"
+    );
+    assert_eq!(
+        account_page_requests(&fake),
+        2,
+        "the repeated link is not requested"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_whose_token_is_refused_on_the_first_page_renews_it_and_reads_on() {
+    let fake = Fake::demo();
+    let dataverse = connect(&fake).await;
+    dataverse.who_am_i().await.unwrap();
+    fake.revoke_tokens();
+    let rows: Vec<Value> = dataverse.rows(names_query(10)).try_collect().await.unwrap();
+    assert_eq!(names(&rows), fake.account_names());
+    assert_eq!(fake.stats().token_requests, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typed_calls_run_in_spawned_tasks_on_one_token() {
+async fn typed_calls_and_streams_run_in_spawned_tasks_on_one_token() {
     let fake = Fake::demo();
     let dataverse = connect(&fake).await;
     let tasks: Vec<_> = (0..8)
@@ -403,19 +541,13 @@ async fn typed_calls_run_in_spawned_tasks_on_one_token() {
                 let top = dataverse
                     .query(&Query::new("accounts").select(["name"]).top(1))
                     .await?;
-                let row = dataverse
-                    .get(
-                        &EntityRef::new("accounts", "accountnumber='A-0002'"),
-                        &["name"],
-                        None,
-                    )
-                    .await?;
-                Ok::<_, Error>((top.rows.len(), row["name"].clone()))
+                let all: Vec<Value> = dataverse.rows(names_query(10)).try_collect().await?;
+                Ok::<_, Error>((top.rows.len(), all.len()))
             })
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap(), (1, json!("Fabrikam Inc")));
+        assert_eq!(task.await.unwrap().unwrap(), (1, 25));
     }
     assert_eq!(fake.stats().token_requests, 1);
 }
