@@ -1,6 +1,7 @@
 //! The typed calls of the [`Dataverse`] handle: one method per call of the
 //! component's `client`, each on a pooled worker (with the pool's retry
-//! after a refused token, see [`Dataverse::with`]).
+//! after a refused token, see [`Dataverse::with`]) inside a
+//! `dataverse.call` span (see `trace`).
 //!
 //! Each takes the WIT call's arguments except `options` (a clone of the
 //! handle carries them: [`Dataverse::with_request_options`]); rows and
@@ -11,6 +12,7 @@ use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::decode::{self, Error, JsonError};
 use crate::pool::{Dataverse, on_worker};
@@ -20,13 +22,14 @@ use crate::session::{
     TokenInfo, WebRequest, WebResponse, WhoAmIResponse,
 };
 use crate::stream::{self, Source};
+use crate::trace::{self, Called};
 
 impl Dataverse {
     /// `WhoAmI`: the application user's ids.
     pub async fn who_am_i(&self) -> Result<WhoAmIResponse, CallError> {
         let options = self.request_options();
         let answer = on_worker!(self, |session| session.who_am_i(options));
-        answer.await
+        traced("who_am_i", None, answer).await
     }
 
     /// The first page of `query`, its rows as JSON values. For every row
@@ -69,7 +72,13 @@ impl Dataverse {
     pub async fn query_as<T: DeserializeOwned>(&self, query: &Query) -> Result<RowPage<T>, Error> {
         let options = self.request_options();
         let answer = on_worker!(self, |session| session.retrieve_multiple(query, options));
-        decoded(answer, |page| RowPage::decode(page, query.page_size)).await
+        decoded(
+            "retrieve_multiple",
+            Some(&query.entity_set),
+            answer,
+            |page| RowPage::decode(page, query.page_size),
+        )
+        .await
     }
 
     /// The page at `next` (a [`RowPage::next`]).
@@ -86,7 +95,10 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.next_page(&next.link, next.page_size, options)
         });
-        decoded(answer, |page| RowPage::decode(page, next.page_size)).await
+        decoded("next_page", None, answer, |page| {
+            RowPage::decode(page, next.page_size)
+        })
+        .await
     }
 
     /// Every row of `query`, page after page, as a stream. The next page is
@@ -186,7 +198,10 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.retrieve(row, &select, expand, options)
         });
-        decoded(answer, |found| decode::value(&found.json)).await
+        decoded("retrieve", Some(&row.entity_set), answer, |found| {
+            decode::value(&found.json)
+        })
+        .await
     }
 
     /// Creates a row of `entity_set` from `body` (any `Serialize`, e.g.
@@ -214,7 +229,7 @@ impl Dataverse {
         let json = decode::body(body).map_err(Error::Encode)?;
         let options = self.request_options();
         let answer = on_worker!(self, |session| session.create(entity_set, &json, options));
-        decoded(answer, CreatedRow::decode).await
+        decoded("create", Some(entity_set), answer, CreatedRow::decode).await
     }
 
     /// Updates an existing row, never creating one: `If-Match` is `if_match`
@@ -230,7 +245,7 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.update(row, &json, if_match, options)
         });
-        decoded(answer, WrittenRow::decode).await
+        decoded("update", Some(&row.entity_set), answer, WrittenRow::decode).await
     }
 
     /// Creates or updates a row; `prevent_update` makes it create only
@@ -246,7 +261,7 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.upsert(row, &json, prevent_update, options)
         });
-        decoded(answer, WrittenRow::decode).await
+        decoded("upsert", Some(&row.entity_set), answer, WrittenRow::decode).await
     }
 
     /// Deletes a row; with `if_match`, only if its `@odata.etag` still matches.
@@ -257,7 +272,7 @@ impl Dataverse {
     ) -> Result<CallInfo, CallError> {
         let options = self.request_options();
         let answer = on_worker!(self, |session| session.delete(row, if_match, options));
-        answer.await
+        traced("delete", Some(&row.entity_set), answer).await
     }
 
     /// Adds `target` to the collection-valued `navigation_property` of `row`.
@@ -271,7 +286,7 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.associate(row, navigation_property, target, options)
         });
-        answer.await
+        traced("associate", Some(&row.entity_set), answer).await
     }
 
     /// Removes `target` from a collection-valued navigation property, or
@@ -286,7 +301,7 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.disassociate(row, navigation_property, target, options)
         });
-        answer.await
+        traced("disassociate", Some(&row.entity_set), answer).await
     }
 
     /// Page `page` (from 1) of a FetchXML query; pass the previous page's
@@ -315,17 +330,20 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.fetch_xml(entity_set, fetch_xml, page, paging_cookie, options)
         });
-        decoded(answer, FetchRowPage::decode).await
+        decoded("fetch_xml", Some(entity_set), answer, FetchRowPage::decode).await
     }
 
     /// Calls a function or an action; its answer, or `Value::Null` when it
     /// returned none (HTTP 204).
     pub async fn execute(&self, operation: &Operation) -> Result<Value, Error> {
+        let bound_to = operation.bound.as_ref().map(|row| row.entity_set.as_str());
         let options = self.request_options();
         let answer = on_worker!(self, |session| session.execute(operation, options));
-        decoded(answer, |result| match result.json.as_deref() {
-            Some(json) => decode::value(json),
-            None => Ok(Value::Null),
+        decoded("execute", bound_to, answer, |result| {
+            match result.json.as_deref() {
+                Some(json) => decode::value(json),
+                None => Ok(Value::Null),
+            }
         })
         .await
     }
@@ -340,32 +358,55 @@ impl Dataverse {
         let answer = on_worker!(self, |session| {
             session.batch(requests, batch_options, options)
         });
-        answer.await
+        traced("batch", None, answer).await
     }
 
     /// Any Web API request, with authentication, retries and typed errors.
     pub async fn send(&self, request: &WebRequest) -> Result<WebResponse, CallError> {
         let options = self.request_options();
         let answer = on_worker!(self, |session| session.send(request, options));
-        answer.await
+        traced("send", None, answer).await
     }
 
     /// What the handle knows of the token its workers share: expiry,
     /// authority, tenant, and the token request that got it (never the
     /// token). Renews the token first if it is due.
     pub async fn token_info(&self) -> Result<TokenInfo, CallError> {
-        self.owner_token_info().await
+        let span = trace::call_span("token_info", None);
+        let info = self.owner_token_info().instrument(span.clone()).await;
+        trace::record(&span, trace::call_of(&info).as_ref(), &info);
+        info
     }
 }
 
-/// Awaits `answer` (a call on a pooled worker), then `decode` makes the
-/// caller's type of it.
-async fn decoded<W, R>(
+/// Awaits `answer` (a call on a pooled worker) inside the span of
+/// `operation`, and records in it the call and how it ended.
+async fn traced<W: Called>(
+    operation: &'static str,
+    entity_set: Option<&str>,
+    answer: impl Future<Output = Result<W, CallError>>,
+) -> Result<W, CallError> {
+    let span = trace::call_span(operation, entity_set);
+    let answer = answer.instrument(span.clone()).await;
+    trace::record(&span, trace::call_of(&answer).as_ref(), &answer);
+    answer
+}
+
+/// [`traced`], then `decode` makes the caller's type of the answer; the
+/// span's outcome covers the decoding too.
+async fn decoded<W: Called, R>(
+    operation: &'static str,
+    entity_set: Option<&str>,
     answer: impl Future<Output = Result<W, CallError>>,
     decode: impl FnOnce(W) -> Result<R, JsonError>,
 ) -> Result<R, Error> {
-    match answer.await {
+    let span = trace::call_span(operation, entity_set);
+    let answer = answer.instrument(span.clone()).await;
+    let call = trace::call_of(&answer);
+    let result = match answer {
         Ok(answer) => decode(answer).map_err(Error::Decode),
         Err(error) => Err(Error::Call(error)),
-    }
+    };
+    trace::record(&span, call.as_ref(), &result);
+    result
 }

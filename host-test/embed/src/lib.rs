@@ -15,6 +15,9 @@
 //!   asks for a page only when the previous one is consumed.
 //! - `decode`: JSON to and from serde types; [`Error`] and [`JsonError`],
 //!   which never carry row text.
+//! - `trace`: the `tracing` spans and events (one `dataverse.call` span per
+//!   call, one `dataverse.http` event per HTTP exchange; never a header, a
+//!   body or a secret).
 //! - `upstream`: where the guest's HTTP goes: the [`Upstream`] trait, the
 //!   exchange log, the `wasi:http` hooks.
 //! - `network`: [`Network`], the real upstream (keep-alive TLS pool).
@@ -43,6 +46,7 @@ pub mod serve;
 pub mod session;
 mod state;
 mod stream;
+mod trace;
 pub mod upstream;
 
 pub use decode::{Error, JsonError};

@@ -17,12 +17,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::instance_pool::{InstancePool, Lease};
 use crate::runtime::Runtime;
 use crate::session::{
     CallError, ClientOptions, DEFAULT_CLIENT_OPTIONS, ErrorKind, RequestOptions, Session, TokenInfo,
 };
+use crate::trace;
 use crate::upstream::Upstream;
 
 /// The component renews a token when fewer than this many seconds remain;
@@ -202,6 +204,21 @@ impl Dataverse {
     /// Connects the owner instance now, so wrong settings or credentials fail
     /// here and not on the first call.
     pub async fn connect_with(
+        runtime: Arc<Runtime>,
+        upstream: Arc<dyn Upstream>,
+        connection_string: &str,
+        config: DataverseConfig,
+    ) -> Result<Dataverse, CallError> {
+        let span = trace::call_span("connect", None);
+        let connected = Dataverse::connect_owner(runtime, upstream, connection_string, config)
+            .instrument(span.clone())
+            .await;
+        let call = connected.as_ref().err().and_then(trace::error_call);
+        trace::record(&span, call, &connected);
+        connected
+    }
+
+    async fn connect_owner(
         runtime: Arc<Runtime>,
         upstream: Arc<dyn Upstream>,
         connection_string: &str,

@@ -18,11 +18,13 @@
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
+use tracing::Instrument;
 use wasmtime::component::ResourceAny;
 
 use crate::decode::{self, Error};
 use crate::pool::{Checkout, Dataverse, token_refused};
-use crate::session::{CallError, Query};
+use crate::session::{CallError, CallInfo, Query};
+use crate::trace::{self, Called};
 
 /// What a stream reads.
 pub(crate) enum Source {
@@ -31,6 +33,22 @@ pub(crate) enum Source {
         entity_set: String,
         fetch_xml: String,
     },
+}
+
+impl Source {
+    fn operation(&self) -> &'static str {
+        match self {
+            Source::Query(_) => "read_all",
+            Source::FetchXml { .. } => "read_all_fetch_xml",
+        }
+    }
+
+    fn entity_set(&self) -> &str {
+        match self {
+            Source::Query(query) => &query.entity_set,
+            Source::FetchXml { entity_set, .. } => entity_set,
+        }
+    }
 }
 
 /// The rows of `source`, decoded into `T` one at a time.
@@ -78,6 +96,18 @@ struct Open {
     reader: ResourceAny,
 }
 
+/// One page as the stream keeps it: the rows' text and the call.
+struct Pulled {
+    rows: String,
+    call: CallInfo,
+}
+
+impl Called for Pulled {
+    fn call_info(&self) -> Option<&CallInfo> {
+        Some(&self.call)
+    }
+}
+
 impl Reading {
     /// The next row, pulling the next page when this one is drained.
     async fn next<T: DeserializeOwned>(&mut self) -> Option<Result<T, Error>> {
@@ -93,11 +123,17 @@ impl Reading {
             if self.started && self.open.is_none() {
                 return None;
             }
-            let pulled = match self.pull().await {
-                Ok(Some(rows)) => decode::split_rows(&rows).map(Some).map_err(Error::Decode),
+            let span = trace::call_span(self.source.operation(), Some(self.source.entity_set()));
+            let pulled = self.pull().instrument(span.clone()).await;
+            let call = trace::call_of(&pulled);
+            let pulled = match pulled {
+                Ok(Some(page)) => decode::split_rows(&page.rows)
+                    .map(Some)
+                    .map_err(Error::Decode),
                 Ok(None) => Ok(None),
                 Err(error) => Err(Error::Call(error)),
             };
+            trace::record(&span, call.as_ref(), &pulled);
             match pulled {
                 Ok(Some(rows)) => {
                     self.rows = rows.into_iter();
@@ -122,7 +158,7 @@ impl Reading {
     /// (nothing was handed out yet). A reader stops at its first error, so
     /// a refusal on a later page ends the stream; to make that rare, the
     /// worker is given the renewed token between pages.
-    async fn pull(&mut self) -> Result<Option<String>, CallError> {
+    async fn pull(&mut self) -> Result<Option<Pulled>, CallError> {
         if !self.started {
             self.started = true;
             let mut checkout = self.dataverse.checkout().await?;
@@ -187,10 +223,16 @@ async fn next_page(
     checkout: &mut Checkout,
     source: &Source,
     reader: ResourceAny,
-) -> Result<Option<String>, CallError> {
+) -> Result<Option<Pulled>, CallError> {
     let session = checkout.session();
     Ok(match source {
-        Source::Query(_) => session.read_next(reader).await?.map(|page| page.rows),
-        Source::FetchXml { .. } => session.read_next_fetch(reader).await?.map(|page| page.rows),
+        Source::Query(_) => session.read_next(reader).await?.map(|page| Pulled {
+            rows: page.rows,
+            call: page.call,
+        }),
+        Source::FetchXml { .. } => session.read_next_fetch(reader).await?.map(|page| Pulled {
+            rows: page.rows,
+            call: page.call,
+        }),
     })
 }
