@@ -29,6 +29,34 @@
 //! The component's bytes come from the embedder: a file
 //! ([`Runtime::load`]) or bytes it carries ([`Runtime::from_wasm`], e.g.
 //! `dataverse_artifacts::CLIENT`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dataverse_host::{Dataverse, Query, Runtime};
+//! use futures_util::TryStreamExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Once per process: the component, compiled or loaded precompiled.
+//! let runtime = Arc::new(Runtime::from_wasm(dataverse_artifacts::CLIENT)?);
+//! // Once per connection string: discovery and one token. Against the
+//! // in-process fake here; `Arc::new(Network::new(vec![], None)?)` reaches
+//! // the real services.
+//! let upstream = dataverse_fake::Fake::demo();
+//! let connection = dataverse_fake::demo_connection_string();
+//! let dataverse = Dataverse::connect(runtime, upstream, &connection).await?;
+//!
+//! // Clone the handle into any task; rows are `serde_json::Value`s.
+//! let page = dataverse.query(&Query::new("accounts").select(["name"]).top(3)).await?;
+//! assert_eq!(page.rows[1]["name"], "Fabrikam Inc");
+//! // Every row, a page at a time, as a `Stream`.
+//! let all: Vec<serde_json::Value> = dataverse
+//!     .rows(Query::new("accounts").select(["name"]).page_size(10))
+//!     .try_collect()
+//!     .await?;
+//! assert_eq!(all.len(), 25);
+//! # Ok(()) }
+//! ```
 
 mod bindings;
 mod builders;
