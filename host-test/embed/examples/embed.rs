@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use dataverse_fake::{Fake, demo_connection_string};
-use dataverse_host::{Dataverse, Query, Runtime, Session};
+use dataverse_host::{Dataverse, Query, Runtime};
 
 pub async fn run() -> anyhow::Result<()> {
     // Once per process: compiled (or loaded precompiled) with the pooling
@@ -30,12 +30,12 @@ pub async fn run() -> anyhow::Result<()> {
         println!("WhoAmI: {}", task.await??.user_id);
     }
 
-    // Any call of the component's client, on a pooled instance.
+    // Typed calls on pooled instances: rows are serde_json::Value (or your
+    // own type: `query_as::<Account>`); `rows(query)` streams every page.
     let query = Query::new("accounts").select(["name"]).top(3);
-    let page = dataverse
-        .with(async |session: &mut Session| session.retrieve_multiple(&query, None).await)
-        .await?;
-    println!("{} rows: {}", page.row_count, page.rows);
+    for account in dataverse.query(&query).await?.rows {
+        println!("account: {}", account["name"]);
+    }
     Ok(())
 }
 

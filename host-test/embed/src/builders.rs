@@ -1,11 +1,14 @@
 //! Host-side defaults and builders for the WIT records (WIT has no default
 //! values), so no caller spells every `None`:
 //! `Query::new("accounts").select(["name"]).top(3)`,
-//! `EntityRef::new("accounts", id)`, `RequestOptions::default()`.
+//! `EntityRef::new("accounts", id)`, `Operation::function("RetrieveVersion")`,
+//! `RequestOptions::default()`.
 
 use dataverse_wasm::http::Method as CoreMethod;
 
-use crate::session::{BatchOptions, ClientOptions, EntityRef, Method, Query, RequestOptions};
+use crate::session::{
+    BatchOptions, ClientOptions, EntityRef, Method, Operation, OperationKind, Query, RequestOptions,
+};
 
 impl Query {
     /// Every row of `entity_set`, all columns, Dataverse's default page size.
@@ -84,6 +87,38 @@ impl EntityRef {
             entity_set: entity_set.into(),
             key: key.into(),
         }
+    }
+}
+
+impl Operation {
+    /// An unbound OData function (GET, no side effects), e.g. `RetrieveVersion`.
+    pub fn function(name: impl Into<String>) -> Operation {
+        Operation {
+            name: name.into(),
+            kind: OperationKind::Function,
+            bound: None,
+            parameters: None,
+        }
+    }
+
+    /// An unbound OData action (POST), e.g. a custom API.
+    pub fn action(name: impl Into<String>) -> Operation {
+        Operation {
+            kind: OperationKind::Action,
+            ..Operation::function(name)
+        }
+    }
+
+    /// Bound to `row` instead of unbound.
+    pub fn bound_to(mut self, row: EntityRef) -> Operation {
+        self.bound = Some(row);
+        self
+    }
+
+    /// The parameters, a JSON object such as `json!({"Text": "hi"})`.
+    pub fn parameters(mut self, parameters: &serde_json::Value) -> Operation {
+        self.parameters = Some(parameters.to_string());
+        self
     }
 }
 
@@ -204,5 +239,21 @@ mod tests {
         assert_eq!(query.orderby.as_deref(), Some("fullname"));
         assert_eq!(query.page_size, Some(50));
         assert!(query.count && query.select.is_empty() && query.top.is_none());
+    }
+
+    #[test]
+    fn operations_are_unbound_functions_unless_told_otherwise() {
+        let version = Operation::function("RetrieveVersion");
+        assert!(matches!(version.kind, OperationKind::Function));
+        assert!(version.bound.is_none() && version.parameters.is_none());
+        let touch = Operation::action("sample_Touch")
+            .bound_to(EntityRef::new("accounts", "accountnumber='A-1'"))
+            .parameters(&serde_json::json!({"Text": "hi"}));
+        assert!(matches!(touch.kind, OperationKind::Action));
+        assert_eq!(
+            touch.bound.map(|row| row.key).as_deref(),
+            Some("accountnumber='A-1'")
+        );
+        assert_eq!(touch.parameters.as_deref(), Some(r#"{"Text":"hi"}"#));
     }
 }

@@ -8,6 +8,16 @@
 //!   calls; [`CallError`] for what can go wrong.
 //! - `pool`: [`Dataverse`], the clonable handle for concurrent async code
 //!   (pooled instances sharing one token).
+//! - `calls`: the handle's typed calls (`query`, `get`, `create`, …), rows
+//!   as `serde_json::Value` or any `T: DeserializeOwned`.
+//! - `rows`: what those calls return ([`RowPage`], [`CreatedRow`], …).
+//! - `stream`: [`Dataverse::rows`], every row of a query as a `Stream` that
+//!   asks for a page only when the previous one is consumed.
+//! - `decode`: JSON to and from serde types; [`Error`] and [`JsonError`],
+//!   which never carry row text.
+//! - `trace`: the `tracing` spans and events (one `dataverse.call` span per
+//!   call, one `dataverse.http` event per HTTP exchange; never a header, a
+//!   body or a secret).
 //! - `upstream`: where the guest's HTTP goes: the [`Upstream`] trait, the
 //!   exchange log, the `wasi:http` hooks.
 //! - `network`: [`Network`], the real upstream (keep-alive TLS pool).
@@ -21,9 +31,39 @@
 //! The component's bytes come from the embedder: a file
 //! ([`Runtime::load`]) or bytes it carries ([`Runtime::from_wasm`], e.g.
 //! `dataverse_artifacts::CLIENT`).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use dataverse_host::{Dataverse, Query, Runtime};
+//! use futures_util::TryStreamExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Once per process: the component, compiled or loaded precompiled.
+//! let runtime = Arc::new(Runtime::from_wasm(dataverse_artifacts::CLIENT)?);
+//! // Once per connection string: discovery and one token. Against the
+//! // in-process fake here; `Arc::new(Network::new(vec![], None)?)` reaches
+//! // the real services.
+//! let upstream = dataverse_fake::Fake::demo();
+//! let connection = dataverse_fake::demo_connection_string();
+//! let dataverse = Dataverse::connect(runtime, upstream, &connection).await?;
+//!
+//! // Clone the handle into any task; rows are `serde_json::Value`s.
+//! let page = dataverse.query(&Query::new("accounts").select(["name"]).top(3)).await?;
+//! assert_eq!(page.rows[1]["name"], "Fabrikam Inc");
+//! // Every row, a page at a time, as a `Stream`.
+//! let all: Vec<serde_json::Value> = dataverse
+//!     .rows(Query::new("accounts").select(["name"]).page_size(10))
+//!     .try_collect()
+//!     .await?;
+//! assert_eq!(all.len(), 25);
+//! # Ok(()) }
+//! ```
 
 mod bindings;
 mod builders;
+mod calls;
+pub mod decode;
 pub mod engine;
 pub mod error;
 mod instance_pool;
@@ -31,20 +71,26 @@ pub mod limits;
 pub mod network;
 pub mod pool;
 pub mod proxy;
+pub mod rows;
 pub mod runtime;
 pub mod serve;
 pub mod session;
 mod state;
+mod stream;
+mod trace;
 pub mod upstream;
 
+pub use decode::{Error, JsonError};
 pub use error::HostError;
 pub use limits::Limits;
 pub use network::{ConnectTo, Network};
 pub use pool::{Dataverse, DataverseConfig, PoolStats};
 pub use proxy::{Proxy, ProxyConfig};
+pub use rows::{CreatedRow, FetchRowPage, NextPage, RowPage, WrittenRow};
 pub use runtime::Runtime;
 pub use session::{
-    CallError, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method, Page, Query,
-    RequestOptions, Session,
+    BatchOptions, BatchRequest, CallError, CallInfo, ClientOptions, DataverseError, EntityRef,
+    ErrorKind, GuestTrap, Method, Operation, OperationKind, Page, Query, RequestOptions, Session,
+    TokenInfo, WebRequest,
 };
 pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};

@@ -16,19 +16,48 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::instance_pool::{InstancePool, Lease};
 use crate::runtime::Runtime;
 use crate::session::{
-    CallError, ClientOptions, DEFAULT_CLIENT_OPTIONS, ErrorKind, Session, WhoAmIResponse,
+    CallError, ClientOptions, DEFAULT_CLIENT_OPTIONS, ErrorKind, RequestOptions, Session, TokenInfo,
 };
+use crate::trace;
 use crate::upstream::Upstream;
 
 /// The component renews a token when fewer than this many seconds remain;
 /// the host asks the owner for a new one at the same moment, so workers
 /// never hold a token the component would refuse as expired.
 use dataverse_wasm::auth::cache::RENEW_BEFORE_EXPIRY_SECS;
+
+/// The body of [`Dataverse::with`], for calls written in place: `$call`
+/// (an expression of `$session: &mut Session`) runs on a worker holding a
+/// valid token, once more after a refused token, and the worker goes back
+/// to the pool unless its instance trapped. A macro rather than a closure:
+/// a future made from an async closure that borrows its arguments is not
+/// provably `Send` for rustc, and the handle's calls must be spawnable.
+macro_rules! on_worker {
+    ($dataverse:expr, |$session:ident| $call:expr) => {{
+        let dataverse: &$crate::pool::Dataverse = $dataverse;
+        async move {
+            let mut checkout = dataverse.checkout().await?;
+            let mut answer = {
+                let $session = checkout.session();
+                $call.await
+            };
+            if $crate::pool::token_refused(&answer) {
+                dataverse.renew_refused(&mut checkout).await?;
+                let $session = checkout.session();
+                answer = $call.await;
+            }
+            checkout.finish(&answer);
+            answer
+        }
+    }};
+}
+pub(crate) use on_worker;
 
 /// How a [`Dataverse`] handle is set up.
 #[derive(Clone)]
@@ -66,9 +95,15 @@ pub struct PoolStats {
 
 /// A connected Dataverse client for concurrent async code. Clone it freely:
 /// clones share the owner, the token and the worker pool.
+///
+/// Its calls (in `calls`) take and return serde values; [`Dataverse::with`]
+/// runs any [`Session`] call on a pooled worker.
 #[derive(Clone)]
 pub struct Dataverse {
     inner: Arc<Inner>,
+    /// Dataverse headers for every call made through this clone
+    /// ([`Dataverse::with_request_options`]).
+    options: Option<Arc<RequestOptions>>,
 }
 
 struct Inner {
@@ -82,7 +117,9 @@ struct Inner {
     owner: tokio::sync::Mutex<Option<Session>>,
     token: Mutex<SharedToken>,
     workers: Arc<InstancePool<Worker>>,
-    slots: Semaphore,
+    /// Owned permits: a `Checkout` (a row stream's, say) holds its slot
+    /// without borrowing the handle.
+    slots: Arc<Semaphore>,
 }
 
 /// The token every worker uses. `generation` changes with the token, so a
@@ -109,8 +146,47 @@ struct Worker {
     generation: u64,
 }
 
+/// A worker taken for one call (or one row stream), with its slot. Dropped
+/// without [`Checkout::finish`], the instance is discarded: the safe end
+/// when a call was cut short in an unknown state.
+pub(crate) struct Checkout {
+    worker: Lease<Worker>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Checkout {
+    pub(crate) fn session(&mut self) -> &mut Session {
+        &mut self.worker.session
+    }
+
+    /// Returns the worker to the pool, unless `result` says its instance
+    /// trapped (it may be in any state).
+    pub(crate) fn finish<R>(self, result: &Result<R, CallError>) {
+        if !matches!(result, Err(error) if error.kills_instance()) {
+            self.worker.keep();
+        }
+    }
+}
+
 impl Dataverse {
-    /// Connects (discovery + first token) with default settings.
+    /// Connects (discovery + first token) with default settings. The
+    /// upstream is where the guest's HTTP goes: `Arc::new(Network::new(…)?)`
+    /// for the real services, or the in-process fake as here.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dataverse_fake::{Fake, demo_connection_string};
+    /// use dataverse_host::{Dataverse, Runtime};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = Arc::new(Runtime::from_wasm(dataverse_artifacts::CLIENT)?);
+    /// let fake = Fake::demo();
+    /// let dataverse = Dataverse::connect(runtime, fake.clone(), &demo_connection_string()).await?;
+    /// assert_eq!(dataverse.org_url(), "https://contoso.crm.dynamics.com");
+    /// assert_eq!(fake.stats().token_requests, 1, "connecting got the token");
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(
         runtime: Arc<Runtime>,
         upstream: Arc<dyn Upstream>,
@@ -133,6 +209,21 @@ impl Dataverse {
         connection_string: &str,
         config: DataverseConfig,
     ) -> Result<Dataverse, CallError> {
+        let span = trace::call_span("connect", None);
+        let connected = Dataverse::connect_owner(runtime, upstream, connection_string, config)
+            .instrument(span.clone())
+            .await;
+        let call = connected.as_ref().err().and_then(trace::error_call);
+        trace::record(&span, call, &connected);
+        connected
+    }
+
+    async fn connect_owner(
+        runtime: Arc<Runtime>,
+        upstream: Arc<dyn Upstream>,
+        connection_string: &str,
+        config: DataverseConfig,
+    ) -> Result<Dataverse, CallError> {
         let org_url = runtime.parse_settings(connection_string).await?.url;
         let mut owner = runtime
             .connect_with(
@@ -147,7 +238,7 @@ impl Dataverse {
         let workers = InstancePool::new(config.max_workers.max(1), Duration::ZERO);
         Ok(Dataverse {
             inner: Arc::new(Inner {
-                slots: Semaphore::new(config.max_workers.max(1)),
+                slots: Arc::new(Semaphore::new(config.max_workers.max(1))),
                 runtime,
                 upstream,
                 config,
@@ -157,6 +248,7 @@ impl Dataverse {
                 token: Mutex::new(token),
                 workers,
             }),
+            options: None,
         })
     }
 
@@ -173,10 +265,34 @@ impl Dataverse {
         }
     }
 
-    /// WhoAmI on a pooled worker.
-    pub async fn who_am_i(&self) -> Result<WhoAmIResponse, CallError> {
-        self.with(async |session: &mut Session| session.who_am_i(None).await)
-            .await
+    /// A clone of this handle whose calls send `options` (impersonation,
+    /// `Prefer: return=representation`, annotations, …). The clone shares
+    /// everything else; the original keeps its own options.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let runtime = std::sync::Arc::new(dataverse_host::Runtime::from_wasm(dataverse_artifacts::CLIENT)?);
+    /// # let dataverse = dataverse_host::Dataverse::connect(runtime, dataverse_fake::Fake::demo(), &dataverse_fake::demo_connection_string()).await?;
+    /// use dataverse_host::RequestOptions;
+    /// let returning = dataverse.with_request_options(RequestOptions {
+    ///     return_representation: true,
+    ///     ..RequestOptions::default()
+    /// });
+    /// let created = returning.create("accounts", &serde_json::json!({"name": "Litware"})).await?;
+    /// assert_eq!(created.row.unwrap()["name"], "Litware");
+    /// # Ok(()) }
+    /// ```
+    pub fn with_request_options(&self, options: RequestOptions) -> Dataverse {
+        Dataverse {
+            inner: self.inner.clone(),
+            options: Some(Arc::new(options)),
+        }
+    }
+
+    /// The request options of this clone, for the component's calls.
+    pub(crate) fn request_options(&self) -> Option<&RequestOptions> {
+        self.options.as_deref()
     }
 
     /// Runs `call` on a worker holding a valid token. If Dataverse refuses
@@ -187,31 +303,66 @@ impl Dataverse {
         &self,
         mut call: impl AsyncFnMut(&mut Session) -> Result<R, CallError>,
     ) -> Result<R, CallError> {
-        let inner = &self.inner;
-        let _slot = inner
+        on_worker!(self, |session| call(session)).await
+    }
+
+    /// A slot, the shared token (renewed if due) and a worker holding it.
+    pub(crate) async fn checkout(&self) -> Result<Checkout, CallError> {
+        let slot = self
+            .inner
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| CallError::Host(wasmtime::Error::msg("the pool is closed")))?;
         let token = self.fresh_token().await?;
-        let mut worker = self.worker(&token).await?;
-        let mut result = call(&mut worker.session).await;
-        if token_refused(&result) {
-            let renewed = self.renew_after_refusal(worker.generation).await?;
-            // Always hand it over: the refusal emptied the worker's cache,
-            // even if the owner came back with the same token.
-            worker
-                .session
-                .set_access_token(&renewed.value, renewed.expires_at)
-                .await?;
-            worker.generation = renewed.generation;
-            result = call(&mut worker.session).await;
+        let worker = self.worker(&token).await?;
+        Ok(Checkout {
+            worker,
+            _slot: slot,
+        })
+    }
+
+    /// Between the pages of a long read: hands the worker the shared token
+    /// if it was renewed meanwhile (or is due), so a read that outlives a
+    /// token does not meet `external_token_expired`.
+    pub(crate) async fn refresh(&self, checkout: &mut Checkout) -> Result<(), CallError> {
+        let token = self.fresh_token().await?;
+        hand_over(&mut checkout.worker, &token).await
+    }
+
+    /// After Dataverse refused the worker's token: the owner renews it and
+    /// the worker gets the new one.
+    pub(crate) async fn renew_refused(&self, checkout: &mut Checkout) -> Result<(), CallError> {
+        let worker = &mut checkout.worker;
+        let renewed = self.renew_after_refusal(worker.generation).await?;
+        // Always hand it over: the refusal emptied the worker's cache, even
+        // if the owner came back with the same token.
+        worker
+            .session
+            .set_access_token(&renewed.value, renewed.expires_at)
+            .await?;
+        worker.generation = renewed.generation;
+        Ok(())
+    }
+
+    /// The owner's view of the shared token (authority, tenant, expiry and
+    /// the token request that got it; never the token). It renews the token
+    /// first if it is due, as a call would.
+    pub(crate) async fn owner_token_info(&self) -> Result<TokenInfo, CallError> {
+        self.fresh_token().await?;
+        let mut owner = self.inner.owner.lock().await;
+        if owner.is_none() {
+            // A reconnected owner holds a new token: publish it first, as a
+            // renewal does, so the answer describes the shared token.
+            self.renew(&mut owner, false).await?;
         }
-        // A worker whose call trapped is discarded with its lease.
-        if !matches!(&result, Err(error) if error.kills_instance()) {
-            worker.keep();
+        let session = self.owner_session(&mut owner).await?;
+        let info = session.token_info().await;
+        if matches!(&info, Err(error) if error.kills_instance()) {
+            *owner = None;
         }
-        result
+        info
     }
 
     /// An idle worker (given the current token if it holds an older one), or
@@ -271,15 +422,11 @@ impl Dataverse {
             .then(|| token.clone())
     }
 
-    /// Asks the owner for its token (the component renews it if due) and
-    /// publishes it. `refused`: the current token was rejected by Dataverse;
-    /// a WhoAmI on the owner meets the same 401, which makes the component
-    /// drop the token and acquire a new one (its own revocation path).
-    async fn renew(
+    /// The owner, reconnected first if it trapped since the last renewal.
+    async fn owner_session<'a>(
         &self,
-        owner: &mut Option<Session>,
-        refused: bool,
-    ) -> Result<SharedToken, CallError> {
+        owner: &'a mut Option<Session>,
+    ) -> Result<&'a mut Session, CallError> {
         let inner = &self.inner;
         if owner.is_none() {
             *owner = Some(
@@ -294,7 +441,20 @@ impl Dataverse {
                     .await?,
             );
         }
-        let session = owner.as_mut().expect("set just above");
+        Ok(owner.as_mut().expect("set just above"))
+    }
+
+    /// Asks the owner for its token (the component renews it if due) and
+    /// publishes it. `refused`: the current token was rejected by Dataverse;
+    /// a WhoAmI on the owner meets the same 401, which makes the component
+    /// drop the token and acquire a new one (its own revocation path).
+    async fn renew(
+        &self,
+        owner: &mut Option<Session>,
+        refused: bool,
+    ) -> Result<SharedToken, CallError> {
+        let inner = &self.inner;
+        let session = self.owner_session(owner).await?;
         let previous = lock(&inner.token).clone();
         let renewed = async {
             if refused {
@@ -344,7 +504,7 @@ async fn hand_over(worker: &mut Worker, token: &SharedToken) -> Result<(), CallE
 }
 
 /// The component's answer when Dataverse refused a host-supplied token.
-fn token_refused<R>(result: &Result<R, CallError>) -> bool {
+pub(crate) fn token_refused<R>(result: &Result<R, CallError>) -> bool {
     matches!(
         result,
         Err(CallError::Dataverse(e))

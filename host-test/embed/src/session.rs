@@ -250,36 +250,21 @@ impl Session {
         options: Option<&RequestOptions>,
         mut on_page: impl FnMut(Page) -> ControlFlow<()>,
     ) -> Result<u64, CallError> {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        let api = self.bindings.dataverse_client_web_api().client();
-        let reader = api
-            .call_read_all(&mut self.store, self.client, query, max_rows, options)
-            .await?;
-        let pages = self.bindings.dataverse_client_web_api().page_reader();
-        let result = loop {
-            match pages.call_next(&mut self.store, reader).await {
-                Err(e) => break Err(CallError::Host(e)),
-                Ok(Err(e)) => break Err(CallError::Dataverse(e)),
-                Ok(Ok(None)) => {
-                    break pages
-                        .call_rows_read(&mut self.store, reader)
-                        .await
-                        .map_err(CallError::Host);
-                }
-                Ok(Ok(Some(page))) => {
-                    let stop = on_page(page).is_break();
-                    self.store.set_epoch_deadline(self.deadline_ticks);
-                    if stop {
-                        break pages
-                            .call_rows_read(&mut self.store, reader)
-                            .await
-                            .map_err(CallError::Host);
+        let reader = self.open_read(query, max_rows, options).await?;
+        let mut rows = 0;
+        let read = loop {
+            match self.read_next(reader).await {
+                Ok(Some(page)) => {
+                    rows += u64::from(page.row_count);
+                    if on_page(page).is_break() {
+                        break Ok(rows);
                     }
                 }
+                Ok(None) => break Ok(rows),
+                Err(error) => break Err(error),
             }
         };
-        reader.resource_drop_async(&mut self.store).await?;
-        result
+        self.finish_read(reader, read).await
     }
 
     /// Reads every page of a FetchXML query (at most `max_rows` rows),
@@ -293,9 +278,62 @@ impl Session {
         options: Option<&RequestOptions>,
         mut on_page: impl FnMut(FetchPage) -> ControlFlow<()>,
     ) -> Result<u64, CallError> {
+        let reader = self
+            .open_fetch_read(entity_set, fetch_xml, max_rows, options)
+            .await?;
+        let mut rows = 0;
+        let read = loop {
+            match self.read_next_fetch(reader).await {
+                Ok(Some(page)) => {
+                    rows += u64::from(page.row_count);
+                    if on_page(page).is_break() {
+                        break Ok(rows);
+                    }
+                }
+                Ok(None) => break Ok(rows),
+                Err(error) => break Err(error),
+            }
+        };
+        self.finish_read(reader, read).await
+    }
+
+    /// Opens a `page-reader` over `query`, to pull with [`Session::read_next`]
+    /// and end with [`Session::close_read`]: the pull form of `read_all`,
+    /// for a caller that decides between pages (the row stream).
+    pub(crate) async fn open_read(
+        &mut self,
+        query: &Query,
+        max_rows: u64,
+        options: Option<&RequestOptions>,
+    ) -> Result<ResourceAny, CallError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
         let api = self.bindings.dataverse_client_web_api().client();
-        let reader = api
+        Ok(api
+            .call_read_all(&mut self.store, self.client, query, max_rows, options)
+            .await?)
+    }
+
+    /// The next page of a reader from [`Session::open_read`]; none at the end.
+    pub(crate) async fn read_next(
+        &mut self,
+        reader: ResourceAny,
+    ) -> Result<Option<Page>, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let pages = self.bindings.dataverse_client_web_api().page_reader();
+        Ok(pages.call_next(&mut self.store, reader).await??)
+    }
+
+    /// [`Session::open_read`] for a FetchXML query (`fetch-page-reader`).
+    pub(crate) async fn open_fetch_read(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        max_rows: u64,
+        options: Option<&RequestOptions>,
+    ) -> Result<ResourceAny, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
             .call_read_all_fetch_xml(
                 &mut self.store,
                 self.client,
@@ -304,32 +342,39 @@ impl Session {
                 max_rows,
                 options,
             )
-            .await?;
+            .await?)
+    }
+
+    /// The next page of a reader from [`Session::open_fetch_read`].
+    pub(crate) async fn read_next_fetch(
+        &mut self,
+        reader: ResourceAny,
+    ) -> Result<Option<FetchPage>, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let pages = self.bindings.dataverse_client_web_api().fetch_page_reader();
-        let result = loop {
-            match pages.call_next(&mut self.store, reader).await {
-                Err(e) => break Err(CallError::Host(e)),
-                Ok(Err(e)) => break Err(CallError::Dataverse(e)),
-                Ok(Ok(None)) => {
-                    break pages
-                        .call_rows_read(&mut self.store, reader)
-                        .await
-                        .map_err(CallError::Host);
-                }
-                Ok(Ok(Some(page))) => {
-                    let stop = on_page(page).is_break();
-                    self.store.set_epoch_deadline(self.deadline_ticks);
-                    if stop {
-                        break pages
-                            .call_rows_read(&mut self.store, reader)
-                            .await
-                            .map_err(CallError::Host);
-                    }
-                }
-            }
-        };
-        reader.resource_drop_async(&mut self.store).await?;
-        result
+        Ok(pages.call_next(&mut self.store, reader).await??)
+    }
+
+    /// Drops a reader of either kind, so the instance can serve further calls.
+    pub(crate) async fn close_read(&mut self, reader: ResourceAny) -> Result<(), CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        Ok(reader.resource_drop_async(&mut self.store).await?)
+    }
+
+    /// Ends a `read_all`: the rows handed out (counted here: the same
+    /// number as the reader's `rows-read`), or the read's error. A trapped
+    /// instance cannot be entered again, so its reader is left to die with
+    /// it and the trap is what the caller sees.
+    async fn finish_read(
+        &mut self,
+        reader: ResourceAny,
+        read: Result<u64, CallError>,
+    ) -> Result<u64, CallError> {
+        if matches!(&read, Err(error) if error.kills_instance()) {
+            return read;
+        }
+        self.close_read(reader).await?;
+        read
     }
 
     pub async fn fetch_xml(

@@ -1,6 +1,8 @@
 //! Where the guest's outgoing HTTP goes: the [`Upstream`] trait (the
 //! network, or anything an embedder plugs in, such as an in-process fake),
-//! the exchange log, and the `wasi:http` hooks that join the two.
+//! the exchange log, and the `wasi:http` hooks that join the two. Each
+//! exchange is reported twice from the same [`Exchange`]: to the runtime's
+//! exchange log (the CLI's `-v`), and to `tracing` (see `trace`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -141,18 +143,21 @@ impl WasiHttpHooks for OutgoingHooks {
     ) -> Box<dyn Future<Output = HttpResult<(http::Response<WasiBody>, IoFuture)>> + Send> {
         let upstream = self.upstream.clone();
         let log = self.log.clone();
-        let exchange = log
-            .as_ref()
-            .map(|_| describe_request(&request, self.attempt(&request)));
+        let mut exchange = describe_request(&request, self.attempt(&request));
+        let uri = request.uri().clone();
+        // wasmtime-wasi-http runs the returned future on a task of its own:
+        // the call's span is current only now, while the guest sends.
+        let span = tracing::Span::current();
         Box::new(async move {
             let started = Instant::now();
             let response = send(upstream, request, options.unwrap_or_default()).await;
-            if let (Some(log), Some(mut exchange)) = (log, exchange) {
-                exchange.elapsed = started.elapsed();
-                exchange.outcome = match &response {
-                    Ok(response) => Ok(response.status().as_u16()),
-                    Err(error) => Err(error.to_string()),
-                };
+            exchange.elapsed = started.elapsed();
+            exchange.outcome = match &response {
+                Ok(response) => Ok(response.status().as_u16()),
+                Err(error) => Err(error.to_string()),
+            };
+            crate::trace::exchange(&span, &exchange, &uri);
+            if let Some(log) = log {
                 log(&exchange);
             }
             let done: IoFuture = Box::new(async { Ok(()) });
