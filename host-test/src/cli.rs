@@ -80,6 +80,13 @@ pub struct Global {
     /// The component to run (default: the one built into this binary)
     #[arg(long, global = true, value_name = "PATH", help_heading = "Connection")]
     pub component: Option<PathBuf>,
+    /// Always discover the tenant (do not use the day-long cache of discovered authorities)
+    #[arg(
+        long = "no-authority-cache",
+        global = true,
+        help_heading = "Connection"
+    )]
+    pub no_authority_cache: bool,
     /// Retries after the first attempt (default 4; 0 never retries)
     #[arg(
         long = "max-retries",
@@ -470,6 +477,15 @@ impl Global {
 
     pub fn json(&self) -> bool {
         self.output() == Output::Json
+    }
+
+    /// `--no-authority-cache`, or `DATAVERSE_NO_AUTHORITY_CACHE` set to
+    /// anything but empty, `0` or `false`. (Read here: clap does not apply
+    /// `env` to a global flag once a subcommand is parsed.)
+    pub fn authority_cache(&self) -> bool {
+        let off = std::env::var("DATAVERSE_NO_AUTHORITY_CACHE")
+            .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"));
+        !(self.no_authority_cache || off)
     }
 }
 

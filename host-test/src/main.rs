@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use cli::{Cli, Global};
+use dataverse_host::authority_cache::{self, AuthorityCache};
 use dataverse_host::session::{
     AssertionAlgorithm, ClientOptions, DataverseError, RequestOptions, describe,
 };
@@ -219,11 +220,14 @@ pub fn resolved_connection(global: &Global) -> Result<connection::Resolved, Fail
 }
 
 /// Connects to the org named by the connection string, over the network.
+/// The tenant found by discovery is cached on disk for a day (see
+/// `dataverse_host::authority_cache`), so a later run goes straight to the
+/// token request; a refusal that says the tenant is wrong drops the entry
+/// and discovers again.
 pub async fn connect(global: &Global) -> Result<Session, Failure> {
     let connection = connection_string(global)?;
-    let network = network(global)?;
+    let network = Arc::new(network(global)?);
     let runtime = load_runtime(global)?;
-    let options = client_options(global);
     let store = global.cert_store.as_deref();
     if let Some(dir) = store
         && !dir.is_dir()
@@ -233,9 +237,42 @@ pub async fn connect(global: &Global) -> Result<Session, Failure> {
             dir.display()
         )));
     }
-    Ok(runtime
-        .connect_with(Arc::new(network), store, &connection, options)
-        .await?)
+    let connect = async |connection: &str| {
+        runtime
+            .connect_with(network.clone(), store, connection, client_options(global))
+            .await
+    };
+    // Only a string that leaves the tenant to discovery uses the cache.
+    let org = dataverse_wasm::settings::parse(&connection)
+        .ok()
+        .filter(|s| s.authority.is_none() && s.tenant_id.is_none())
+        .map(|s| s.org_url);
+    let (Some(org), true) = (org, global.authority_cache()) else {
+        return Ok(connect(&connection).await?);
+    };
+    let cache = AuthorityCache::in_cache_dir();
+    let now = unix_now();
+    if let Some(authority) = cache.lookup(&org, now) {
+        let with_authority = format!("{};Authority={authority}", connection.trim_end_matches(';'));
+        match connect(&with_authority).await {
+            Ok(session) => return Ok(session),
+            Err(CallError::Dataverse(e)) if authority_cache::tenant_refused(&e) => {
+                cache.forget(&org);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut session = connect(&connection).await?;
+    if let Ok(info) = session.token_info().await {
+        cache.store(&org, &info.authority, now);
+    }
+    Ok(session)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 pub fn client_options(global: &Global) -> ClientOptions {

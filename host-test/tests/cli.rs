@@ -373,7 +373,7 @@ async fn an_untrusted_server_exits_5() {
     let server = fake::serve_tls(Fake::demo()).await.unwrap();
     let port = server.addr.port();
     let run = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
+        cli()
             .env("DATAVERSE_CONNECTION", fake::demo_connection_string())
             .args(["--connect-to", &format!("::127.0.0.1:{port}")])
             .arg("whoami")

@@ -579,3 +579,62 @@ async fn https_proxy_carries_every_request_and_no_proxy_bypasses_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The tenant found by discovery is kept for the org (a day), so the next
+/// process goes straight to the token request; when the token request says
+/// the cached tenant is wrong (the org moved), the entry is dropped and
+/// discovery runs again — in the same command, which still succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_discovered_tenant_is_cached_per_org_and_dropped_when_the_tenant_moves() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let cache = temp_dir("authority-cache");
+    let whoami = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.push("whoami");
+        let (mut command, dir) =
+            command_against(&server, Some(&fake::demo_connection_string()), &args);
+        command
+            .env_remove("DATAVERSE_NO_AUTHORITY_CACHE")
+            .env("DATAVERSE_CACHE_DIR", &cache);
+        tokio::task::spawn_blocking(move || {
+            let run = finish(command.output().unwrap());
+            let _ = std::fs::remove_dir_all(dir);
+            run
+        })
+    };
+    let counts = || {
+        let stats = fake.stats();
+        (stats.discovery_requests, stats.token_requests)
+    };
+
+    let first = whoami(&[]).await.unwrap();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(counts(), (1, 1));
+    let file = cache.join("authorities.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(fake::DEMO_TENANT_ID), "{text}");
+    assert!(!text.contains(fake::DEMO_CLIENT_SECRET) && !text.contains("access_token"));
+
+    let second = whoami(&[]).await.unwrap();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(counts(), (1, 2), "no discovery the second time");
+
+    // The org moved to another tenant: Entra answers AADSTS90002 for the
+    // cached one; the command discovers again and succeeds.
+    let moved = text.replace(fake::DEMO_TENANT_ID, "0f0f0f0f-0000-4000-8000-00000000abcd");
+    std::fs::write(&file, moved).unwrap();
+    let third = whoami(&[]).await.unwrap();
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(counts().0, 2, "discovered again");
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains(fake::DEMO_TENANT_ID)
+    );
+
+    let opted_out = whoami(&["--no-authority-cache"]).await.unwrap();
+    assert_eq!(opted_out.code, 0, "{}", opted_out.stderr);
+    assert_eq!(counts().0, 3);
+    let _ = std::fs::remove_dir_all(&cache);
+}

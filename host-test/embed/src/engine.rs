@@ -123,7 +123,7 @@ fn cache_key(engine: &Engine, wasm: &[u8], sha256: Option<&str>) -> String {
 
 /// `DATAVERSE_CACHE_DIR`, else the user's cache directory
 /// (`$XDG_CACHE_HOME`, `~/.cache`, `%LOCALAPPDATA%`), else the temp directory.
-fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     let var = |name| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())

@@ -60,6 +60,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod authority_cache;
 mod bindings;
 mod builders;
 mod calls;

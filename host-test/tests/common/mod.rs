@@ -43,7 +43,10 @@ pub fn cli() -> Command {
         .env_remove("DATAVERSE_CONNECTION")
         .env_remove("DATAVERSE_CONNECTION_FILE")
         .env_remove("DATAVERSE_PROFILE")
-        .env("DATAVERSE_CONFIG", "/nonexistent/dataverse-config.toml");
+        .env("DATAVERSE_CONFIG", "/nonexistent/dataverse-config.toml")
+        // Every run discovers the tenant, so exchange counts do not depend
+        // on which test ran first (the cache has its own test).
+        .env("DATAVERSE_NO_AUTHORITY_CACHE", "1");
     command
 }
 
