@@ -24,14 +24,8 @@ const TEST_LIMIT: Duration = Duration::from_secs(60);
 const ALICE_BASIC: &str = "Basic YWxpY2U6czNjckB0";
 const PROXY_USERINFO: &str = "alice:s3cr%40t";
 
-fn runtime() -> Arc<Runtime> {
-    static RUNTIME: std::sync::OnceLock<Arc<Runtime>> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            Arc::new(Runtime::from_wasm(dataverse_artifacts::CLIENT).expect("the component loads"))
-        })
-        .clone()
-}
+mod common;
+use common::runtime;
 
 /// A `ProxyConfig` read from these variables only: the test never touches
 /// the process environment.

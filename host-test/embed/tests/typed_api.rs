@@ -11,14 +11,8 @@ use dataverse_host::{
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
-fn runtime() -> Arc<Runtime> {
-    static RUNTIME: std::sync::OnceLock<Arc<Runtime>> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            Arc::new(Runtime::from_wasm(dataverse_artifacts::CLIENT).expect("the component loads"))
-        })
-        .clone()
-}
+mod common;
+use common::runtime;
 
 async fn connect(fake: &Arc<Fake>) -> Dataverse {
     Dataverse::connect(runtime(), fake.clone(), &fake::demo_connection_string())
