@@ -13,7 +13,7 @@ use dataverse_fake::proxy::{Answer, TestProxy};
 use dataverse_fake::{self as fake, Fake};
 use dataverse_host::session::DEFAULT_CLIENT_OPTIONS;
 use dataverse_host::{
-    CallError, ClientOptions, ConnectTo, ErrorKind, Network, ProxyConfig, Runtime, Session,
+    CallError, ClientOptions, ConnectTo, ErrorKind, Network, ProxyConfig, Session,
 };
 use http_body_util::BodyExt;
 
