@@ -6,7 +6,7 @@ use std::sync::Arc;
 use dataverse_fake::{self as fake, Fake, FakeConfig, PagingBug};
 use dataverse_host::{
     BatchOptions, BatchRequest, Dataverse, EntityRef, Error, ErrorKind, Method, Operation, Query,
-    RequestOptions, Runtime, WebRequest,
+    RequestOptions, WebRequest,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
