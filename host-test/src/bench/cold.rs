@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dataverse_fake as fake;
-use dataverse_host::{Dataverse, Network, Query, Runtime};
+use dataverse_host::{Dataverse, Limits, Network, Query, Runtime};
 use serde_json::{Value, json};
+use wasmtime::component::Component;
 
 use super::processes::{FakeServer, Measurer, Run, TempDir, isolated};
 use super::{Stats, micros};
@@ -122,7 +123,11 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
     println!(
         "\ncold process: {runs} runs each of `host-test whoami` and `dataverse-floor`, \
          then {warm} warm WhoAmIs and {queries} {QUERY_PAGES}-page queries in one process each, \
-         against `host-test fake-server` (its own process) on loopback TLS"
+         against `host-test fake-server` (its own process) on loopback TLS\n\
+         (fake server pid {}, its files in {}; the bench's files in {})",
+        server.pid(),
+        server.files().display(),
+        dir.0.display()
     );
 
     let cold = {
@@ -140,7 +145,7 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
             .map_err(Failure::host)?
     };
     // On a runtime worker, as a service's handler would run (see in_process).
-    let runtime = Arc::new(crate::load_runtime(global)?);
+    let runtime = Arc::new(warm_runtime(&setup.cache)?);
     let product_warm = tokio::spawn(product_warm(runtime, setup.clone(), warm, queries))
         .await
         .map_err(Failure::host)??;
@@ -215,6 +220,26 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
         })),
         "component_bytes": figure(component_bytes as f64, floor_bytes as f64, json!({})),
     }))
+}
+
+/// The runtime of the warm calls: the CLI's engine (default `Limits`) and
+/// the component its first run precompiled into the bench's cache, so
+/// nothing is compiled again and nothing is written to the user's cache.
+fn warm_runtime(cache: &Path) -> Result<Runtime, Failure> {
+    let limits = Limits::default();
+    let engine = dataverse_host::engine::new_engine(&limits).map_err(Failure::host)?;
+    let cwasm = std::fs::read_dir(cache)
+        .map_err(Failure::host)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .ok_or_else(|| Failure::host(format!("no .cwasm in {}", cache.display())))?;
+    // SAFETY: written by `precompile_component` of this very binary (the
+    // CLI's first run) into the bench's private folder; wasmtime refuses
+    // an artifact of an incompatible engine.
+    let component =
+        unsafe { Component::deserialize_file(&engine, &cwasm) }.map_err(Failure::host)?;
+    Runtime::from_component(engine, &component, limits).map_err(Failure::host)
 }
 
 /// `{product, floor, ratio}` and any other entries of `extra`.

@@ -93,6 +93,17 @@ impl FakeServer {
     }
 }
 
+impl FakeServer {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The folder of its files, which it removes when stopped.
+    pub fn files(&self) -> &Path {
+        self.connection_file.parent().unwrap_or(Path::new(""))
+    }
+}
+
 impl Drop for FakeServer {
     fn drop(&mut self) {
         terminate(&self.child);
