@@ -454,7 +454,7 @@ fn print_table(
         let verdict = if ratio <= target { "met" } else { "missed" };
         format!("≤ {target:.2} {verdict}")
     };
-    let rows: [(&str, f64, f64, String); 10] = [
+    let times: [(&str, f64, f64, String); 7] = [
         (
             "cold process → WhoAmI, median ms",
             f.cold_product.p50,
@@ -500,6 +500,9 @@ fn print_table(
             f.query_floor.p95,
             String::new(),
         ),
+    ];
+    // Sizes are whole numbers (bytes, KiB).
+    let sizes: [(&str, f64, f64, String); 3] = [
         (
             "peak RSS cold, median KiB",
             f.rss_product.p50,
@@ -524,19 +527,13 @@ fn print_table(
         "{:<34} {:>14} {:>14} {:>8}  target",
         "measure", "product", "floor", "ratio"
     );
-    // Bytes and KiB are whole numbers; times keep a decimal.
-    let number = |value: f64| {
-        if value.fract() == 0.0 {
-            format!("{value:.0}")
-        } else {
-            format!("{value:.1}")
-        }
-    };
-    for (measure, product, floor, target) in rows {
+    let rows = times
+        .into_iter()
+        .map(|row| (row, 1))
+        .chain(sizes.into_iter().map(|row| (row, 0)));
+    for ((measure, product, floor, target), decimals) in rows {
         println!(
-            "{measure:<34} {:>14} {:>14} {:>8.2}  {target}",
-            number(product),
-            number(floor),
+            "{measure:<34} {product:>14.decimals$} {floor:>14.decimals$} {:>8.2}  {target}",
             product / floor
         );
     }
