@@ -383,8 +383,8 @@ pub enum Command {
     /// The component vs the same core natively: in-process, and as whole processes (CLI vs dataverse-floor)
     #[command(
         after_help = "Writes target/bench/bench.json (or --out FILE). The cold-process part runs \
-        dataverse-floor from beside this binary: `cargo build -p host-test --bins` builds both; \
-        build with --profile bench for the figures that count.\n\n\
+        dataverse-floor and dataverse-measure from beside this binary: `cargo build -p host-test \
+        --bins` builds all three; build with --profile bench for the figures that count.\n\n\
         Example:\n  cargo build --profile bench -p host-test --bins && target/release/host-test bench"
     )]
     Bench {
