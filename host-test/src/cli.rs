@@ -193,6 +193,15 @@ pub enum Output {
     Table,
 }
 
+/// A part of `bench`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchPart {
+    /// The component and the core natively in this process, against the fake in process and on TLS
+    InProcess,
+    /// The CLI and dataverse-floor as processes, against the fake server in another process
+    Cold,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// WhoAmI and a query against the built-in fake (no setup, no network)
@@ -378,14 +387,26 @@ pub enum Command {
         #[arg(long, default_value_t = 600)]
         seconds: u64,
     },
-    /// The component vs the same core natively, in-process and over TLS
+    /// The component vs the same core natively: in-process, and as whole processes (CLI vs dataverse-floor)
     #[command(
-        after_help = "Writes target/bench/bench.json; build with --profile bench for real figures.\n\n\
-        Example:\n  cargo run --profile bench -p host-test -- bench"
+        after_help = "Writes target/bench/bench.json (or --out FILE). The cold-process part runs \
+        dataverse-floor and dataverse-measure from beside this binary: `cargo build -p host-test \
+        --bins` builds all three; build with --profile bench for the figures that count.\n\n\
+        Example:\n  cargo build --profile bench -p host-test --bins && target/release/host-test bench"
     )]
     Bench {
+        /// Warm calls per in-process case (the warm calls of the cold-process part: at most 1000)
         #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..))]
         iterations: u64,
+        /// Runs of each process in the cold-process part (after the first, empty-cache, run)
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+        runs: u64,
+        /// Only this part
+        #[arg(long, value_enum)]
+        only: Option<BenchPart>,
+        /// Write the report here instead of target/bench/bench.json
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Token acquisition cost: secret vs certificate
     #[command(

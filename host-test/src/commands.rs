@@ -250,7 +250,12 @@ pub async fn run(global: &Global, command: Command) -> Result<(), Failure> {
             output::line(String::from_utf8_lossy(&page).trim_end())
         }
         Command::FakeServer { seconds } => crate::fake_server::run(seconds).await,
-        Command::Bench { iterations } => crate::bench::run(global, iterations as usize).await,
+        Command::Bench {
+            iterations,
+            runs,
+            only,
+            out,
+        } => crate::bench::run(global, iterations as usize, runs as usize, only, out).await,
         Command::BenchAuth { iterations } => crate::bench::auth(global, iterations as usize).await,
         Command::Serve { port, gateway } => crate::serve::serve(global, port, gateway).await,
     }

@@ -1,16 +1,14 @@
-//! Benchmarks.
-//! - `bench`: the component in wasmtime against the same core compiled
-//!   natively (the floor), in-process and over loopback TLS.
-//! - `bench-auth`: what token acquisition costs, client secret vs certificate
-//!   (RS256 and PS256 assertions signed inside the component), measured
-//!   against the in-process fake so the network does not blur the figures.
+//! The in-process part of `bench`: the component in wasmtime against the
+//! same core compiled natively (the floor, `crate::native`), both against
+//! the fake in this process and on loopback TLS: load, instantiate, first
+//! call, warm WhoAmI, paging, handshakes.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use dataverse_fake::{self as fake, Fake, FakeConfig};
-use dataverse_host::session::{AssertionAlgorithm, ClientOptions};
+use dataverse_host::session::ClientOptions;
 use dataverse_host::{Limits, Network, Query, Runtime, Upstream};
 use dataverse_wasm::Client;
 use dataverse_wasm::client::{CallOptions, ClientConfig};
@@ -18,79 +16,17 @@ use dataverse_wasm::page_reader::PageReader;
 use serde_json::json;
 use wasmtime::component::Component;
 
+use super::{Stats, micros};
 use crate::Failure;
 use crate::cli::Global;
 use crate::native::{NativeTransport, NativeUpstream};
 
 const OPTIONS: ClientOptions = dataverse_host::session::DEFAULT_CLIENT_OPTIONS;
 
-pub async fn auth(global: &Global, iterations: usize) -> Result<(), Failure> {
-    let runtime = match &global.component {
-        Some(path) => Runtime::load(path),
-        None => Runtime::from_wasm(dataverse_artifacts::CLIENT),
-    }
-    .map_err(Failure::host)?;
-    let fake = Fake::demo();
-    let cert = fake::certs::demo_certificate();
-    let store = std::env::temp_dir().join(format!("dataverse-bench-store-{}", std::process::id()));
-    std::fs::create_dir_all(&store).map_err(Failure::host)?;
-    std::fs::write(store.join("app.crt"), &cert.cert_pem).map_err(Failure::host)?;
-    std::fs::write(store.join("app.key"), &cert.key_pkcs8_pem).map_err(Failure::host)?;
-
-    // TenantId skips discovery: each sample is instantiate + parse + one token request.
-    let tenant = format!(";TenantId={}", fake::DEMO_TENANT_ID);
-    let secret = format!("{}{tenant}", fake::demo_connection_string());
-    let certificate = format!(
-        "{}{tenant}",
-        fake::demo_certificate_connection_string(&cert.thumbprint)
-    );
-    let ps256 = ClientOptions {
-        assertion_algorithm: Some(AssertionAlgorithm::Ps256),
-        ..OPTIONS
-    };
-    let cases = [
-        ("client secret", secret.as_str(), OPTIONS),
-        ("certificate RS256", certificate.as_str(), OPTIONS),
-        ("certificate PS256", certificate.as_str(), ps256),
-    ];
-    let mut results = Vec::new();
-    println!(
-        "token acquisition through the component (instantiate + parse + token), {iterations} runs each"
-    );
-    println!(
-        "{:<20} {:>10} {:>10} {:>10}",
-        "credential", "p50 ms", "p95 ms", "mean ms"
-    );
-    for (name, connection, options) in cases {
-        let mut samples = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            let started = Instant::now();
-            let session = runtime
-                .connect_with(fake.clone(), Some(&store), connection, options)
-                .await?;
-            samples.push(started.elapsed().as_secs_f64() * 1000.0);
-            drop(session);
-        }
-        samples.sort_by(f64::total_cmp);
-        let p50 = samples[samples.len() / 2];
-        let p95 = samples[(samples.len() * 95 / 100).min(samples.len() - 1)];
-        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-        println!("{name:<20} {p50:>10.2} {p95:>10.2} {mean:>10.2}");
-        results.push(json!({ "credential": name, "p50_ms": p50, "p95_ms": p95, "mean_ms": mean, "runs": iterations }));
-    }
-    let _ = std::fs::remove_dir_all(&store);
-    let component_bytes = std::fs::metadata(dataverse_artifacts::CLIENT_PATH)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let report = json!({ "component_bytes": component_bytes, "token_acquisition": results });
-    let file = write_report("auth.json", &report)?;
-    println!("written to {}", file.display());
-    Ok(())
-}
-
-/// `bench`: what the component costs over the same core compiled natively,
-/// against the in-process fake and against the fake on loopback TCP + TLS.
-pub async fn run(global: &Global, iterations: usize) -> Result<(), Failure> {
+/// What the component costs over the same core compiled natively, against
+/// the in-process fake and against the fake on loopback TCP + TLS: printed,
+/// and returned as the report's entries.
+pub async fn run(global: &Global, iterations: usize) -> Result<serde_json::Value, Failure> {
     let wasm = match &global.component {
         Some(path) => std::fs::read(path).map_err(Failure::host)?,
         None => dataverse_artifacts::CLIENT.to_vec(),
@@ -129,15 +65,16 @@ pub async fn run(global: &Global, iterations: usize) -> Result<(), Failure> {
     .map_err(Failure::host)??;
     print_table(&[("in-process", &in_process), ("loopback TLS", &tls)]);
 
-    let report = json!({
-        "component_bytes": wasm.len(),
+    Ok(json!({
         "compile_ms": load.compile_ms,
         "load_precompiled_us": load.precompiled_load_us.p50,
         "instantiate_us": instantiate.p50,
         "instantiate_p95_us": instantiate.p95,
-        "first_call_ms": in_process.first_call_json(),
-        "warm_whoami_us": in_process.warm_json(),
-        "paging_10k": in_process.paging_json(),
+        "in_process": {
+            "first_call_ms": in_process.first_call_json(),
+            "warm_whoami_us": in_process.warm_json(),
+            "paging_10k": in_process.paging_json(),
+        },
         "tls": {
             "first_call_ms": tls.first_call_json(),
             "warm_whoami_us": tls.warm_json(),
@@ -151,16 +88,7 @@ pub async fn run(global: &Global, iterations: usize) -> Result<(), Failure> {
             },
         },
         "warm_calls": iterations,
-        "host_profile": if cfg!(debug_assertions) { "debug" } else { "optimised" },
-    });
-    let file = write_report("bench.json", &report)?;
-    if cfg!(debug_assertions) {
-        println!(
-            "note: a debug host; run `cargo run --profile bench -p host-test -- bench` for the figures that count"
-        );
-    }
-    println!("written to {}", file.display());
-    Ok(())
+    }))
 }
 
 struct Loading {
@@ -196,26 +124,6 @@ fn measure_loading(wasm: &[u8]) -> Result<Loading, Failure> {
 enum Route {
     InProcess,
     Tls,
-}
-
-/// Latencies in µs (or ms for first calls), sorted.
-#[derive(Clone, Debug)]
-struct Stats {
-    p50: f64,
-    p95: f64,
-    mean: f64,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<f64>) -> Stats {
-        samples.sort_by(f64::total_cmp);
-        let at = |q: usize| samples[(samples.len() * q / 100).min(samples.len() - 1)];
-        Stats {
-            p50: at(50),
-            p95: at(95),
-            mean: samples.iter().sum::<f64>() / samples.len() as f64,
-        }
-    }
 }
 
 struct Case {
@@ -518,25 +426,4 @@ fn print_table(cases: &[(&str, &Case)]) {
         }
     }
     println!();
-}
-
-fn micros(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1e6
-}
-
-/// Writes `report` to `target/bench/NAME` and returns the path.
-fn write_report(name: &str, report: &serde_json::Value) -> Result<std::path::PathBuf, Failure> {
-    let out = std::path::Path::new(dataverse_artifacts::CLIENT_PATH)
-        .ancestors()
-        .nth(4)
-        .map(|target| target.join("bench"))
-        .unwrap_or_else(|| std::path::PathBuf::from("target/bench"));
-    std::fs::create_dir_all(&out).map_err(Failure::host)?;
-    let file = out.join(name);
-    std::fs::write(
-        &file,
-        serde_json::to_string_pretty(report).unwrap_or_default(),
-    )
-    .map_err(Failure::host)?;
-    Ok(file)
 }
