@@ -13,6 +13,10 @@ pub async fn run(seconds: u64) -> Result<(), Failure> {
     let port = server.addr.port();
     let files = Files::create(port, &server.ca_pem, &fake::demo_connection_string())
         .map_err(|e| Failure::host(format!("writing the fake's files: {e}")))?;
+    // Listen for SIGTERM before saying where the files are: whoever reads
+    // the `try:` line may stop this process at once, and must not kill it
+    // before the files can be removed.
+    let stop = Stop::listen();
     output::line(&format!(
         "fake Entra ID + Dataverse on https://127.0.0.1:{port} for {seconds} s\n\
          try: host-test --connection @{} --connect-to {}:443:127.0.0.1:{port} --connect-to {}:443:127.0.0.1:{port} --cacert {} whoami",
@@ -21,7 +25,7 @@ pub async fn run(seconds: u64) -> Result<(), Failure> {
         fake::LOGIN_HOST,
         files.ca.display()
     ))?;
-    sleep_or_stop(Duration::from_secs(seconds)).await;
+    stop.sleep_or_stop(Duration::from_secs(seconds)).await;
     drop(server);
     drop(files);
     Ok(())
@@ -71,22 +75,38 @@ fn private(_path: &std::path::Path, _mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Waits `duration`, or until Ctrl-C or SIGTERM, whichever comes first.
-async fn sleep_or_stop(duration: Duration) {
+/// Ctrl-C and SIGTERM, listened for from creation on.
+struct Stop {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stop {
+    fn listen() -> Stop {
+        Stop {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .ok(),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = tokio::time::sleep(duration) => {}
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+    }
+
+    /// Waits `duration`, or until Ctrl-C or SIGTERM, whichever comes first.
+    async fn sleep_or_stop(mut self, duration: Duration) {
+        #[cfg(unix)]
+        let terminate = async {
+            match &mut self.terminate {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = tokio::time::sleep(duration) => {}
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
     }
 }
