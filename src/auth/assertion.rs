@@ -95,6 +95,7 @@ pub fn sign(
         exp: now.saturating_add(ASSERTION_LIFETIME_SECS),
     };
     let key = EncodingKey::from_rsa_der(credential.pkcs1_key());
+    super::jwt_crypto::install();
     jsonwebtoken::encode(&header, &claims, &key)
         .map(Secret::new)
         .map_err(|e| {
@@ -247,7 +248,9 @@ mod tests {
                     assert!(key.verify(&tampered, &sig).is_err());
                 }
                 Algorithm::Ps256 => {
-                    let key = rsa::pss::VerifyingKey::<Sha256>::new(public.clone());
+                    // Salt = 32 bytes (the digest's length), what Entra ID expects.
+                    let key =
+                        rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(public.clone(), 32);
                     let sig = rsa::pss::Signature::try_from(signature.as_slice()).unwrap();
                     key.verify(signed.as_bytes(), &sig).unwrap();
                     assert!(key.verify(&tampered, &sig).is_err());
