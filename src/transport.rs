@@ -96,6 +96,40 @@ pub fn read_store(
     Ok(files)
 }
 
+/// Randomness for cryptography (the PSS salt and the RSA blinding of an
+/// assertion's signature): `wasi:random` in the component, the OS's
+/// elsewhere. Outside `Transport` because jsonwebtoken's signer seam takes
+/// no arguments; `wasi:random` rather than `getrandom` so that the component
+/// imports one source of randomness.
+pub(crate) struct SystemRng;
+
+impl rsa::rand_core::RngCore for SystemRng {
+    fn next_u32(&mut self) -> u32 {
+        rsa::rand_core::impls::next_u32_via_fill(self)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        rsa::rand_core::impls::next_u64_via_fill(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        #[cfg(target_arch = "wasm32")]
+        for chunk in dest.chunks_mut(8) {
+            let random = bindings::wasi::random::random::get_random_u64().to_le_bytes();
+            chunk.copy_from_slice(&random[..chunk.len()]);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        rsa::rand_core::OsRng.fill_bytes(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rsa::rand_core::CryptoRng for SystemRng {}
+
 /// Default largest response body: 64 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 

@@ -5,8 +5,8 @@
 //! reachable from one static (ECDSA P-256/P-384, Ed25519, HMAC, RSA
 //! verification, JWK key utilities), so the component linked ~200 KB it never
 //! called. This provider is what the assertion needs; anything else is an
-//! error, never a panic. It reads the system's randomness (`OsRng`: PSS salt,
-//! RSA blinding), as jsonwebtoken's provider did.
+//! error, never a panic. It reads the system's randomness (PSS salt, RSA
+//! blinding: `transport::SystemRng`), as jsonwebtoken's provider did.
 
 use std::sync::Once;
 
@@ -15,9 +15,10 @@ use jsonwebtoken::errors::{ErrorKind, Result};
 use jsonwebtoken::signature::{self, Signer};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::rand_core::OsRng;
 use rsa::{Pkcs1v15Sign, Pss, RsaPrivateKey};
 use sha2::{Digest, Sha256};
+
+use crate::transport::SystemRng;
 
 static PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: signer,
@@ -71,10 +72,10 @@ impl Signer<Vec<u8>> for RsaSha256 {
         let digest = Sha256::digest(message);
         let signed = if self.algorithm == Algorithm::PS256 {
             self.key
-                .sign_with_rng(&mut OsRng, Pss::new_blinded::<Sha256>(), &digest)
+                .sign_with_rng(&mut SystemRng, Pss::new_blinded::<Sha256>(), &digest)
         } else {
             self.key
-                .sign_with_rng(&mut OsRng, Pkcs1v15Sign::new::<Sha256>(), &digest)
+                .sign_with_rng(&mut SystemRng, Pkcs1v15Sign::new::<Sha256>(), &digest)
         };
         signed.map_err(signature::Error::from_source)
     }
