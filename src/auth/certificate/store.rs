@@ -9,11 +9,10 @@ use std::fmt;
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::PrivateKeyInfo;
-use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 use super::checks::{mismatch, not_rsa};
-use super::x509::{CertInfo, RSA_ENCRYPTION, algorithm_name};
+use super::x509::{CertInfo, CertificateRef, RSA_ENCRYPTION, algorithm_name};
 use super::{CertificateCredential, credential, pfx};
 use crate::error::Error;
 use crate::secret::Secret;
@@ -255,7 +254,7 @@ fn read_file(name: &str, bytes: &[u8], password: &str, found: &mut Found) {
     }
     if bytes.first() == Some(&0x30) {
         use der::Decode;
-        if Certificate::from_der(bytes).is_ok() {
+        if CertificateRef::from_der(bytes).is_ok() {
             found.add_cert(bytes.to_vec(), name);
             return;
         }

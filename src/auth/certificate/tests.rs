@@ -448,3 +448,28 @@ fn iso8601_formats_utc_dates() {
         assert_eq!(iso8601(unix), expected);
     }
 }
+
+/// The certificate reader decodes only what it uses; on every fixture it
+/// reads what x509-cert's full decoder reads.
+#[test]
+fn certificates_read_as_x509_cert_reads_them() {
+    use der::{Decode, Encode};
+    use rsa::pkcs8::DecodePublicKey;
+    for text in [LEAF_CRT, CA_CRT, EXPIRED_CRT, FUTURE_CRT, EC_CRT] {
+        let der = pem::parse(text).unwrap().into_contents();
+        let full = x509_cert::Certificate::from_der(&der).unwrap();
+        let tbs = &full.tbs_certificate;
+        let info = x509::CertInfo::parse(der, "f").unwrap();
+        assert_eq!(info.subject_der, tbs.subject.to_der().unwrap());
+        assert_eq!(info.issuer_der, tbs.issuer.to_der().unwrap());
+        assert_eq!(info.subject, tbs.subject.to_string());
+        let secs = |t: &x509_cert::time::Time| t.to_unix_duration().as_secs();
+        assert_eq!(info.not_before, secs(&tbs.validity.not_before));
+        assert_eq!(info.not_after, secs(&tbs.validity.not_after));
+        let spki = tbs.subject_public_key_info.to_der().unwrap();
+        match rsa::RsaPublicKey::from_public_key_der(&spki) {
+            Ok(key) => assert_eq!(info.public_key, Ok(key)),
+            Err(_) => assert_eq!(info.public_key, Err("EC")),
+        }
+    }
+}

@@ -1,15 +1,44 @@
 //! One X.509 certificate, read from DER: what choosing it (thumbprint,
 //! public key), checking it (validity) and chaining it (subject, issuer) need.
 
-use der::Encode;
-use der::asn1::ObjectIdentifier;
+use der::asn1::{AnyRef, BitStringRef, IntRef, ObjectIdentifier, SequenceRef};
+use der::{Decode, Encode, Sequence};
 use rsa::RsaPublicKey;
-use rsa::pkcs8::DecodePublicKey;
+use rsa::pkcs8::SubjectPublicKeyInfoRef;
 use sha1::{Digest, Sha1};
-use x509_cert::Certificate;
+use x509_cert::time::Validity;
 
 pub(super) const RSA_ENCRYPTION: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// RFC 5280 `Certificate`, decoded only as far as the client reads it: the
+/// fields it does not use are checked for their ASN.1 type and kept as
+/// slices. (x509-cert's `Certificate` decodes and copies every field and
+/// extension: ~40 KB more in the component.)
+#[derive(Sequence)]
+pub(super) struct CertificateRef<'a> {
+    tbs_certificate: TbsCertificateRef<'a>,
+    _signature_algorithm: SequenceRef<'a>,
+    _signature: BitStringRef<'a>,
+}
+
+#[derive(Sequence)]
+struct TbsCertificateRef<'a> {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    _version: Option<IntRef<'a>>,
+    _serial_number: IntRef<'a>,
+    _signature: SequenceRef<'a>,
+    issuer: SequenceRef<'a>,
+    validity: Validity,
+    subject: SequenceRef<'a>,
+    subject_public_key_info: SubjectPublicKeyInfoRef<'a>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    _issuer_unique_id: Option<BitStringRef<'a>>,
+    #[asn1(context_specific = "2", tag_mode = "IMPLICIT", optional = "true")]
+    _subject_unique_id: Option<BitStringRef<'a>>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    _extensions: Option<SequenceRef<'a>>,
+}
 
 pub(super) struct CertInfo {
     pub(super) der: Vec<u8>,
@@ -27,26 +56,23 @@ pub(super) struct CertInfo {
 
 impl CertInfo {
     pub(super) fn parse(der: Vec<u8>, file: &str) -> Result<CertInfo, String> {
-        use der::Decode;
-        let cert = Certificate::from_der(&der)
-            .map_err(|e| format!("'{file}' holds a certificate that is not valid X.509 ({e})"))?;
+        let invalid =
+            |e: der::Error| format!("'{file}' holds a certificate that is not valid X.509 ({e})");
+        let cert = CertificateRef::from_der(&der).map_err(invalid)?;
         let tbs = &cert.tbs_certificate;
         let spki = &tbs.subject_public_key_info;
         let public_key = if spki.algorithm.oid == RSA_ENCRYPTION {
-            let spki_der = spki
-                .to_der()
-                .map_err(|e| format!("'{file}': unreadable public key ({e})"))?;
-            Ok(RsaPublicKey::from_public_key_der(&spki_der)
+            Ok(RsaPublicKey::try_from(spki.clone())
                 .map_err(|e| format!("'{file}': unreadable RSA public key ({e})"))?)
         } else {
             Err(algorithm_name(&spki.algorithm.oid))
         };
-        let name_der = |n: &x509_cert::name::Name| n.to_der().unwrap_or_default();
+        let subject_der = tbs.subject.to_der().map_err(invalid)?;
         Ok(CertInfo {
             thumbprint: thumbprint_of(&der),
-            subject_der: name_der(&tbs.subject),
-            issuer_der: name_der(&tbs.issuer),
-            subject: name_text(&tbs.subject),
+            issuer_der: tbs.issuer.to_der().map_err(invalid)?,
+            subject: name_text(&subject_der).map_err(invalid)?,
+            subject_der,
             not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
             not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
             public_key,
@@ -67,14 +93,27 @@ pub(super) fn algorithm_name(oid: &ObjectIdentifier) -> &'static str {
     }
 }
 
-/// A distinguished name for messages, RFC 4514 style (`CN=app,O=Contoso`).
-/// Written here because x509-cert's `Display` pulls in const-oid's whole
-/// OID-name database (~100 KiB of the component).
-fn name_text(name: &x509_cert::name::Name) -> String {
-    use der::{Tag, Tagged};
+/// `AttributeTypeAndValue`, its value kept as it is (a string of some type).
+#[derive(Sequence)]
+struct AttributeRef<'a> {
+    oid: ObjectIdentifier,
+    value: AnyRef<'a>,
+}
+
+/// A distinguished name (`Name` DER) for messages, RFC 4514 style
+/// (`CN=app,O=Contoso`). Written here because x509-cert's `Display` pulls in
+/// const-oid's whole OID-name database (~100 KiB of the component), and its
+/// `Name` type in a decoder of its own (~8 KB).
+fn name_text(name_der: &[u8]) -> der::Result<String> {
+    use der::{Reader, SliceReader, Tag, Tagged};
+    // Name ::= SEQUENCE OF RelativeDistinguishedName (a SET OF attributes).
+    let rdns = Vec::<AnyRef<'_>>::from_der(name_der)?;
     let mut parts = Vec::new();
-    for rdn in name.0.iter().rev() {
-        for atv in rdn.0.iter() {
+    for rdn in rdns.iter().rev() {
+        rdn.tag().assert_eq(Tag::Set)?;
+        let mut attributes = SliceReader::new(rdn.value())?;
+        while !attributes.is_finished() {
+            let atv: AttributeRef<'_> = attributes.decode()?;
             let oid = atv.oid.to_string();
             let key = match oid.as_str() {
                 "2.5.4.3" => "CN",
@@ -101,7 +140,7 @@ fn name_text(name: &x509_cert::name::Name) -> String {
             parts.push(format!("{key}={value}"));
         }
     }
-    parts.join(",")
+    Ok(parts.join(","))
 }
 
 /// SHA-1 of the DER, upper-case hex.
@@ -110,4 +149,64 @@ fn thumbprint_of(der: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag, u8::try_from(content.len()).unwrap()];
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn attribute(oid: &[u8], tag: u8, value: &[u8]) -> Vec<u8> {
+        tlv(0x30, &[tlv(0x06, oid), tlv(tag, value)].concat())
+    }
+
+    const CN: &[u8] = &[0x55, 4, 3];
+    const O: &[u8] = &[0x55, 4, 10];
+    const C: &[u8] = &[0x55, 4, 6];
+    const UNKNOWN: &[u8] = &[0x55, 4, 99];
+    const UTF8: u8 = 0x0c;
+    const PRINTABLE: u8 = 0x13;
+    const BMP: u8 = 0x1e;
+
+    #[test]
+    fn names_read_most_specific_first_with_known_keys_and_bmp_strings() {
+        let rdn = |attributes: &[Vec<u8>]| tlv(0x31, &attributes.concat());
+        let cases: [(Vec<Vec<u8>>, &str); 4] = [
+            (
+                vec![
+                    rdn(&[attribute(C, PRINTABLE, b"US")]),
+                    rdn(&[attribute(O, UTF8, b"Contoso")]),
+                    rdn(&[attribute(CN, UTF8, b"app")]),
+                ],
+                "CN=app,O=Contoso,C=US",
+            ),
+            (vec![rdn(&[attribute(CN, BMP, &[0, 0xe9])])], "CN=\u{e9}"),
+            (vec![rdn(&[attribute(UNKNOWN, UTF8, b"x")])], "2.5.4.99=x"),
+            (
+                vec![rdn(&[attribute(O, UTF8, b"a"), attribute(CN, UTF8, b"b")])],
+                "O=a,CN=b",
+            ),
+        ];
+        for (rdns, expected) in cases {
+            let name = tlv(0x30, &rdns.concat());
+            assert_eq!(name_text(&name).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn malformed_names_are_errors() {
+        let atv = attribute(CN, UTF8, b"app");
+        let not_a_set = tlv(0x30, &tlv(0x30, &atv));
+        let not_an_attribute = tlv(0x30, &tlv(0x31, &tlv(0x0c, b"app")));
+        let mut truncated = tlv(0x30, &tlv(0x31, &atv));
+        truncated.pop();
+        for name in [not_a_set, not_an_attribute, truncated, vec![]] {
+            assert!(name_text(&name).is_err(), "{name:02x?}");
+        }
+    }
 }
