@@ -2,6 +2,7 @@
 //! way of storing a certificate and key, chains, passwords, and each refusal.
 
 use super::*;
+use crate::error::Error;
 use crate::secret::Secret;
 
 // Fixtures made by testdata/make.sh (see testdata/README.md).
