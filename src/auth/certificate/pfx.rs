@@ -284,25 +284,28 @@ fn decrypt(
         LegacyCipher::TripleDes2 => 16,
         LegacyCipher::Rc2 { key_len } => key_len,
     };
-    let key = Zeroizing::new(derive_key::<Sha1>(
+    let mut key = Zeroizing::new(derive_key::<Sha1>(
         bmp,
         salt,
         Pkcs12KeyType::EncryptionKey,
         rounds,
         key_len,
     ));
+    if let LegacyCipher::TripleDes2 = cipher {
+        // Two-key 3DES is three-key 3DES with K3 = K1: one cipher to link.
+        let k1 = key[..8].to_vec();
+        key.extend_from_slice(&k1);
+    }
     let iv = derive_key::<Sha1>(bmp, salt, Pkcs12KeyType::Iv, rounds, 8);
     let mut buf = Zeroizing::new(ciphertext.to_vec());
     let bad_key = |_| OpenError::Unreadable("bad cipher key length".into());
     let plain_len = match cipher {
-        LegacyCipher::TripleDes3 => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
-            .map_err(bad_key)?
-            .decrypt_padded_mut::<Pkcs7>(&mut buf)
-            .map(|p| p.len()),
-        LegacyCipher::TripleDes2 => cbc::Decryptor::<des::TdesEde2>::new_from_slices(&key, &iv)
-            .map_err(bad_key)?
-            .decrypt_padded_mut::<Pkcs7>(&mut buf)
-            .map(|p| p.len()),
+        LegacyCipher::TripleDes3 | LegacyCipher::TripleDes2 => {
+            cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+                .map_err(bad_key)?
+                .decrypt_padded_mut::<Pkcs7>(&mut buf)
+                .map(|p| p.len())
+        }
         LegacyCipher::Rc2 { key_len } => {
             let rc2 = rc2::Rc2::new_with_eff_key_len(&key, key_len * 8);
             cbc::Decryptor::inner_iv_slice_init(rc2, &iv)
@@ -336,4 +339,40 @@ fn decrypt_pbes2(
         .decrypt(password.as_bytes(), ciphertext)
         .map(Zeroizing::new)
         .map_err(|_| OpenError::WrongPassword)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cbc::cipher::BlockEncryptMut;
+
+    /// Data encrypted as PKCS#12 `pbeWithSHAAnd2-KeyTripleDES-CBC` does (two
+    /// keys: E(K1) D(K2) E(K1)), decrypted by the three-key cipher.
+    #[test]
+    fn two_key_3des_bags_decrypt() {
+        let (password, salt, rounds) = ("pw", [7u8; 8], 2048);
+        let bmp = &bmp_passwords(password)[0];
+        let key = derive_key::<Sha1>(bmp, &salt, Pkcs12KeyType::EncryptionKey, rounds, 16);
+        let iv = derive_key::<Sha1>(bmp, &salt, Pkcs12KeyType::Iv, rounds, 8);
+        let plain = b"a private key, or near enough".to_vec();
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 8, 0);
+        let ciphertext = cbc::Encryptor::<des::TdesEde2>::new_from_slices(&key, &iv)
+            .unwrap()
+            .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
+            .unwrap()
+            .to_vec();
+        let params = Pkcs12PbeParams {
+            salt: OctetString::new(salt.to_vec()).unwrap(),
+            iterations: rounds,
+        };
+        let algorithm = AlgorithmIdentifierOwned {
+            oid: pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC,
+            parameters: Some(Any::encode_from(&params).unwrap()),
+        };
+        let decrypted = decrypt(&algorithm, &ciphertext, password, bmp)
+            .ok()
+            .unwrap();
+        assert_eq!(*decrypted, plain);
+    }
 }
