@@ -115,9 +115,9 @@ fn credential(leaf: &CertInfo, key: &RsaKey, pool: &[CertInfo]) -> CertificateCr
 fn chain(leaf: &CertInfo, pool: &[CertInfo]) -> Vec<Vec<u8>> {
     let mut chain = vec![leaf.der.clone()];
     let mut current = leaf;
-    while current.issuer_der != current.subject_der && chain.len() < MAX_CHAIN_LEN {
+    while current.issuer_name != current.subject_name && chain.len() < MAX_CHAIN_LEN {
         let is_issuer =
-            |c: &&CertInfo| c.subject_der == current.issuer_der && !chain.contains(&c.der);
+            |c: &&CertInfo| c.subject_name == current.issuer_name && !chain.contains(&c.der);
         let issuer = pool
             .iter()
             .filter(|c| c.file == leaf.file)

@@ -2,7 +2,7 @@
 //! public key), checking it (validity) and chaining it (subject, issuer) need.
 
 use der::asn1::{AnyRef, BitStringRef, IntRef, ObjectIdentifier, SequenceRef};
-use der::{Decode, Encode, Sequence};
+use der::{Decode, Sequence, Tag, Tagged};
 use rsa::RsaPublicKey;
 use rsa::pkcs8::SubjectPublicKeyInfoRef;
 use sha1::{Digest, Sha1};
@@ -14,7 +14,8 @@ pub(super) const RSA_ENCRYPTION: ObjectIdentifier =
 /// RFC 5280 `Certificate`, decoded only as far as the client reads it: the
 /// fields it does not use are checked for their ASN.1 type and kept as
 /// slices. (x509-cert's `Certificate` decodes and copies every field and
-/// extension: ~40 KB more in the component.)
+/// extension: ~40 KB more in the component.) The names are kept as they
+/// are, never re-encoded: an encoder would be linked for that alone.
 #[derive(Sequence)]
 pub(super) struct CertificateRef<'a> {
     tbs_certificate: TbsCertificateRef<'a>,
@@ -28,9 +29,9 @@ struct TbsCertificateRef<'a> {
     _version: Option<IntRef<'a>>,
     _serial_number: IntRef<'a>,
     _signature: SequenceRef<'a>,
-    issuer: SequenceRef<'a>,
+    issuer: AnyRef<'a>,
     validity: Validity,
-    subject: SequenceRef<'a>,
+    subject: AnyRef<'a>,
     subject_public_key_info: SubjectPublicKeyInfoRef<'a>,
     #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
     _issuer_unique_id: Option<BitStringRef<'a>>,
@@ -43,9 +44,10 @@ struct TbsCertificateRef<'a> {
 pub(super) struct CertInfo {
     pub(super) der: Vec<u8>,
     pub(super) thumbprint: String,
-    /// DER of the subject and issuer names, to follow the chain.
-    pub(super) subject_der: Vec<u8>,
-    pub(super) issuer_der: Vec<u8>,
+    /// The subject and issuer names (the DER of the `Name` SEQUENCE's
+    /// contents), to follow the chain.
+    pub(super) subject_name: Vec<u8>,
+    pub(super) issuer_name: Vec<u8>,
     pub(super) subject: String,
     pub(super) not_before: u64,
     pub(super) not_after: u64,
@@ -67,12 +69,13 @@ impl CertInfo {
         } else {
             Err(algorithm_name(&spki.algorithm.oid))
         };
-        let subject_der = tbs.subject.to_der().map_err(invalid)?;
+        let subject = name_contents(tbs.subject).map_err(invalid)?;
+        let issuer = name_contents(tbs.issuer).map_err(invalid)?;
         Ok(CertInfo {
             thumbprint: thumbprint_of(&der),
-            issuer_der: tbs.issuer.to_der().map_err(invalid)?,
-            subject: name_text(&subject_der).map_err(invalid)?,
-            subject_der,
+            subject: name_text(subject).map_err(invalid)?,
+            subject_name: subject.to_vec(),
+            issuer_name: issuer.to_vec(),
             not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
             not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
             public_key,
@@ -93,6 +96,12 @@ pub(super) fn algorithm_name(oid: &ObjectIdentifier) -> &'static str {
     }
 }
 
+/// The contents of a `Name`, which is a SEQUENCE.
+fn name_contents(name: AnyRef<'_>) -> der::Result<&[u8]> {
+    name.tag().assert_eq(Tag::Sequence)?;
+    Ok(name.value())
+}
+
 /// `AttributeTypeAndValue`, its value kept as it is (a string of some type).
 #[derive(Sequence)]
 struct AttributeRef<'a> {
@@ -100,14 +109,18 @@ struct AttributeRef<'a> {
     value: AnyRef<'a>,
 }
 
-/// A distinguished name (`Name` DER) for messages, RFC 4514 style
-/// (`CN=app,O=Contoso`). Written here because x509-cert's `Display` pulls in
-/// const-oid's whole OID-name database (~100 KiB of the component), and its
-/// `Name` type in a decoder of its own (~8 KB).
-fn name_text(name_der: &[u8]) -> der::Result<String> {
-    use der::{Reader, SliceReader, Tag, Tagged};
+/// A distinguished name (the contents of its `Name` SEQUENCE) for messages,
+/// RFC 4514 style (`CN=app,O=Contoso`). Written here because x509-cert's
+/// `Display` pulls in const-oid's whole OID-name database (~100 KiB of the
+/// component), and its `Name` type in a decoder of its own (~8 KB).
+fn name_text(name: &[u8]) -> der::Result<String> {
+    use der::{Reader, SliceReader};
     // Name ::= SEQUENCE OF RelativeDistinguishedName (a SET OF attributes).
-    let rdns = Vec::<AnyRef<'_>>::from_der(name_der)?;
+    let mut reader = SliceReader::new(name)?;
+    let mut rdns = Vec::new();
+    while !reader.is_finished() {
+        rdns.push(reader.decode::<AnyRef<'_>>()?);
+    }
     let mut parts = Vec::new();
     for rdn in rdns.iter().rev() {
         rdn.tag().assert_eq(Tag::Set)?;
@@ -193,19 +206,18 @@ mod tests {
             ),
         ];
         for (rdns, expected) in cases {
-            let name = tlv(0x30, &rdns.concat());
-            assert_eq!(name_text(&name).unwrap(), expected);
+            assert_eq!(name_text(&rdns.concat()).unwrap(), expected);
         }
     }
 
     #[test]
     fn malformed_names_are_errors() {
         let atv = attribute(CN, UTF8, b"app");
-        let not_a_set = tlv(0x30, &tlv(0x30, &atv));
-        let not_an_attribute = tlv(0x30, &tlv(0x31, &tlv(0x0c, b"app")));
-        let mut truncated = tlv(0x30, &tlv(0x31, &atv));
+        let not_a_set = tlv(0x30, &atv);
+        let not_an_attribute = tlv(0x31, &tlv(0x0c, b"app"));
+        let mut truncated = tlv(0x31, &atv);
         truncated.pop();
-        for name in [not_a_set, not_an_attribute, truncated, vec![]] {
+        for name in [not_a_set, not_an_attribute, truncated] {
             assert!(name_text(&name).is_err(), "{name:02x?}");
         }
     }
