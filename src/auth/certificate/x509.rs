@@ -2,7 +2,7 @@
 //! public key), checking it (validity) and chaining it (subject, issuer) need.
 
 use der::asn1::{AnyRef, BitStringRef, IntRef, ObjectIdentifier, SequenceRef};
-use der::{Decode, Sequence, Tag, Tagged};
+use der::{Decode, Reader, Sequence, Tag, TagNumber, Tagged};
 use rsa::RsaPublicKey;
 use rsa::pkcs8::SubjectPublicKeyInfoRef;
 use sha1::{Digest, Sha1};
@@ -12,33 +12,59 @@ pub(super) const RSA_ENCRYPTION: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 /// RFC 5280 `Certificate`, decoded only as far as the client reads it: the
-/// fields it does not use are checked for their ASN.1 type and kept as
-/// slices. (x509-cert's `Certificate` decodes and copies every field and
-/// extension: ~40 KB more in the component.) The names are kept as they
-/// are, never re-encoded: an encoder would be linked for that alone.
-#[derive(Sequence)]
+/// fields it does not use are checked for their ASN.1 type and skipped.
+/// (x509-cert's `Certificate` decodes and copies every field and extension:
+/// ~40 KB more in the component; the derive's optional fields ~5 KB.) The
+/// names are kept as they are, never re-encoded: an encoder would be linked
+/// for that alone.
 pub(super) struct CertificateRef<'a> {
-    tbs_certificate: TbsCertificateRef<'a>,
-    _signature_algorithm: SequenceRef<'a>,
-    _signature: BitStringRef<'a>,
-}
-
-#[derive(Sequence)]
-struct TbsCertificateRef<'a> {
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    _version: Option<IntRef<'a>>,
-    _serial_number: IntRef<'a>,
-    _signature: SequenceRef<'a>,
     issuer: AnyRef<'a>,
     validity: Validity,
     subject: AnyRef<'a>,
     subject_public_key_info: SubjectPublicKeyInfoRef<'a>,
-    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
-    _issuer_unique_id: Option<BitStringRef<'a>>,
-    #[asn1(context_specific = "2", tag_mode = "IMPLICIT", optional = "true")]
-    _subject_unique_id: Option<BitStringRef<'a>>,
-    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
-    _extensions: Option<SequenceRef<'a>>,
+}
+
+impl<'a> Decode<'a> for CertificateRef<'a> {
+    fn decode<R: Reader<'a>>(reader: &mut R) -> der::Result<Self> {
+        // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+        reader.sequence(|certificate| {
+            let tbs = certificate.sequence(read_tbs_certificate)?;
+            certificate.decode::<SequenceRef<'a>>()?;
+            certificate.decode::<BitStringRef<'a>>()?;
+            Ok(tbs)
+        })
+    }
+}
+
+/// The contents of a `TBSCertificate`.
+fn read_tbs_certificate<'a, R: Reader<'a>>(tbs: &mut R) -> der::Result<CertificateRef<'a>> {
+    let context = |number, constructed| Tag::ContextSpecific {
+        constructed,
+        number: TagNumber::new(number),
+    };
+    // version [0] EXPLICIT INTEGER DEFAULT v1
+    if tbs.peek_tag()? == context(0, true) {
+        IntRef::from_der(tbs.decode::<AnyRef<'a>>()?.value())?;
+    }
+    tbs.decode::<IntRef<'a>>()?; // serialNumber
+    tbs.decode::<SequenceRef<'a>>()?; // signature AlgorithmIdentifier
+    let certificate = CertificateRef {
+        issuer: tbs.decode()?,
+        validity: tbs.decode()?,
+        subject: tbs.decode()?,
+        subject_public_key_info: tbs.decode()?,
+    };
+    // issuerUniqueID [1] IMPLICIT, subjectUniqueID [2] IMPLICIT, extensions
+    // [3] EXPLICIT: each optional, at most once, in this order.
+    let mut next = 1;
+    while !tbs.is_finished() {
+        let tag = tbs.decode::<AnyRef<'a>>()?.tag();
+        match (next..=3).find(|&n| tag == context(n, n == 3)) {
+            Some(n) => next = n + 1,
+            None => return Err(tag.unexpected_error(None)),
+        }
+    }
+    Ok(certificate)
 }
 
 pub(super) struct CertInfo {
@@ -61,23 +87,22 @@ impl CertInfo {
         let invalid =
             |e: der::Error| format!("'{file}' holds a certificate that is not valid X.509 ({e})");
         let cert = CertificateRef::from_der(&der).map_err(invalid)?;
-        let tbs = &cert.tbs_certificate;
-        let spki = &tbs.subject_public_key_info;
+        let spki = &cert.subject_public_key_info;
         let public_key = if spki.algorithm.oid == RSA_ENCRYPTION {
             Ok(RsaPublicKey::try_from(spki.clone())
                 .map_err(|e| format!("'{file}': unreadable RSA public key ({e})"))?)
         } else {
             Err(algorithm_name(&spki.algorithm.oid))
         };
-        let subject = name_contents(tbs.subject).map_err(invalid)?;
-        let issuer = name_contents(tbs.issuer).map_err(invalid)?;
+        let subject = name_contents(cert.subject).map_err(invalid)?;
+        let issuer = name_contents(cert.issuer).map_err(invalid)?;
         Ok(CertInfo {
             thumbprint: thumbprint_of(&der),
             subject: name_text(subject).map_err(invalid)?,
             subject_name: subject.to_vec(),
             issuer_name: issuer.to_vec(),
-            not_before: tbs.validity.not_before.to_unix_duration().as_secs(),
-            not_after: tbs.validity.not_after.to_unix_duration().as_secs(),
+            not_before: cert.validity.not_before.to_unix_duration().as_secs(),
+            not_after: cert.validity.not_after.to_unix_duration().as_secs(),
             public_key,
             file: file.to_string(),
             der,
@@ -114,7 +139,7 @@ struct AttributeRef<'a> {
 /// `Display` pulls in const-oid's whole OID-name database (~100 KiB of the
 /// component), and its `Name` type in a decoder of its own (~8 KB).
 fn name_text(name: &[u8]) -> der::Result<String> {
-    use der::{Reader, SliceReader};
+    use der::SliceReader;
     // Name ::= SEQUENCE OF RelativeDistinguishedName (a SET OF attributes).
     let mut reader = SliceReader::new(name)?;
     let mut rdns = Vec::new();
@@ -207,6 +232,65 @@ mod tests {
         ];
         for (rdns, expected) in cases {
             assert_eq!(name_text(&rdns.concat()).unwrap(), expected);
+        }
+    }
+
+    /// A certificate whose TBSCertificate has `version` (if any), then the
+    /// required fields, then `tail`.
+    fn certificate(version: &[u8], tail: &[u8]) -> Vec<u8> {
+        let time = tlv(0x17, b"250101000000Z");
+        let rsa = tlv(
+            0x30,
+            &[
+                tlv(0x06, &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1]),
+                tlv(0x05, &[]),
+            ]
+            .concat(),
+        );
+        let tbs = [
+            version,
+            &tlv(0x02, &[1]),
+            &tlv(0x30, &[]),
+            &tlv(0x30, &[]),
+            &tlv(0x30, &[time.clone(), time].concat()),
+            &tlv(0x30, &[]),
+            &tlv(0x30, &[rsa, tlv(0x03, &[0])].concat()),
+            tail,
+        ]
+        .concat();
+        tlv(
+            0x30,
+            &[tlv(0x30, &tbs), tlv(0x30, &[]), tlv(0x03, &[0])].concat(),
+        )
+    }
+
+    #[test]
+    fn a_tbs_certificate_has_an_optional_version_and_unique_ids_then_extensions_in_order() {
+        let version = tlv(0xa0, &tlv(0x02, &[2]));
+        let (id1, id2, extensions) = (tlv(0x81, &[0]), tlv(0x82, &[0]), tlv(0xa3, &tlv(0x30, &[])));
+        for (version, tail) in [
+            (vec![], vec![]),
+            (version.clone(), vec![]),
+            (version.clone(), extensions.clone()),
+            (version.clone(), [id1.clone(), extensions.clone()].concat()),
+            (
+                version.clone(),
+                [id1.clone(), id2.clone(), extensions.clone()].concat(),
+            ),
+        ] {
+            let der = certificate(&version, &tail);
+            assert!(CertificateRef::from_der(&der).is_ok(), "{der:02x?}");
+        }
+        for (version, tail) in [
+            (tlv(0xa0, &tlv(0x04, &[2])), vec![]),
+            (version.clone(), [extensions.clone(), id1.clone()].concat()),
+            (version.clone(), [id1.clone(), id1.clone()].concat()),
+            (version.clone(), tlv(0xa1, &tlv(0x03, &[0]))),
+            (version.clone(), tlv(0x83, &[0])),
+            (version.clone(), tlv(0x04, &[0])),
+        ] {
+            let der = certificate(&version, &tail);
+            assert!(CertificateRef::from_der(&der).is_err(), "{der:02x?}");
         }
     }
 
