@@ -5,6 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::EncodingKey;
+use jsonwebtoken::errors::ErrorKind;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
@@ -97,7 +98,7 @@ pub fn sign(
         iat: now,
         exp: now.saturating_add(ASSERTION_LIFETIME_SECS),
     };
-    // jsonwebtoken's errors name a kind ("InvalidKeyFormat"), never key bytes.
+    // Messages name the certificate, never key bytes.
     let failed = |e: &dyn std::fmt::Display| {
         Error::InvalidSettings(format!(
             "could not sign the client assertion with certificate {}: {e}",
@@ -118,8 +119,16 @@ pub fn sign(
     );
     let key = EncodingKey::from_rsa_der(credential.pkcs1_key());
     super::jwt_crypto::install();
+    // Our provider fails with these two (the key was already read once);
+    // jsonwebtoken's own Display would print other kinds with `Debug`.
     let signature =
-        jsonwebtoken::crypto::sign(message.as_bytes(), &key, algorithm).map_err(|e| failed(&e))?;
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, algorithm).map_err(|e| {
+            match e.kind() {
+                ErrorKind::InvalidRsaKey(reason) => failed(&format!("RSA key invalid: {reason}")),
+                ErrorKind::Signing(reason) => failed(&format!("signing failed: {reason}")),
+                _ => failed(&"the signature could not be made"),
+            }
+        })?;
     Ok(Secret::new(format!("{message}.{signature}")))
 }
 

@@ -478,3 +478,20 @@ fn certificates_read_as_x509_cert_reads_them() {
         }
     }
 }
+
+#[test]
+fn a_key_that_cannot_sign_is_an_error_naming_the_certificate() {
+    let mut c = from_pem(&format!("{LEAF_CRT}{LEAF_KEY}"), NOW).unwrap();
+    c.key = Zeroizing::new(b"not a PKCS#1 key".to_vec());
+    let options = crate::auth::assertion::AssertionOptions::default();
+    match crate::auth::assertion::sign(&c, "app", "https://login/token", "jti", NOW, options) {
+        Err(Error::InvalidSettings(m)) => {
+            assert!(m.starts_with("could not sign the client assertion with certificate "));
+            assert!(
+                m.contains(c.thumbprint()) && m.contains("RSA key invalid: "),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
