@@ -1,7 +1,8 @@
 //! dataverse-wasm: a server-to-server Microsoft Dataverse client.
 //!
-//! Module map. Pure (no I/O, no clocks, no randomness): `settings`, `auth`,
-//! `webapi`, `http`, `percent`, `error`, `secret`. `client` sequences I/O over
+//! Module map. Pure (no I/O, no clocks, no randomness): `settings`, `auth`
+//! (save the assertion signature's salt and blinding, drawn from
+//! `transport::SystemRng`), `webapi`, `http`, `percent`, `error`, `secret`. `client` sequences I/O over
 //! the `transport::Transport` trait; `scripted` is its test double (for
 //! this crate and those built on it). The WIT adapter that makes it
 //! the `dataverse:client` component is its own crate, `src/component`, so the

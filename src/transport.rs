@@ -96,6 +96,40 @@ pub fn read_store(
     Ok(files)
 }
 
+/// Randomness for cryptography (the PSS salt and the RSA blinding of an
+/// assertion's signature): `wasi:random` in the component, the OS's
+/// elsewhere. Outside `Transport` because jsonwebtoken's signer seam takes
+/// no arguments; `wasi:random` rather than `getrandom` so that the component
+/// imports one source of randomness.
+pub(crate) struct SystemRng;
+
+impl rsa::rand_core::RngCore for SystemRng {
+    fn next_u32(&mut self) -> u32 {
+        rsa::rand_core::impls::next_u32_via_fill(self)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        rsa::rand_core::impls::next_u64_via_fill(self)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        #[cfg(target_arch = "wasm32")]
+        for chunk in dest.chunks_mut(8) {
+            let random = bindings::wasi::random::random::get_random_u64().to_le_bytes();
+            chunk.copy_from_slice(&random[..chunk.len()]);
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        rsa::rand_core::OsRng.fill_bytes(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rsa::rand_core::CryptoRng for SystemRng {}
+
 /// Default largest response body: 64 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -389,7 +423,54 @@ mod wasi_http {
             ErrorCode::InternalError(Some(message)) => {
                 format!("request to {host} failed: {message}")
             }
-            other => format!("request to {host} failed: {other:?}"),
+            other => format!("request to {host} failed: {}", code_name(other)),
+        }
+    }
+
+    /// The case's name in `wasi:http/types` (not `Debug` output: the
+    /// generated `Debug` of `error-code` and its payloads is ~6 KB of the
+    /// component).
+    fn code_name(error: &ErrorCode) -> &'static str {
+        match error {
+            ErrorCode::DnsTimeout => "DNS-timeout",
+            ErrorCode::DnsError(_) => "DNS-error",
+            ErrorCode::DestinationNotFound => "destination-not-found",
+            ErrorCode::DestinationUnavailable => "destination-unavailable",
+            ErrorCode::DestinationIpProhibited => "destination-IP-prohibited",
+            ErrorCode::DestinationIpUnroutable => "destination-IP-unroutable",
+            ErrorCode::ConnectionRefused => "connection-refused",
+            ErrorCode::ConnectionTerminated => "connection-terminated",
+            ErrorCode::ConnectionTimeout => "connection-timeout",
+            ErrorCode::ConnectionReadTimeout => "connection-read-timeout",
+            ErrorCode::ConnectionWriteTimeout => "connection-write-timeout",
+            ErrorCode::ConnectionLimitReached => "connection-limit-reached",
+            ErrorCode::TlsProtocolError => "TLS-protocol-error",
+            ErrorCode::TlsCertificateError => "TLS-certificate-error",
+            ErrorCode::TlsAlertReceived(_) => "TLS-alert-received",
+            ErrorCode::HttpRequestDenied => "HTTP-request-denied",
+            ErrorCode::HttpRequestLengthRequired => "HTTP-request-length-required",
+            ErrorCode::HttpRequestBodySize(_) => "HTTP-request-body-size",
+            ErrorCode::HttpRequestMethodInvalid => "HTTP-request-method-invalid",
+            ErrorCode::HttpRequestUriInvalid => "HTTP-request-URI-invalid",
+            ErrorCode::HttpRequestUriTooLong => "HTTP-request-URI-too-long",
+            ErrorCode::HttpRequestHeaderSectionSize(_) => "HTTP-request-header-section-size",
+            ErrorCode::HttpRequestHeaderSize(_) => "HTTP-request-header-size",
+            ErrorCode::HttpRequestTrailerSectionSize(_) => "HTTP-request-trailer-section-size",
+            ErrorCode::HttpRequestTrailerSize(_) => "HTTP-request-trailer-size",
+            ErrorCode::HttpResponseIncomplete => "HTTP-response-incomplete",
+            ErrorCode::HttpResponseHeaderSectionSize(_) => "HTTP-response-header-section-size",
+            ErrorCode::HttpResponseHeaderSize(_) => "HTTP-response-header-size",
+            ErrorCode::HttpResponseBodySize(_) => "HTTP-response-body-size",
+            ErrorCode::HttpResponseTrailerSectionSize(_) => "HTTP-response-trailer-section-size",
+            ErrorCode::HttpResponseTrailerSize(_) => "HTTP-response-trailer-size",
+            ErrorCode::HttpResponseTransferCoding(_) => "HTTP-response-transfer-coding",
+            ErrorCode::HttpResponseContentCoding(_) => "HTTP-response-content-coding",
+            ErrorCode::HttpResponseTimeout => "HTTP-response-timeout",
+            ErrorCode::HttpUpgradeFailed => "HTTP-upgrade-failed",
+            ErrorCode::HttpProtocolError => "HTTP-protocol-error",
+            ErrorCode::LoopDetected => "loop-detected",
+            ErrorCode::ConfigurationError => "configuration-error",
+            ErrorCode::InternalError(_) => "internal-error",
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{EncodingKey, Header};
+use jsonwebtoken::EncodingKey;
+use jsonwebtoken::errors::ErrorKind;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
@@ -63,28 +64,31 @@ pub fn sign(
     options: AssertionOptions,
 ) -> Result<Secret, Error> {
     let der = credential.der();
-    let mut header = match options.algorithm {
-        Algorithm::Rs256 => {
-            let mut h = Header::new(jsonwebtoken::Algorithm::RS256);
-            h.x5t = Some(URL_SAFE_NO_PAD.encode(Sha1::digest(der)));
-            h
-        }
-        Algorithm::Ps256 => {
-            let mut h = Header::new(jsonwebtoken::Algorithm::PS256);
-            h.x5t_s256 = Some(URL_SAFE_NO_PAD.encode(Sha256::digest(der)));
-            h
-        }
+    let (algorithm, x5t, x5t_s256) = match options.algorithm {
+        Algorithm::Rs256 => (
+            jsonwebtoken::Algorithm::RS256,
+            Some(URL_SAFE_NO_PAD.encode(Sha1::digest(der))),
+            None,
+        ),
+        Algorithm::Ps256 => (
+            jsonwebtoken::Algorithm::PS256,
+            None,
+            Some(URL_SAFE_NO_PAD.encode(Sha256::digest(der))),
+        ),
     };
-    header.typ = Some("JWT".into());
-    if options.send_chain {
-        header.x5c = Some(
+    let header = JoseHeader {
+        typ: "JWT",
+        alg: algorithm,
+        x5c: options.send_chain.then(|| {
             credential
                 .chain()
                 .iter()
                 .map(|c| STANDARD.encode(c))
-                .collect(),
-        );
-    }
+                .collect()
+        }),
+        x5t,
+        x5t_s256,
+    };
     let claims = Claims {
         aud: token_endpoint,
         iss: client_id,
@@ -94,16 +98,51 @@ pub fn sign(
         iat: now,
         exp: now.saturating_add(ASSERTION_LIFETIME_SECS),
     };
+    // Messages name the certificate, never key bytes.
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::InvalidSettings(format!(
+            "could not sign the client assertion with certificate {}: {e}",
+            credential.thumbprint()
+        ))
+    };
+    // What jsonwebtoken::encode does, with a header of the fields we send:
+    // its own `Header` serializes as a map (it flattens `extras`), which
+    // links a map serializer and every JOSE field (~8 KB of the component).
+    let part = |json: serde_json::Result<Vec<u8>>| {
+        json.map(|j| URL_SAFE_NO_PAD.encode(j))
+            .map_err(|e| failed(&e))
+    };
+    let message = format!(
+        "{}.{}",
+        part(serde_json::to_vec(&header))?,
+        part(serde_json::to_vec(&claims))?
+    );
     let key = EncodingKey::from_rsa_der(credential.pkcs1_key());
-    jsonwebtoken::encode(&header, &claims, &key)
-        .map(Secret::new)
-        .map_err(|e| {
-            // jsonwebtoken's errors name a kind ("InvalidKeyFormat"), never key bytes.
-            Error::InvalidSettings(format!(
-                "could not sign the client assertion with certificate {}: {e}",
-                credential.thumbprint()
-            ))
-        })
+    super::jwt_crypto::install();
+    // Our provider fails with these two (the key was already read once);
+    // jsonwebtoken's own Display would print other kinds with `Debug`.
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, algorithm).map_err(|e| {
+            match e.kind() {
+                ErrorKind::InvalidRsaKey(reason) => failed(&format!("RSA key invalid: {reason}")),
+                ErrorKind::Signing(reason) => failed(&format!("signing failed: {reason}")),
+                _ => failed(&"the signature could not be made"),
+            }
+        })?;
+    Ok(Secret::new(format!("{message}.{signature}")))
+}
+
+/// The JOSE header, fields in the order jsonwebtoken's `Header` writes them.
+#[derive(Serialize)]
+struct JoseHeader {
+    typ: &'static str,
+    alg: jsonwebtoken::Algorithm,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5c: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5t: Option<String>,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    x5t_s256: Option<String>,
 }
 
 /// A signed assertion and when to stop reusing it (a minute before exp).
@@ -247,11 +286,50 @@ mod tests {
                     assert!(key.verify(&tampered, &sig).is_err());
                 }
                 Algorithm::Ps256 => {
-                    let key = rsa::pss::VerifyingKey::<Sha256>::new(public.clone());
+                    // Salt = 32 bytes (the digest's length), what Entra ID expects.
+                    let key =
+                        rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(public.clone(), 32);
                     let sig = rsa::pss::Signature::try_from(signature.as_slice()).unwrap();
                     key.verify(signed.as_bytes(), &sig).unwrap();
                     assert!(key.verify(&tampered, &sig).is_err());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_is_byte_for_byte_what_jsonwebtoken_writes_for_its_header() {
+        let c = credential();
+        for algorithm in [Algorithm::Rs256, Algorithm::Ps256] {
+            for send_chain in [false, true] {
+                let jwt = sign(
+                    &c,
+                    CLIENT_ID,
+                    ENDPOINT,
+                    JTI,
+                    NOW,
+                    options(algorithm, send_chain),
+                );
+                let written = URL_SAFE_NO_PAD
+                    .decode(jwt.unwrap().expose().split('.').next().unwrap())
+                    .unwrap();
+                let mut expected = match algorithm {
+                    Algorithm::Rs256 => {
+                        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+                        h.x5t = Some(URL_SAFE_NO_PAD.encode(Sha1::digest(c.der())));
+                        h
+                    }
+                    Algorithm::Ps256 => {
+                        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+                        h.x5t_s256 = Some(URL_SAFE_NO_PAD.encode(Sha256::digest(c.der())));
+                        h
+                    }
+                };
+                expected.typ = Some("JWT".into());
+                if send_chain {
+                    expected.x5c = Some(c.chain().iter().map(|d| STANDARD.encode(d)).collect());
+                }
+                assert_eq!(written, serde_json::to_vec(&expected).unwrap());
             }
         }
     }

@@ -7,6 +7,7 @@ pub mod authority;
 pub mod cache;
 pub mod certificate;
 pub mod cloud;
+mod jwt_crypto;
 pub mod token;
 
 pub use authority::{Authority, Challenge};

@@ -372,6 +372,8 @@ impl From<&Settings> for wit_conn::SettingsSummary {
 // The few that are functions.
 
 /// Options are optional: none is the core's defaults.
+// Not inlined: it would be copied into each of the twenty exports that take options.
+#[inline(never)]
 pub fn call_options(options: Option<api::RequestOptions>) -> CallOptions {
     options.map(Into::into).unwrap_or_default()
 }

@@ -158,7 +158,7 @@ impl Key {
     /// The value of the first of this setting's keys with a non-blank value.
     fn value<'a>(&self, pairs: &'a Pairs) -> Option<&'a str> {
         self.keys.iter().find_map(|k| {
-            let value = pairs.get(&k.to_lowercase())?.value.expose();
+            let value = pairs.get(&k.to_ascii_lowercase())?.value.expose();
             (!value.trim().is_empty()).then_some(value)
         })
     }
@@ -276,10 +276,9 @@ fn missing(key: &Key, context: &str, pairs: &Pairs) -> Error {
     let misspelt = pairs.values().map(|e| e.key.as_str()).find(|k| {
         !is_known_key(k)
             && k.chars().count() >= 3
-            && key
-                .keys
-                .iter()
-                .any(|known| edit_distance(&k.to_lowercase(), &known.to_lowercase()) <= 2)
+            && key.keys.iter().any(|known| {
+                edit_distance(&k.to_ascii_lowercase(), &known.to_ascii_lowercase()) <= 2
+            })
     });
     if let Some(k) = misspelt {
         message.push_str(&format!(

@@ -246,7 +246,7 @@ pub(crate) fn json_request(
 /// The error names the position only: serde messages may quote the input,
 /// and a body may hold secrets.
 pub(crate) fn check_json_object(what: &str, json: &str) -> Result<(), Error> {
-    match serde_json::from_str::<serde_json::Map<String, Value>>(json) {
+    match serde_json::from_slice::<serde_json::Map<String, Value>>(json.as_bytes()) {
         Ok(_) => Ok(()),
         Err(e) if e.is_data() => Err(Error::InvalidRequest(format!(
             "{what} must be a JSON object"

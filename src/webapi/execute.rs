@@ -110,8 +110,8 @@ fn bound_name(name: &str) -> Result<String, Error> {
 
 /// `A=@p1,B=@p2` and `@p1=…&@p2=…` (parameters in name order).
 fn function_parameters(json: &str) -> Result<(String, String), Error> {
-    let parameters: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(json)
-        .map_err(|_| {
+    let parameters: std::collections::BTreeMap<String, &RawValue> =
+        serde_json::from_slice(json.as_bytes()).map_err(|_| {
             Error::InvalidRequest("parameters must be a JSON object of parameter values".into())
         })?;
     let mut arguments = Vec::new();
@@ -131,12 +131,12 @@ fn literal(value: &RawValue) -> Result<String, Error> {
     let text = value.get();
     Ok(match text.as_bytes().first() {
         Some(b'"') => {
-            let s: String = serde_json::from_str(text).map_err(|_| bad())?;
+            let s: String = serde_json::from_slice(text.as_bytes()).map_err(|_| bad())?;
             query_encode(&format!("'{}'", s.replace('\'', "''")))
         }
         Some(b'{' | b'[') => {
             // Compact JSON: whitespace from the caller's formatting is noise.
-            let v: Value = serde_json::from_str(text).map_err(|_| bad())?;
+            let v: Value = serde_json::from_slice(text.as_bytes()).map_err(|_| bad())?;
             query_encode(&v.to_string())
         }
         _ => query_encode(text),

@@ -122,7 +122,7 @@ pub fn parse_page(response: &Response) -> Result<FetchPage, Error> {
     let body: Body = serde_json::from_slice(&response.body).map_err(|_| {
         Error::InvalidResponse("FetchXML response: not a JSON object with a value array".into())
     })?;
-    let rows: Vec<&RawValue> = serde_json::from_str(body.value.get())
+    let rows: Vec<&RawValue> = serde_json::from_slice(body.value.get().as_bytes())
         .map_err(|_| Error::InvalidResponse("FetchXML response: value is not an array".into()))?;
     let paging_cookie = match body.paging_cookie.as_deref() {
         Some(annotation) => cookie_xml(annotation)?,

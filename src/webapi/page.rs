@@ -32,7 +32,7 @@ struct Body<'a> {
 pub fn parse(response: &Response) -> Result<Page, Error> {
     let body: Body = serde_json::from_slice(&response.body)
         .map_err(|e| Error::InvalidResponse(format!("collection response: {e}")))?;
-    let rows: Vec<&RawValue> = serde_json::from_str(body.value.get())
+    let rows: Vec<&RawValue> = serde_json::from_slice(body.value.get().as_bytes())
         .map_err(|_| Error::InvalidResponse("collection response: value is not an array".into()))?;
     Ok(Page {
         rows: body.value.get().to_string(),
@@ -81,7 +81,7 @@ pub fn truncate(page: Page, rows: u32) -> Page {
 
 /// The first `keep` rows of a JSON array of rows, and how many that is.
 pub fn truncate_rows(rows: &str, keep: u32) -> (String, u32) {
-    let kept: Vec<&RawValue> = serde_json::from_str::<Vec<&RawValue>>(rows)
+    let kept: Vec<&RawValue> = serde_json::from_slice::<Vec<&RawValue>>(rows.as_bytes())
         .map(|all| all.into_iter().take(keep as usize).collect())
         .unwrap_or_default();
     let texts: Vec<&str> = kept.iter().map(|r| r.get()).collect();

@@ -18,10 +18,8 @@ mod x509;
 use std::fmt;
 
 use rsa::RsaPrivateKey;
-use rsa::pkcs1::EncodeRsaPrivateKey;
 use zeroize::Zeroizing;
 
-use crate::error::Error;
 use checks::iso8601;
 pub use store::{find_in_store, from_pem};
 use x509::CertInfo;
@@ -93,26 +91,23 @@ impl fmt::Debug for CertificateCredential {
     }
 }
 
-fn credential(
-    leaf: &CertInfo,
-    key: &RsaPrivateKey,
-    pool: &[CertInfo],
-) -> Result<CertificateCredential, Error> {
-    let pkcs1 = key.to_pkcs1_der().map_err(|_| {
-        Error::InvalidSettings(format!(
-            "the private key of certificate {} cannot be encoded",
-            leaf.thumbprint
-        ))
-    })?;
-    Ok(CertificateCredential {
+/// An RSA private key and the PKCS#1 DER it was read from (the signer takes
+/// DER: keeping it spares linking a PKCS#1 encoder).
+struct RsaKey {
+    key: RsaPrivateKey,
+    pkcs1: Zeroizing<Vec<u8>>,
+}
+
+fn credential(leaf: &CertInfo, key: &RsaKey, pool: &[CertInfo]) -> CertificateCredential {
+    CertificateCredential {
         thumbprint: leaf.thumbprint.clone(),
         der: leaf.der.clone(),
         chain: chain(leaf, pool),
         subject: leaf.subject.clone(),
         not_before: leaf.not_before,
         not_after: leaf.not_after,
-        key: Zeroizing::new(pkcs1.as_bytes().to_vec()),
-    })
+        key: key.pkcs1.clone(),
+    }
 }
 
 /// Leaf first, then each issuer found in `pool` (same file first), up to a
@@ -120,9 +115,9 @@ fn credential(
 fn chain(leaf: &CertInfo, pool: &[CertInfo]) -> Vec<Vec<u8>> {
     let mut chain = vec![leaf.der.clone()];
     let mut current = leaf;
-    while current.issuer_der != current.subject_der && chain.len() < MAX_CHAIN_LEN {
+    while current.issuer_name != current.subject_name && chain.len() < MAX_CHAIN_LEN {
         let is_issuer =
-            |c: &&CertInfo| c.subject_der == current.issuer_der && !chain.contains(&c.der);
+            |c: &&CertInfo| c.subject_name == current.issuer_name && !chain.contains(&c.der);
         let issuer = pool
             .iter()
             .filter(|c| c.file == leaf.file)

@@ -7,8 +7,8 @@ use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyInit, KeyIvInit};
 use cms::content_info::ContentInfo;
 use cms::encrypted_data::EncryptedData;
-use der::asn1::{Any, ObjectIdentifier, OctetString};
-use der::{Decode, Encode, Sequence};
+use der::asn1::{AnyRef, ObjectIdentifier, OctetString};
+use der::{Decode, Sequence, Tag, TagNumber, Tagged};
 use hmac::{Hmac, Mac};
 use pkcs12::cert_type::CertBag;
 use pkcs12::kdf::{Pkcs12KeyType, derive_key};
@@ -58,13 +58,26 @@ fn unsupported(what: String) -> OpenError {
 }
 
 /// `SafeBag`: pkcs12 0.1's own type keeps the `[0]` wrapper in its value.
+/// Here `wrapper` is the `[0] EXPLICIT` element: its contents are the bag
+/// value's DER, as it was read (re-encoding would link der's encoders).
 #[derive(Sequence)]
-struct Bag {
+struct Bag<'a> {
     id: ObjectIdentifier,
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
-    value: Any,
+    wrapper: AnyRef<'a>,
     #[asn1(optional = "true")]
-    _attributes: Option<Any>,
+    _attributes: Option<AnyRef<'a>>,
+}
+
+impl<'a> Bag<'a> {
+    /// The DER of the bag's value.
+    fn value(&self) -> der::Result<&'a [u8]> {
+        let explicit_0 = Tag::ContextSpecific {
+            constructed: true,
+            number: TagNumber::N0,
+        };
+        self.wrapper.tag().assert_eq(explicit_0)?;
+        Ok(self.wrapper.value())
+    }
 }
 
 pub(super) fn open(bytes: &[u8], password: &str) -> Result<Contents, OpenError> {
@@ -140,24 +153,17 @@ fn read_bags(
 ) -> Result<(), OpenError> {
     let bags = Vec::<Bag>::from_der(safe_contents).map_err(malformed("safe contents"))?;
     for bag in bags {
+        let value = bag.value().map_err(malformed("safe bag"))?;
         match bag.id {
             pkcs12::PKCS_12_CERT_BAG_OID => {
-                let cert = bag
-                    .value
-                    .decode_as::<CertBag>()
-                    .map_err(malformed("certificate bag"))?;
+                let cert = CertBag::from_der(value).map_err(malformed("certificate bag"))?;
                 if cert.cert_id == pkcs12::PKCS_12_X509_CERT_OID {
                     contents.certs.push(cert.cert_value.as_bytes().to_vec());
                 }
             }
-            pkcs12::PKCS_12_KEY_BAG_OID => {
-                let der = bag.value.to_der().map_err(malformed("key bag"))?;
-                contents.keys.push(Zeroizing::new(der));
-            }
+            pkcs12::PKCS_12_KEY_BAG_OID => contents.keys.push(Zeroizing::new(value.to_vec())),
             pkcs12::PKCS_12_PKCS8_KEY_BAG_OID => {
-                let info = bag
-                    .value
-                    .decode_as::<EncryptedPrivateKeyInfo>()
+                let info = EncryptedPrivateKeyInfo::from_der(value)
                     .map_err(malformed("shrouded key bag"))?;
                 let der = decrypt(
                     &info.encryption_algorithm,
@@ -168,8 +174,7 @@ fn read_bags(
                 contents.keys.push(der);
             }
             pkcs12::PKCS_12_SAFE_CONTENTS_BAG_OID if depth < MAX_DEPTH => {
-                let nested = bag.value.to_der().map_err(malformed("nested bag"))?;
-                read_bags(&nested, password, bmp, contents, depth + 1)?;
+                read_bags(value, password, bmp, contents, depth + 1)?;
             }
             _ => {}
         }
@@ -284,25 +289,28 @@ fn decrypt(
         LegacyCipher::TripleDes2 => 16,
         LegacyCipher::Rc2 { key_len } => key_len,
     };
-    let key = Zeroizing::new(derive_key::<Sha1>(
+    let mut key = Zeroizing::new(derive_key::<Sha1>(
         bmp,
         salt,
         Pkcs12KeyType::EncryptionKey,
         rounds,
         key_len,
     ));
+    if let LegacyCipher::TripleDes2 = cipher {
+        // Two-key 3DES is three-key 3DES with K3 = K1: one cipher to link.
+        let k1 = key[..8].to_vec();
+        key.extend_from_slice(&k1);
+    }
     let iv = derive_key::<Sha1>(bmp, salt, Pkcs12KeyType::Iv, rounds, 8);
     let mut buf = Zeroizing::new(ciphertext.to_vec());
     let bad_key = |_| OpenError::Unreadable("bad cipher key length".into());
     let plain_len = match cipher {
-        LegacyCipher::TripleDes3 => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
-            .map_err(bad_key)?
-            .decrypt_padded_mut::<Pkcs7>(&mut buf)
-            .map(|p| p.len()),
-        LegacyCipher::TripleDes2 => cbc::Decryptor::<des::TdesEde2>::new_from_slices(&key, &iv)
-            .map_err(bad_key)?
-            .decrypt_padded_mut::<Pkcs7>(&mut buf)
-            .map(|p| p.len()),
+        LegacyCipher::TripleDes3 | LegacyCipher::TripleDes2 => {
+            cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+                .map_err(bad_key)?
+                .decrypt_padded_mut::<Pkcs7>(&mut buf)
+                .map(|p| p.len())
+        }
         LegacyCipher::Rc2 { key_len } => {
             let rc2 = rc2::Rc2::new_with_eff_key_len(&key, key_len * 8);
             cbc::Decryptor::inner_iv_slice_init(rc2, &iv)
@@ -321,10 +329,15 @@ fn decrypt_pbes2(
     ciphertext: &[u8],
     password: &str,
 ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-    let der = algorithm.to_der().map_err(malformed("PBES2 parameters"))?;
-    let scheme = pkcs5::EncryptionScheme::try_from(der.as_slice())
+    // The caller matched the PBES2 OID; its parameters are read where they
+    // lie (re-encoding the AlgorithmIdentifier would link der's encoders).
+    let params = algorithm
+        .parameters
+        .as_ref()
+        .map(AnyRef::from)
+        .ok_or_else(|| Tag::OctetString.value_error())
+        .and_then(pkcs5::pbes2::Parameters::try_from)
         .map_err(|e| unsupported(format!("this PBES2 variant ({e})")))?;
-    let params = scheme.pbes2().ok_or_else(|| unsupported("PBES1".into()))?;
     match params.kdf.pbkdf2() {
         Some(pbkdf2) => {
             rounds(pbkdf2.iteration_count.into())?;
@@ -332,8 +345,103 @@ fn decrypt_pbes2(
         None => return Err(unsupported("a KDF other than PBKDF2".into())),
     }
     // PBES2 takes the password's UTF-8 bytes, unlike the PKCS#12 KDF.
-    scheme
+    params
         .decrypt(password.as_bytes(), ciphertext)
         .map(Zeroizing::new)
         .map_err(|_| OpenError::WrongPassword)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::certificate::tests::{LEAF_CRT, LEAF_KEY};
+    use cbc::cipher::BlockEncryptMut;
+    use der::Encode;
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let len = content.len();
+        let mut out = match len {
+            0..=127 => vec![tag, len as u8],
+            128..=255 => vec![tag, 0x81, len as u8],
+            _ => vec![tag, 0x82, (len >> 8) as u8, len as u8],
+        };
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn bag(id: ObjectIdentifier, value: &[u8], attributes: bool) -> Vec<u8> {
+        let mut fields = [id.to_der().unwrap(), tlv(0xa0, value)].concat();
+        if attributes {
+            fields.extend(tlv(0x31, &[]));
+        }
+        tlv(0x30, &fields)
+    }
+
+    /// Unencrypted key bags, and certificate bags inside a nested
+    /// SafeContents bag, give their DER as it is in the file.
+    #[test]
+    fn key_bags_and_nested_bags_are_read() {
+        let key = pem::parse(LEAF_KEY).unwrap().into_contents();
+        let cert = pem::parse(LEAF_CRT).unwrap().into_contents();
+        let cert_bag = tlv(
+            0x30,
+            &[
+                pkcs12::PKCS_12_X509_CERT_OID.to_der().unwrap(),
+                tlv(0xa0, &tlv(0x04, &cert)),
+            ]
+            .concat(),
+        );
+        let nested = tlv(0x30, &bag(pkcs12::PKCS_12_CERT_BAG_OID, &cert_bag, true));
+        let safe_contents = tlv(
+            0x30,
+            &[
+                bag(pkcs12::PKCS_12_KEY_BAG_OID, &key, false),
+                bag(pkcs12::PKCS_12_SAFE_CONTENTS_BAG_OID, &nested, false),
+            ]
+            .concat(),
+        );
+        let mut contents = Contents::default();
+        assert!(read_bags(&safe_contents, "", &[], &mut contents, 0).is_ok());
+        assert_eq!(contents.certs, vec![cert]);
+        assert_eq!(contents.keys.len(), 1);
+        assert_eq!(*contents.keys[0], key);
+
+        // A bag value outside its [0] wrapper is malformed.
+        let unwrapped = tlv(
+            0x30,
+            &[pkcs12::PKCS_12_KEY_BAG_OID.to_der().unwrap(), key.clone()].concat(),
+        );
+        let result = read_bags(&tlv(0x30, &unwrapped), "", &[], &mut Contents::default(), 0);
+        assert!(matches!(result, Err(OpenError::Unreadable(_))));
+    }
+
+    /// Data encrypted as PKCS#12 `pbeWithSHAAnd2-KeyTripleDES-CBC` does (two
+    /// keys: E(K1) D(K2) E(K1)), decrypted by the three-key cipher.
+    #[test]
+    fn two_key_3des_bags_decrypt() {
+        let (password, salt, rounds) = ("pw", [7u8; 8], 2048);
+        let bmp = &bmp_passwords(password)[0];
+        let key = derive_key::<Sha1>(bmp, &salt, Pkcs12KeyType::EncryptionKey, rounds, 16);
+        let iv = derive_key::<Sha1>(bmp, &salt, Pkcs12KeyType::Iv, rounds, 8);
+        let plain = b"a private key, or near enough".to_vec();
+        let mut buf = plain.clone();
+        buf.resize(plain.len() + 8, 0);
+        let ciphertext = cbc::Encryptor::<des::TdesEde2>::new_from_slices(&key, &iv)
+            .unwrap()
+            .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
+            .unwrap()
+            .to_vec();
+        let params = Pkcs12PbeParams {
+            salt: OctetString::new(salt.to_vec()).unwrap(),
+            iterations: rounds,
+        };
+        let algorithm = AlgorithmIdentifierOwned {
+            oid: pkcs12::PKCS_12_PBE_WITH_SHAAND2_KEY_TRIPLE_DES_CBC,
+            parameters: Some(der::asn1::Any::encode_from(&params).unwrap()),
+        };
+        let decrypted = decrypt(&algorithm, &ciphertext, password, bmp)
+            .ok()
+            .unwrap();
+        assert_eq!(*decrypted, plain);
+    }
 }

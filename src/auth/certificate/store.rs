@@ -9,12 +9,11 @@ use std::fmt;
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::PrivateKeyInfo;
-use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 use super::checks::{mismatch, not_rsa};
-use super::x509::{CertInfo, RSA_ENCRYPTION, algorithm_name};
-use super::{CertificateCredential, credential, pfx};
+use super::x509::{CertInfo, CertificateRef, RSA_ENCRYPTION, algorithm_name};
+use super::{CertificateCredential, RsaKey, credential, pfx};
 use crate::error::Error;
 use crate::secret::Secret;
 
@@ -63,7 +62,7 @@ pub fn find_in_store(
             PrivateKey::Rsa(key) => Some((k, key)),
             PrivateKey::Other(_) => None,
         })
-        .find(|(_, key)| &key.to_public_key() == public);
+        .find(|(_, key)| &key.key.to_public_key() == public);
     let Some((_, key)) = key else {
         // A key in a file that also holds the certificate was meant for it.
         let files_with_cert: Vec<&str> = found
@@ -89,7 +88,7 @@ pub fn find_in_store(
         found.append_problems(&mut message);
         return Err(Error::InvalidSettings(message));
     };
-    credential(leaf, key, &found.certs)
+    Ok(credential(leaf, key, &found.certs))
 }
 
 /// Certificate + key given directly as PEM text (structured settings). The
@@ -107,7 +106,7 @@ pub fn from_pem(pem: &str, now: u64) -> Result<CertificateCredential, Error> {
             "{NAME} has no CERTIFICATE block"
         )));
     }
-    let rsa_keys: Vec<&RsaPrivateKey> = found
+    let rsa_keys: Vec<&RsaKey> = found
         .keys
         .iter()
         .filter_map(|k| match &k.key {
@@ -131,9 +130,9 @@ pub fn from_pem(pem: &str, now: u64) -> Result<CertificateCredential, Error> {
         let Ok(public) = &cert.public_key else {
             continue;
         };
-        if let Some(key) = rsa_keys.iter().find(|k| &k.to_public_key() == public) {
+        if let Some(key) = rsa_keys.iter().find(|k| &k.key.to_public_key() == public) {
             cert.check_validity(now)?;
-            return credential(cert, key, &found.certs);
+            return Ok(credential(cert, key, &found.certs));
         }
     }
     let first = &found.certs[0];
@@ -143,7 +142,7 @@ pub fn from_pem(pem: &str, now: u64) -> Result<CertificateCredential, Error> {
 
 /// The private key of a file, parsed.
 enum PrivateKey {
-    Rsa(Box<RsaPrivateKey>),
+    Rsa(Box<RsaKey>),
     /// A key that cannot sign Entra ID assertions: its algorithm's name.
     Other(&'static str),
 }
@@ -255,7 +254,7 @@ fn read_file(name: &str, bytes: &[u8], password: &str, found: &mut Found) {
     }
     if bytes.first() == Some(&0x30) {
         use der::Decode;
-        if Certificate::from_der(bytes).is_ok() {
+        if CertificateRef::from_der(bytes).is_ok() {
             found.add_cert(bytes.to_vec(), name);
             return;
         }
@@ -351,9 +350,15 @@ fn read_pem(name: &str, bytes: &[u8], password: &str, found: &mut Found) {
 
 /// A PKCS#8 (`pkcs1 == false`) or PKCS#1 private key.
 fn parse_key(der: &[u8], pkcs1: bool) -> Result<PrivateKey, String> {
+    let rsa = |key, pkcs1: &[u8]| {
+        PrivateKey::Rsa(Box::new(RsaKey {
+            key,
+            pkcs1: Zeroizing::new(pkcs1.to_vec()),
+        }))
+    };
     if pkcs1 {
         return RsaPrivateKey::from_pkcs1_der(der)
-            .map(|k| PrivateKey::Rsa(Box::new(k)))
+            .map(|k| rsa(k, der))
             .map_err(|_| "its RSA PRIVATE KEY block is not a valid PKCS#1 key".into());
     }
     let info = PrivateKeyInfo::try_from(der)
@@ -361,8 +366,10 @@ fn parse_key(der: &[u8], pkcs1: bool) -> Result<PrivateKey, String> {
     if info.algorithm.oid != RSA_ENCRYPTION {
         return Ok(PrivateKey::Other(algorithm_name(&info.algorithm.oid)));
     }
+    // PKCS#8 wraps the PKCS#1 key the signer takes.
+    let pkcs1 = info.private_key;
     RsaPrivateKey::try_from(info)
-        .map(|k| PrivateKey::Rsa(Box::new(k)))
+        .map(|k| rsa(k, pkcs1))
         .map_err(|_| "its PKCS#8 RSA key is not valid".into())
 }
 

@@ -2,6 +2,7 @@
 //! way of storing a certificate and key, chains, passwords, and each refusal.
 
 use super::*;
+use crate::error::Error;
 use crate::secret::Secret;
 
 // Fixtures made by testdata/make.sh (see testdata/README.md).
@@ -446,5 +447,51 @@ fn iso8601_formats_utc_dates() {
         (4_102_444_799, "2099-12-31T23:59:59Z"),
     ] {
         assert_eq!(iso8601(unix), expected);
+    }
+}
+
+/// The certificate reader decodes only what it uses; on every fixture it
+/// reads what x509-cert's full decoder reads.
+#[test]
+fn certificates_read_as_x509_cert_reads_them() {
+    use der::{Decode, Encode};
+    use rsa::pkcs8::DecodePublicKey;
+    for text in [LEAF_CRT, CA_CRT, EXPIRED_CRT, FUTURE_CRT, EC_CRT] {
+        let der = pem::parse(text).unwrap().into_contents();
+        let full = x509_cert::Certificate::from_der(&der).unwrap();
+        let tbs = &full.tbs_certificate;
+        let info = x509::CertInfo::parse(der, "f").unwrap();
+        let contents = |name: &x509_cert::name::Name| {
+            let der = name.to_der().unwrap();
+            der::asn1::AnyRef::from_der(&der).unwrap().value().to_vec()
+        };
+        assert_eq!(info.subject_name, contents(&tbs.subject));
+        assert_eq!(info.issuer_name, contents(&tbs.issuer));
+        assert_eq!(info.subject, tbs.subject.to_string());
+        let secs = |t: &x509_cert::time::Time| t.to_unix_duration().as_secs();
+        assert_eq!(info.not_before, secs(&tbs.validity.not_before));
+        assert_eq!(info.not_after, secs(&tbs.validity.not_after));
+        let spki = tbs.subject_public_key_info.to_der().unwrap();
+        match rsa::RsaPublicKey::from_public_key_der(&spki) {
+            Ok(key) => assert_eq!(info.public_key, Ok(key)),
+            Err(_) => assert_eq!(info.public_key, Err("EC")),
+        }
+    }
+}
+
+#[test]
+fn a_key_that_cannot_sign_is_an_error_naming_the_certificate() {
+    let mut c = from_pem(&format!("{LEAF_CRT}{LEAF_KEY}"), NOW).unwrap();
+    c.key = Zeroizing::new(b"not a PKCS#1 key".to_vec());
+    let options = crate::auth::assertion::AssertionOptions::default();
+    match crate::auth::assertion::sign(&c, "app", "https://login/token", "jti", NOW, options) {
+        Err(Error::InvalidSettings(m)) => {
+            assert!(m.starts_with("could not sign the client assertion with certificate "));
+            assert!(
+                m.contains(c.thumbprint()) && m.contains("RSA key invalid: "),
+                "{m}"
+            );
+        }
+        other => panic!("{other:?}"),
     }
 }
