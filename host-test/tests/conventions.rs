@@ -262,8 +262,16 @@ async fn table_output_token_dates_and_verbose_details_read_as_text() {
     assert!(!token.stdout.contains("from_cache"), "{}", token.stdout);
     let json = run_against(&server, Some(&demo), &["--json", "token"]).await;
     let json: Value = serde_json::from_str(json.stdout.trim()).unwrap();
-    assert_eq!(json["expires_at"].as_str(), Some(date));
-    assert!(json["expires_at_unix"].as_u64().unwrap() > 1_700_000_000);
+    // Another process, another token: its expiry may be a second later, so
+    // the date is checked against the run's own Unix time.
+    let unix = json["expires_at_unix"].as_u64().unwrap();
+    let parsed = time::OffsetDateTime::parse(
+        json["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(parsed.unix_timestamp(), unix as i64);
+    assert!(unix > 1_700_000_000);
     assert!(json.get("access_token").is_none());
 
     let missing = run_against(

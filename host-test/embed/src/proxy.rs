@@ -34,6 +34,19 @@ use crate::error::HostError;
 
 /// Longest proxy answer head to `CONNECT` read before giving up: a proxy
 /// that sends more is broken or hostile, and the host must stay bounded.
+/// Every variable [`ProxyConfig::from_env`] reads: what a host removes from
+/// a child's environment to keep it off any proxy.
+pub const VARIABLES: [&str; 8] = [
+    "https_proxy",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
 pub const MAX_CONNECT_RESPONSE_HEAD: usize = 8 * 1024;
 
 /// Longest reason phrase of a refusal kept for the error message.

@@ -455,3 +455,19 @@ async fn a_broken_answer_is_a_protocol_error() {
         ));
     }
 }
+
+#[test]
+fn variables_lists_every_name_the_config_reads() {
+    let mut read = Vec::new();
+    let seen = std::cell::RefCell::new(&mut read);
+    ProxyConfig::from_env(|name| {
+        seen.borrow_mut().push(name.to_string());
+        None
+    })
+    .unwrap();
+    read.sort();
+    read.dedup();
+    let mut listed: Vec<String> = VARIABLES.iter().map(|v| v.to_string()).collect();
+    listed.sort();
+    assert_eq!(read, listed);
+}

@@ -9,16 +9,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Variables that would send a child's requests elsewhere than the fake.
-const PROXY_VARIABLES: [&str; 8] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
+const PROXY_VARIABLES: [&str; 8] = dataverse_host::proxy::VARIABLES;
 
 /// `command` with no proxy and no connection of the user's in view.
 pub fn isolated(program: &Path) -> Command {

@@ -27,16 +27,7 @@ pub fn finish(output: Output) -> Run {
 /// the environment, no config file and no proxy, whatever the machine has.
 pub fn cli() -> Command {
     let mut command = Command::new(BIN);
-    for proxy in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
+    for proxy in dataverse_host::proxy::VARIABLES {
         command.env_remove(proxy);
     }
     command
