@@ -132,3 +132,51 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// One line a person can act on, as every front end prints it (the CLI,
+/// the command component, `dataverse_host::session::describe`): the
+/// kind, the wire facts people read (status, Dataverse code, AADSTS
+/// number) and the hint; with the attempts when there was more than one.
+/// Never a secret: errors carry none.
+pub fn describe(error: &Error, attempts: Option<u32>) -> String {
+    let mut line = match error {
+        Error::Authentication(a) => {
+            let mut line = format!(
+                "authentication failed (HTTP {}, {}): {}",
+                a.status, a.error, a.description
+            );
+            if let Some(code) = a.code.filter(|_| !a.description.starts_with("AADSTS")) {
+                line.push_str(&format!(" [AADSTS{code}]"));
+            }
+            if let Some(hint) = &a.hint {
+                line.push_str(&format!(" — {hint}"));
+            }
+            line
+        }
+        other => other.to_string(),
+    };
+    if let Some(attempts) = attempts.filter(|&n| n > 1)
+        && !line.contains("attempts")
+    {
+        line.push_str(&format!(" ({attempts} attempts)"));
+    }
+    line
+}
+
+/// The WIT `error-kind` case of an error (`not-found`, `transport`, …):
+/// the name scripts branch on (`--json`'s `kind`, the exit-code table).
+pub fn kind_name(error: &Error) -> &'static str {
+    match error {
+        Error::InvalidSettings(_) => "invalid-settings",
+        Error::InvalidRequest(_) => "invalid-request",
+        Error::Authentication(_) => "authentication",
+        Error::Authority(_) => "authority",
+        Error::AccessDenied(_) => "access-denied",
+        Error::NotFound(_) => "not-found",
+        Error::PreconditionFailed(_) => "precondition-failed",
+        Error::Throttled { .. } => "throttled",
+        Error::Service(_) => "service",
+        Error::Transport(_) | Error::Unsent { .. } => "transport",
+        Error::InvalidResponse(_) => "invalid-response",
+    }
+}

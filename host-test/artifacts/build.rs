@@ -1,7 +1,8 @@
-//! Builds both guests — the `dataverse:client` component (src/component) and
-//! the gateway — for wasm32-wasip2 in one cargo invocation (release, size
-//! profile), so that no test or host build needs a pre-step. The two share
-//! the core but no feature: building them together unifies nothing.
+//! Builds the three guests — the `dataverse:client` component
+//! (src/component), the gateway and the command component (cli) — for
+//! wasm32-wasip2 in one cargo invocation (release, size profile), so that no
+//! test or host build needs a pre-step. They share the core but no feature
+//! of it: building them together unifies nothing.
 //!
 //! The nested cargo uses its own target directory (`target/wasm`): sharing
 //! the outer one would deadlock on cargo's build-directory lock.
@@ -13,7 +14,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 /// (package, file it writes, environment variable prefix for lib.rs).
-const GUESTS: [(&str, &str, &str); 2] = [
+const GUESTS: [(&str, &str, &str); 3] = [
     (
         "dataverse-client",
         "dataverse_client.wasm",
@@ -24,6 +25,7 @@ const GUESTS: [(&str, &str, &str); 2] = [
         "dataverse_gateway.wasm",
         "DATAVERSE_GATEWAY",
     ),
+    ("dataverse-cli", "dataverse-cli.wasm", "DATAVERSE_COMMAND"),
 ];
 
 fn main() {
@@ -37,6 +39,8 @@ fn main() {
         "wit",
         "gateway/src",
         "gateway/Cargo.toml",
+        "cli/src",
+        "cli/Cargo.toml",
         "Cargo.toml",
         "Cargo.lock",
     ] {

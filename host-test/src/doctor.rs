@@ -194,7 +194,7 @@ pub async fn run(global: &Global, table: Option<&str>) -> Result<(), Failure> {
         steps: Vec::new(),
         failure: None,
     };
-    let resolved = crate::resolved_connection(global)?;
+    let resolved = dataverse_cli::commands::resolved_connection(&global.options)?;
     let network = Arc::new(crate::network(global)?);
     walk(&mut report, global, &resolved, network, table).await;
     // A link after the broken one was never tried: say so, so the report
@@ -219,7 +219,7 @@ pub async fn run(global: &Global, table: Option<&str>) -> Result<(), Failure> {
                 .iter()
                 .find(|s| s.outcome == Outcome::Failed)
                 .expect("a failure has its step");
-            let mut failure = Failure::from(CallError::Dataverse(*error));
+            let mut failure = crate::failed(CallError::Dataverse(*error));
             failure.message = format!("doctor: the {} step failed: {}", step.name, step.detail);
             Err(failure)
         }
@@ -229,7 +229,7 @@ pub async fn run(global: &Global, table: Option<&str>) -> Result<(), Failure> {
 async fn walk(
     report: &mut Report,
     global: &Global,
-    resolved: &crate::connection::Resolved,
+    resolved: &dataverse_cli::connection::Resolved,
     network: Arc<Network>,
     table: Option<&str>,
 ) {
@@ -349,7 +349,7 @@ async fn walk(
         Some(table) => {
             report
                 .step("read privilege", async || {
-                    crate::checks::identifier("entity set", table).map_err(|f| {
+                    dataverse_cli::checks::identifier("entity set", table).map_err(|f| {
                         broken(
                             ErrorKind::InvalidRequest(f.message),
                             "pass the entity set name, e.g. --table accounts",

@@ -15,7 +15,7 @@ pub async fn serve(
 ) -> Result<(), Failure> {
     // The connection from wherever the user keeps it, as for every command;
     // the gateway's other settings come from its environment.
-    let connection = match (&global.connection, &global.profile) {
+    let connection = match (&global.options.connection, &global.options.profile) {
         (None, None) if std::env::var_os("DATAVERSE_CONNECTION").is_some() => None,
         _ => crate::connection_string(global).ok(),
     };

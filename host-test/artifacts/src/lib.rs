@@ -1,8 +1,10 @@
-//! dataverse-artifacts: the two guests of this workspace, built by this
-//! crate's build script and embedded as bytes.
+//! dataverse-artifacts: the guests of this workspace, built by this crate's
+//! build script; the two a host embeds are here as bytes too.
 //!
 //! - [`CLIENT`]: the `dataverse:client` component (world `client`).
 //! - [`GATEWAY`]: the gateway component (`wasi:http/incoming-handler`).
+//! - [`COMMAND_PATH`]: the command component (world `command`, exports
+//!   `wasi:cli/run`), for `wasmtime run` and `jco run`; no host embeds it.
 //!
 //! A host that embeds [`CLIENT`] carries the component inside its own
 //! binary, so it runs wherever the binary is copied; the `*_PATH` constants
@@ -22,6 +24,11 @@ pub const GATEWAY: &[u8] = include_bytes!(env!("DATAVERSE_GATEWAY_WASM"));
 pub const GATEWAY_SHA256: &str = env!("DATAVERSE_GATEWAY_SHA256");
 /// Where the build wrote [`GATEWAY`].
 pub const GATEWAY_PATH: &str = env!("DATAVERSE_GATEWAY_WASM");
+
+/// Where the build wrote the command component.
+pub const COMMAND_PATH: &str = env!("DATAVERSE_COMMAND_WASM");
+/// SHA-256 of the command component, lowercase hex.
+pub const COMMAND_SHA256: &str = env!("DATAVERSE_COMMAND_SHA256");
 
 #[cfg(test)]
 mod tests {

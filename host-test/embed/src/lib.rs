@@ -64,6 +64,7 @@ pub mod authority_cache;
 mod bindings;
 mod builders;
 mod calls;
+pub mod core_types;
 pub mod decode;
 pub mod engine;
 pub mod error;

@@ -108,57 +108,10 @@ impl fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 /// One line a person can act on. Never contains a secret: the component's
-/// errors carry none.
+/// errors carry none. The same line every front end prints (the core's
+/// `describe`).
 pub fn describe(error: &DataverseError) -> String {
-    let mut line = match &error.kind {
-        ErrorKind::InvalidSettings(m) => format!("invalid settings: {m}"),
-        ErrorKind::InvalidRequest(m) => format!("invalid request: {m}"),
-        ErrorKind::Authentication(a) => {
-            let mut line = format!(
-                "authentication failed (HTTP {}, {}): {}",
-                a.status, a.error, a.description
-            );
-            if let Some(code) = a.code.filter(|_| !a.description.starts_with("AADSTS")) {
-                line.push_str(&format!(" [AADSTS{code}]"));
-            }
-            if let Some(hint) = &a.hint {
-                line.push_str(&format!(" — {hint}"));
-            }
-            line
-        }
-        ErrorKind::Authority(m) => format!("authority: {m}"),
-        ErrorKind::AccessDenied(s) => format!("access denied: {}", service(s)),
-        ErrorKind::NotFound(s) => format!("not found: {}", service(s)),
-        ErrorKind::PreconditionFailed(s) => format!("precondition failed: {}", service(s)),
-        ErrorKind::Throttled(t) => match t.retry_after_seconds {
-            Some(s) => format!("throttled: {} (retry after {s} s)", service(&t.failure)),
-            None => format!("throttled: {}", service(&t.failure)),
-        },
-        ErrorKind::Service(s) => format!("Dataverse error: {}", service(s)),
-        ErrorKind::Transport(m) => format!("transport: {m}"),
-        ErrorKind::InvalidResponse(m) => format!("invalid response: {m}"),
-    };
-    if let Some(call) = &error.call
-        && call.attempts > 1
-        && !line.contains("attempts")
-    {
-        line.push_str(&format!(" ({} attempts)", call.attempts));
-    }
-    line
-}
-
-fn service(s: &ServiceFailure) -> String {
-    let mut line = format!("HTTP {}", s.status);
-    if let Some(code) = &s.code {
-        line.push_str(&format!(" {code}"));
-    }
-    if !s.message.is_empty() {
-        line.push_str(&format!(": {}", s.message));
-    }
-    if let Some(hint) = &s.hint {
-        line.push_str(&format!(" — {hint}"));
-    }
-    line
+    crate::core_types::describe(error)
 }
 
 /// One instance of the component holding one connected client.

@@ -58,7 +58,8 @@ pub async fn run(global: &Global, iterations: usize) -> Result<(), Failure> {
             let started = Instant::now();
             let session = runtime
                 .connect_with(fake.clone(), Some(&store), connection, options)
-                .await?;
+                .await
+                .map_err(crate::failed)?;
             samples.push(started.elapsed().as_secs_f64() * 1000.0);
             drop(session);
         }

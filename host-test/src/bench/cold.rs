@@ -383,7 +383,9 @@ async fn product_warm(
         .map_err(Failure::host)?;
     let ca = std::fs::read_to_string(&setup.ca).map_err(Failure::host)?;
     let network = Network::new(rules, Some(&ca)).map_err(Failure::host)?;
-    let dataverse = Dataverse::connect(runtime, Arc::new(network), &setup.connection).await?;
+    let dataverse = Dataverse::connect(runtime, Arc::new(network), &setup.connection)
+        .await
+        .map_err(crate::failed)?;
     let query = Query::new(QUERY_SET)
         .select([QUERY_COLUMN])
         .page_size(QUERY_PAGE_SIZE);
@@ -393,7 +395,7 @@ async fn product_warm(
     };
     for call in 0..WARMUP + warm {
         let started = Instant::now();
-        dataverse.who_am_i().await?;
+        dataverse.who_am_i().await.map_err(crate::failed)?;
         if call >= WARMUP {
             timings.who_am_i_us.push(micros(started));
         }
@@ -416,7 +418,7 @@ async fn product_warm(
 
 fn handle_failure(error: dataverse_host::Error) -> Failure {
     match error {
-        dataverse_host::Error::Call(call) => call.into(),
+        dataverse_host::Error::Call(call) => crate::failed(call),
         other => Failure::host(other),
     }
 }

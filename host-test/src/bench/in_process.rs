@@ -38,7 +38,10 @@ pub async fn run(global: &Global, iterations: usize) -> Result<serde_json::Value
     let mut instantiate = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let started = Instant::now();
-        runtime.instantiate_and_drop().await?;
+        runtime
+            .instantiate_and_drop()
+            .await
+            .map_err(crate::failed)?;
         instantiate.push(micros(started));
     }
     let instantiate = Stats::of(instantiate);
@@ -216,15 +219,17 @@ async fn bench_case(runtime: &Runtime, route: Route, warm: usize) -> Result<Case
         let started = Instant::now();
         let mut session = runtime
             .connect(upstream.clone(), &connection, OPTIONS)
-            .await?;
-        session.who_am_i(None).await?;
+            .await
+            .map_err(crate::failed)?;
+        session.who_am_i(None).await.map_err(crate::failed)?;
         first.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let mut session = runtime
         .connect(upstream.clone(), &connection, OPTIONS)
-        .await?;
+        .await
+        .map_err(crate::failed)?;
     for _ in 0..warm.min(100) {
-        session.who_am_i(None).await?;
+        session.who_am_i(None).await.map_err(crate::failed)?;
     }
     let handshakes_before = component_network
         .as_ref()
@@ -232,7 +237,7 @@ async fn bench_case(runtime: &Runtime, route: Route, warm: usize) -> Result<Case
     let mut samples = Vec::with_capacity(warm);
     for _ in 0..warm {
         let started = Instant::now();
-        session.who_am_i(None).await?;
+        session.who_am_i(None).await.map_err(crate::failed)?;
         samples.push(micros(started));
     }
     let component_handshakes = component_network
@@ -243,11 +248,13 @@ async fn bench_case(runtime: &Runtime, route: Route, warm: usize) -> Result<Case
     for _ in 0..PAGING_RUNS {
         let mut pager = runtime
             .connect(upstream.clone(), &connection, OPTIONS)
-            .await?;
+            .await
+            .map_err(crate::failed)?;
         let started = Instant::now();
         let rows = pager
             .read_all(&query, u64::MAX, None, |_| ControlFlow::Continue(()))
-            .await?;
+            .await
+            .map_err(crate::failed)?;
         paging.push(rows as f64 / started.elapsed().as_secs_f64());
         peak_guest_bytes = peak_guest_bytes.max(pager.peak_memory_bytes());
     }

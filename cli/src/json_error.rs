@@ -2,11 +2,10 @@
 //! kind and read the wire facts without parsing a sentence. Built from the
 //! component's typed error, which never holds a secret or a token.
 
-use dataverse_host::session::{ErrorKind, ServiceFailure};
+use dataverse_wasm::error::{Error, ServiceFailure};
 use serde_json::{Value, json};
 
 use crate::Failure;
-use crate::exit;
 
 /// `{"kind", "message", "exit_code", "status", "code", "aadsts",
 /// "request_id", "client_request_id", "attempts", "retry_after_seconds",
@@ -16,11 +15,7 @@ use crate::exit;
 /// the command line or the host itself.
 pub fn render(failure: &Failure) -> Value {
     let mut facts = json!({
-        "kind": match (&failure.error, failure.code) {
-            (Some(error), _) => kind(&error.kind),
-            (None, exit::USAGE) => "usage",
-            (None, _) => "host",
-        },
+        "kind": failure.kind(),
         "message": failure.message,
         "exit_code": failure.code,
         "status": null,
@@ -45,46 +40,33 @@ pub fn render(failure: &Failure) -> Value {
         facts["code"] = json!(s.code);
         facts["request_id"] = json!(s.request_id);
     };
-    match &error.kind {
-        ErrorKind::Authentication(a) => {
+    match &error.error {
+        Error::Authentication(a) => {
             facts["status"] = json!(a.status);
             facts["aadsts"] = json!(a.code);
             facts["code"] = json!(a.error);
             facts["trace_id"] = json!(a.trace_id);
             facts["correlation_id"] = json!(a.correlation_id);
         }
-        ErrorKind::AccessDenied(s)
-        | ErrorKind::NotFound(s)
-        | ErrorKind::PreconditionFailed(s)
-        | ErrorKind::Service(s) => service(&mut facts, s),
-        ErrorKind::Throttled(t) => {
-            service(&mut facts, &t.failure);
-            facts["retry_after_seconds"] = json!(t.retry_after_seconds);
+        Error::AccessDenied(s)
+        | Error::NotFound(s)
+        | Error::PreconditionFailed(s)
+        | Error::Service(s) => service(&mut facts, s),
+        Error::Throttled {
+            retry_after_seconds,
+            failure,
+        } => {
+            service(&mut facts, failure);
+            facts["retry_after_seconds"] = json!(retry_after_seconds);
         }
-        ErrorKind::InvalidSettings(_)
-        | ErrorKind::InvalidRequest(_)
-        | ErrorKind::Authority(_)
-        | ErrorKind::Transport(_)
-        | ErrorKind::InvalidResponse(_) => {}
+        Error::InvalidSettings(_)
+        | Error::InvalidRequest(_)
+        | Error::Authority(_)
+        | Error::Transport(_)
+        | Error::Unsent { .. }
+        | Error::InvalidResponse(_) => {}
     }
     facts
-}
-
-/// The WIT name of the case.
-pub fn kind(kind: &ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidSettings(_) => "invalid-settings",
-        ErrorKind::InvalidRequest(_) => "invalid-request",
-        ErrorKind::Authentication(_) => "authentication",
-        ErrorKind::Authority(_) => "authority",
-        ErrorKind::AccessDenied(_) => "access-denied",
-        ErrorKind::NotFound(_) => "not-found",
-        ErrorKind::PreconditionFailed(_) => "precondition-failed",
-        ErrorKind::Throttled(_) => "throttled",
-        ErrorKind::Service(_) => "service",
-        ErrorKind::Transport(_) => "transport",
-        ErrorKind::InvalidResponse(_) => "invalid-response",
-    }
 }
 
 /// The `-v` details of a failure: its wire facts as `name: value` (the
@@ -113,13 +95,11 @@ pub fn details(failure: &Failure) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataverse_host::session::{AuthFailure, CallInfo, DataverseError, Throttling};
+    use dataverse_wasm::client::{CallInfo, Failure as CallFailure};
+    use dataverse_wasm::error::AuthFailure;
 
-    fn failure(kind: ErrorKind, call: Option<CallInfo>) -> Failure {
-        Failure::from(dataverse_host::CallError::Dataverse(DataverseError {
-            kind,
-            call,
-        }))
+    fn failure(error: Error, call: Option<CallInfo>) -> Failure {
+        Failure::from(CallFailure { error, call })
     }
 
     #[test]
@@ -148,10 +128,10 @@ mod tests {
             attempts: 5,
         };
         let throttled = render(&failure(
-            ErrorKind::Throttled(Throttling {
+            Error::Throttled {
                 retry_after_seconds: Some(300),
                 failure: service,
-            }),
+            },
             Some(call),
         ));
         assert_eq!(
@@ -179,7 +159,7 @@ mod tests {
         assert_eq!(throttled["exit_code"], 4);
 
         let auth = render(&failure(
-            ErrorKind::Authentication(AuthFailure {
+            Error::Authentication(Box::new(AuthFailure {
                 status: 401,
                 code: Some(7000215),
                 error: "invalid_client".into(),
@@ -187,7 +167,7 @@ mod tests {
                 trace_id: Some("t".into()),
                 correlation_id: Some("c".into()),
                 hint: None,
-            }),
+            })),
             None,
         ));
         assert_eq!(
@@ -212,7 +192,7 @@ mod tests {
     #[test]
     fn verbose_details_are_the_facts_not_debug_output() {
         let failure = failure(
-            ErrorKind::NotFound(ServiceFailure {
+            Error::NotFound(ServiceFailure {
                 status: 404,
                 code: Some("0x80040217".into()),
                 message: "account With Id = 1 Does Not Exist".into(),

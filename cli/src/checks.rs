@@ -4,7 +4,8 @@
 //! token request — with the message and the exit code the component would
 //! have given.
 
-use dataverse_host::session::{DataverseError, ErrorKind, Query};
+use dataverse_wasm::client::Failure as CallFailure;
+use dataverse_wasm::error::Error;
 use dataverse_wasm::webapi::{entity_key, query};
 
 use crate::Failure;
@@ -12,15 +13,12 @@ use crate::Failure;
 /// Any origin will do: only the arguments are checked.
 const PLACEHOLDER_ORG: &str = "https://localhost";
 
-fn invalid(error: dataverse_wasm::Error) -> Failure {
+fn invalid(error: Error) -> Failure {
     let message = match error {
-        dataverse_wasm::Error::InvalidRequest(message) => message,
+        Error::InvalidRequest(message) => message,
         other => other.to_string(),
     };
-    Failure::from(dataverse_host::CallError::Dataverse(DataverseError {
-        kind: ErrorKind::InvalidRequest(message),
-        call: None,
-    }))
+    Failure::from(CallFailure::from(Error::InvalidRequest(message)))
 }
 
 pub fn entity_path(entity_set: &str, key: &str) -> Result<(), Failure> {
@@ -33,19 +31,8 @@ pub fn identifier(what: &str, name: &str) -> Result<(), Failure> {
     query::check_identifier(what, name).map_err(invalid)
 }
 
-pub fn query(q: &Query) -> Result<(), Failure> {
-    let core = query::Query {
-        entity_set: q.entity_set.clone(),
-        select: q.select.clone(),
-        filter: q.filter.clone(),
-        orderby: q.orderby.clone(),
-        expand: q.expand.clone(),
-        apply: q.apply.clone(),
-        top: q.top,
-        page_size: q.page_size,
-        count: q.count,
-    };
-    core.request(PLACEHOLDER_ORG).map(drop).map_err(invalid)
+pub fn query(q: &query::Query) -> Result<(), Failure> {
+    q.request(PLACEHOLDER_ORG).map(drop).map_err(invalid)
 }
 
 #[cfg(test)]
@@ -58,17 +45,24 @@ mod tests {
             entity_path("accounts", "not a key").unwrap_err(),
             entity_path("accounts)", "00000000-0000-0000-0000-000000000001").unwrap_err(),
             identifier("navigation property", "a/b").unwrap_err(),
-            query(&Query {
+            query(&query::Query {
                 filter: Some("  ".into()),
-                ..Query::new("accounts")
+                ..accounts()
             })
             .unwrap_err(),
         ] {
             assert_eq!(failure.code, crate::exit::USAGE, "{}", failure.message);
-            let kind = &failure.error.as_ref().unwrap().kind;
-            assert!(matches!(kind, ErrorKind::InvalidRequest(_)), "{kind:?}");
+            let error = &failure.error.as_ref().unwrap().error;
+            assert!(matches!(error, Error::InvalidRequest(_)), "{error:?}");
         }
         assert!(entity_path("accounts", "accountnumber='A-1'").is_ok());
-        assert!(query(&Query::new("accounts")).is_ok());
+        assert!(query(&accounts()).is_ok());
+    }
+
+    fn accounts() -> query::Query {
+        query::Query {
+            entity_set: "accounts".into(),
+            ..Default::default()
+        }
     }
 }

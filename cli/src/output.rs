@@ -10,7 +10,7 @@ use comfy_table::{ContentArrangement, Table, presets};
 use serde_json::Value;
 
 use crate::Failure;
-use crate::cli::Output;
+use crate::options::Output;
 
 /// Why rows stopped going out: whoever read them went away (`| head`), or a
 /// row could not be written or read.
@@ -98,13 +98,24 @@ fn new_table() -> Table {
     let mut table = Table::new();
     table.load_style(presets::UTF8_FULL_CONDENSED);
     if std::io::stdout().is_terminal()
-        && let Some((width, _)) = terminal_size::terminal_size()
+        && let Some(width) = terminal_width()
     {
         table
             .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_width(width.0);
+            .set_width(width);
     }
     table
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn terminal_width() -> Option<u16> {
+    terminal_size::terminal_size().map(|(width, _)| width.0)
+}
+
+/// WASI 0.2 has no way to ask a terminal's size: tables keep their width.
+#[cfg(target_arch = "wasm32")]
+fn terminal_width() -> Option<u16> {
+    None
 }
 
 fn fields_table<'a>(fields: impl Iterator<Item = (&'a str, Value)>) -> String {

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 // The codes the CLI names itself; the others come from an error's kind.
+pub const OK: u8 = 0;
 pub const HOST: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const DATAVERSE: u8 = 4;

@@ -1,0 +1,289 @@
+//! The command component's backend: the core's client over `wasi:http`,
+//! in this guest. Connects on the first call, with the settings the
+//! connection string gives and the flags' client options.
+
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use dataverse_wasm::auth::assertion::{Algorithm, AssertionOptions};
+use dataverse_wasm::client::{
+    CallOptions, Client, ClientConfig, Failure as CallFailure, TokenInfo,
+};
+use dataverse_wasm::http::{Method, Response};
+use dataverse_wasm::page_reader::{FetchReader, PageReader};
+use dataverse_wasm::retry::RetryPolicy;
+use dataverse_wasm::settings;
+use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
+use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
+use dataverse_wasm::webapi::crud::{Created, Row};
+use dataverse_wasm::webapi::execute::OperationResult;
+use dataverse_wasm::webapi::fetchxml::FetchPage;
+use dataverse_wasm::webapi::who_am_i::WhoAmI;
+use dataverse_wasm::webapi::{Page, Query};
+
+use dataverse_cli::backend::{Called, OnPage};
+use dataverse_cli::commands::resolved_connection;
+use dataverse_cli::{Backend, Failure, Operation, Options, RowRef};
+
+pub struct GuestBackend<'a> {
+    options: &'a Options,
+    client: Option<Client<WasiTransport>>,
+}
+
+impl<'a> GuestBackend<'a> {
+    pub fn new(options: &'a Options) -> Self {
+        GuestBackend {
+            options,
+            client: None,
+        }
+    }
+
+    fn client(&mut self) -> Result<&mut Client<WasiTransport>, Failure> {
+        if self.client.is_none() {
+            let connection = resolved_connection(self.options)?.connection;
+            let settings = settings::parse(&connection).map_err(CallFailure::from)?;
+            let transport = WasiTransport {
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+                timeout_ms: self.options.timeout_ms,
+            };
+            let defaults = RetryPolicy::default();
+            let config = ClientConfig {
+                retry: RetryPolicy {
+                    max_retries: self.options.max_retries.unwrap_or(defaults.max_retries),
+                    ..defaults
+                },
+                assertion: AssertionOptions {
+                    algorithm: if self.options.ps256 {
+                        Algorithm::Ps256
+                    } else {
+                        Algorithm::Rs256
+                    },
+                    send_chain: self.options.send_chain,
+                },
+            };
+            self.client = Some(Client::connect(settings, transport, config)?);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+}
+
+/// Runs one of the command layer's futures. Every call in this backend is
+/// synchronous (its I/O blocks on `wasi:io` pollables), so the future is
+/// ready on its first poll; the loop only guards the type.
+pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+    }
+}
+
+fn ok<T>(result: Result<dataverse_wasm::client::Reply<T>, CallFailure>) -> Called<T> {
+    result.map_err(Failure::from)
+}
+
+impl Backend for GuestBackend<'_> {
+    async fn who_am_i(&mut self, options: &CallOptions) -> Called<WhoAmI> {
+        ok(self.client()?.who_am_i(options))
+    }
+
+    async fn retrieve(
+        &mut self,
+        row: &RowRef,
+        select: &[String],
+        expand: Option<&str>,
+        options: &CallOptions,
+    ) -> Called<Row> {
+        ok(self
+            .client()?
+            .retrieve(&row.entity_set, &row.key, select, expand, options))
+    }
+
+    async fn retrieve_multiple(&mut self, query: &Query, options: &CallOptions) -> Called<Page> {
+        ok(self.client()?.retrieve_multiple(query, options))
+    }
+
+    async fn read_all(
+        &mut self,
+        query: &Query,
+        max_rows: u64,
+        options: &CallOptions,
+        on_page: OnPage<'_, Page>,
+    ) -> Result<(), Failure> {
+        let client = self.client()?;
+        let mut reader = PageReader::new(query.clone(), max_rows, options.clone());
+        while let Some(page) = reader.next(client) {
+            let page = page?;
+            if on_page(&page.value, &page.call) == ControlFlow::Break(()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_xml(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        options: &CallOptions,
+    ) -> Called<FetchPage> {
+        ok(self
+            .client()?
+            .fetch_xml(entity_set, fetch_xml, 1, None, options))
+    }
+
+    async fn read_all_fetch_xml(
+        &mut self,
+        entity_set: &str,
+        fetch_xml: &str,
+        max_rows: u64,
+        options: &CallOptions,
+        on_page: OnPage<'_, FetchPage>,
+    ) -> Result<(), Failure> {
+        let client = self.client()?;
+        let mut reader = FetchReader::new(
+            entity_set.to_string(),
+            fetch_xml.to_string(),
+            max_rows,
+            options.clone(),
+        );
+        while let Some(page) = reader.next(client) {
+            let page = page?;
+            if on_page(&page.value, &page.call) == ControlFlow::Break(()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &mut self,
+        entity_set: &str,
+        json: &str,
+        options: &CallOptions,
+    ) -> Called<Created> {
+        ok(self.client()?.create(entity_set, json, options))
+    }
+
+    async fn update(
+        &mut self,
+        row: &RowRef,
+        json: &str,
+        if_match: Option<&str>,
+        options: &CallOptions,
+    ) -> Called<Option<String>> {
+        ok(self
+            .client()?
+            .update(&row.entity_set, &row.key, json, if_match, options))
+    }
+
+    async fn upsert(
+        &mut self,
+        row: &RowRef,
+        json: &str,
+        create_only: bool,
+        options: &CallOptions,
+    ) -> Called<Option<String>> {
+        ok(self
+            .client()?
+            .upsert(&row.entity_set, &row.key, json, create_only, options))
+    }
+
+    async fn delete(
+        &mut self,
+        row: &RowRef,
+        if_match: Option<&str>,
+        options: &CallOptions,
+    ) -> Called<()> {
+        ok(self
+            .client()?
+            .delete(&row.entity_set, &row.key, if_match, options))
+    }
+
+    async fn associate(
+        &mut self,
+        row: &RowRef,
+        navigation_property: &str,
+        target: &RowRef,
+        options: &CallOptions,
+    ) -> Called<()> {
+        ok(self.client()?.associate(
+            &row.entity_set,
+            &row.key,
+            navigation_property,
+            &target.entity_set,
+            &target.key,
+            options,
+        ))
+    }
+
+    async fn disassociate(
+        &mut self,
+        row: &RowRef,
+        navigation_property: &str,
+        target: Option<&RowRef>,
+        options: &CallOptions,
+    ) -> Called<()> {
+        let target = target.map(|t| (t.entity_set.as_str(), t.key.as_str()));
+        ok(self.client()?.disassociate(
+            &row.entity_set,
+            &row.key,
+            navigation_property,
+            target,
+            options,
+        ))
+    }
+
+    async fn execute(
+        &mut self,
+        operation: &Operation,
+        options: &CallOptions,
+    ) -> Called<OperationResult> {
+        let bound = operation
+            .bound
+            .as_ref()
+            .map(|b| (b.entity_set.as_str(), b.key.as_str()));
+        ok(self.client()?.execute(
+            &operation.name,
+            operation.kind,
+            bound,
+            operation.parameters.as_deref(),
+            options,
+        ))
+    }
+
+    async fn batch(
+        &mut self,
+        parts: &[BatchPart],
+        change_set: bool,
+        continue_on_error: bool,
+        options: &CallOptions,
+    ) -> Called<Vec<BatchItem>> {
+        ok(self
+            .client()?
+            .batch(parts, change_set, continue_on_error, options))
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        options: &CallOptions,
+    ) -> Called<Response> {
+        ok(self.client()?.send(method, path, headers, body, options))
+    }
+
+    async fn token_info(&mut self) -> Result<TokenInfo, Failure> {
+        Ok(self.client()?.token_info()?)
+    }
+
+    async fn access_token(&mut self) -> Result<String, Failure> {
+        Ok(self.client()?.access_token()?.expose().to_string())
+    }
+}
