@@ -261,6 +261,13 @@ pub fn call_options(options: &Options, return_row: bool) -> CallOptions {
     }
 }
 
+/// A note for people on stderr (a row count, a hint); none with --quiet.
+fn note(options: &Options, text: &str) {
+    if !options.quiet {
+        eprintln!("{text}");
+    }
+}
+
 /// With -v, says which request id and how many attempts a call took.
 fn trace(options: &Options, call: &CallInfo) {
     if options.verbose {
@@ -338,7 +345,7 @@ async fn query<B: Backend>(
     let format = options.output();
     let mut sink = RowSink::new(format, args.all);
     if args.all {
-        let mut progress = Progress::on_stderr(format);
+        let mut progress = Progress::on_stderr(format, options.quiet);
         let mut total = None;
         let mut stop = None;
         backend
@@ -363,7 +370,7 @@ async fn query<B: Backend>(
         }
         let summary = summary(sink.written, total);
         progress.finish(&summary).or_else(|| {
-            (format != Output::Json).then(|| eprintln!("{summary}"));
+            (format != Output::Json).then(|| note(options, &summary));
             None
         });
         return Ok(Done::rows(sink.written));
@@ -386,9 +393,9 @@ async fn query<B: Backend>(
         return Ok(Done::rows(sink.written));
     }
     if page.next_link.is_some() {
-        eprintln!("(more rows: pass --all to follow every page)");
+        note(options, "(more rows: pass --all to follow every page)");
     }
-    eprintln!("{}", summary(sink.written, page.total_count));
+    note(options, &summary(sink.written, page.total_count));
     Ok(Done::rows(sink.written))
 }
 
@@ -416,7 +423,7 @@ async fn fetchxml<B: Backend>(
         // The core follows the paging cookies (and refuses a cookie that
         // does not advance), so this loop cannot spin; rows go out page by
         // page, so memory stays one page.
-        let mut progress = Progress::on_stderr(format);
+        let mut progress = Progress::on_stderr(format, options.quiet);
         let mut stop = None;
         let read = backend
             .read_all_fetch_xml(
@@ -445,7 +452,7 @@ async fn fetchxml<B: Backend>(
         read?;
         let summary = summary(sink.written, None);
         progress.finish(&summary).or_else(|| {
-            (format != Output::Json).then(|| eprintln!("{summary}"));
+            (format != Output::Json).then(|| note(options, &summary));
             None
         });
         return Ok(Done::rows(sink.written));
@@ -470,9 +477,9 @@ async fn fetchxml<B: Backend>(
         return Ok(Done::rows(sink.written));
     }
     if page.more_records {
-        eprintln!("(more records: pass --all to read every page)");
+        note(options, "(more records: pass --all to read every page)");
     }
-    eprintln!("{}", summary(sink.written, page.total_record_count));
+    note(options, &summary(sink.written, page.total_record_count));
     Ok(Done::rows(sink.written))
 }
 

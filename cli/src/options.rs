@@ -72,6 +72,9 @@ pub struct Options {
     /// exchange (method, host, path, status, ms, attempt; never headers or bodies)
     #[arg(long, short = 'v', global = true, help_heading = "Output")]
     pub verbose: bool,
+    /// No row counts, hints or progress on stderr (errors still print)
+    #[arg(long, short = 'q', global = true, help_heading = "Output")]
+    pub quiet: bool,
 
     #[command(flatten)]
     pub request: RequestArgs,
@@ -152,7 +155,7 @@ pub enum Output {
 
 /// The commands every front end has: the calls to Dataverse, and the
 /// connection profiles.
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum DataCommand {
     /// The application user's ids (WhoAmI)
     #[command(name = "whoami", after_help = "Example:\n  host-test whoami --json")]
@@ -312,7 +315,7 @@ pub enum DataCommand {
     Profile(ProfileCommand),
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct QueryArgs {
     /// The entity set (plural) name, e.g. accounts
     pub entity_set: String,
@@ -353,13 +356,13 @@ pub struct QueryArgs {
 }
 
 /// `--data`: inline JSON, `@FILE`, or `-` for standard input.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct Data {
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub data: String,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub enum ProfileCommand {
     /// The profiles and which one is the default
     List,

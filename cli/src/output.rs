@@ -210,9 +210,10 @@ pub struct Progress<W: Write> {
 }
 
 impl Progress<std::io::Stderr> {
-    /// Shown only when stderr is a terminal and the output is for people.
-    pub fn on_stderr(format: Output) -> Self {
-        let show = format != Output::Json && std::io::stderr().is_terminal();
+    /// Shown only when stderr is a terminal, the output is for people and
+    /// `--quiet` was not asked for.
+    pub fn on_stderr(format: Output, quiet: bool) -> Self {
+        let show = !quiet && format != Output::Json && std::io::stderr().is_terminal();
         Progress {
             out: show.then(std::io::stderr),
             shown: false,

@@ -131,6 +131,29 @@ pub enum Command {
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
         iterations: u64,
     },
+    /// Run a command on a schedule with one warm client (the Azure Functions timer pattern)
+    #[command(
+        after_help = "SCHEDULE is six NCRONTAB fields, seconds first, in UTC, as Azure \
+        Functions timers write them ({second} {minute} {hour} {day} {month} {day-of-week}; \
+        0 = Sunday), or @every DURATION (30s, 5m, 1h 30m). One tick runs at a time: a due time \
+        that passes while a tick runs is skipped and logged. Each tick logs one JSON line on \
+        stderr; the command's output goes to stdout. SIGTERM or Ctrl-C lets a running tick \
+        finish, then exits 0.\n\n\
+        Example:\n  host-test schedule \"0 */5 * * * *\" -- query accounts --select name --top 3"
+    )]
+    Schedule {
+        #[arg(value_parser = crate::schedule::Schedule::parse)]
+        schedule: crate::schedule::Schedule,
+        /// Also run once at start (Functions' RunOnStartup)
+        #[arg(long = "run-on-startup")]
+        run_on_startup: bool,
+        /// Stop after this many ticks (default: run until SIGTERM or Ctrl-C)
+        #[arg(long = "max-ticks", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        max_ticks: Option<u64>,
+        /// The command each tick runs, after --
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// The HTTP gateway on 127.0.0.1 (needs GATEWAY_API_KEY; instances are reused)
     #[command(after_help = "Example:\n  GATEWAY_API_KEY=… host-test serve --port 8080")]
     Serve {

@@ -19,6 +19,12 @@ pub async fn run(global: &Global, command: Command) -> Result<(), Failure> {
                 .map(drop)
         }
         Command::Demo => demo(global).await,
+        Command::Schedule {
+            schedule,
+            run_on_startup,
+            max_ticks,
+            command,
+        } => crate::schedule::run(global, schedule, run_on_startup, max_ticks, command).await,
         Command::Doctor { table } => crate::doctor::run(global, table.as_deref()).await,
         Command::Completions { shell } => {
             let mut cli = <crate::cli::Cli as clap::CommandFactory>::command();

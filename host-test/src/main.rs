@@ -7,6 +7,7 @@ mod commands;
 mod doctor;
 mod fake_server;
 mod native;
+mod schedule;
 mod serve;
 
 use std::process::ExitCode;
