@@ -92,7 +92,7 @@ pub enum Command {
     /// The man page (roff), on stdout
     #[command(after_help = "Example:\n  host-test man > ~/.local/share/man/man1/host-test.1")]
     Man,
-    /// Serve the fake Entra ID + Dataverse on loopback TLS
+    /// Serve the fake Entra ID + Dataverse on loopback (TLS, or plain HTTP with --http)
     #[command(
         name = "fake-server",
         after_help = "Example:\n  host-test fake-server --seconds 60"
@@ -100,6 +100,10 @@ pub enum Command {
     FakeServer {
         #[arg(long, default_value_t = 600)]
         seconds: u64,
+        /// Plain HTTP instead of TLS, for runners that cannot trust a test CA
+        /// (wasmtime run, jco run of the command component)
+        #[arg(long)]
+        http: bool,
     },
     /// The component vs the same core natively: in-process, and as whole processes (CLI vs dataverse-floor)
     #[command(

@@ -39,7 +39,7 @@ pub async fn run(global: &Global, command: Command) -> Result<(), Failure> {
                 .map_err(Failure::host)?;
             output::line(String::from_utf8_lossy(&page).trim_end())
         }
-        Command::FakeServer { seconds } => crate::fake_server::run(seconds).await,
+        Command::FakeServer { seconds, http } => crate::fake_server::run(seconds, http).await,
         Command::Bench {
             iterations,
             runs,

@@ -1,5 +1,8 @@
-//! `fake-server`: the fake Entra ID + Dataverse on loopback TLS for a while,
-//! with the files that point the CLI at it.
+//! `fake-server`: the fake Entra ID + Dataverse on loopback for a while,
+//! with the files that point a client at it: TLS for the native CLI (which
+//! can be told to trust its CA), or with `--http` plain HTTP for runners that
+//! cannot (`wasmtime run`, `jco run` of the command component), through the
+//! connection string's `AllowHttpLoopback=true`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +11,10 @@ use dataverse_fake::{self as fake, Fake};
 
 use crate::{Failure, output};
 
-pub async fn run(seconds: u64) -> Result<(), Failure> {
+pub async fn run(seconds: u64, http: bool) -> Result<(), Failure> {
+    if http {
+        return run_http(seconds).await;
+    }
     let server = fake::serve_tls(Fake::demo()).await.map_err(Failure::host)?;
     let port = server.addr.port();
     let files = Files::create(port, &server.ca_pem, &fake::demo_connection_string())
@@ -24,6 +30,25 @@ pub async fn run(seconds: u64) -> Result<(), Failure> {
         fake::ORG_HOST,
         fake::LOGIN_HOST,
         files.ca.display()
+    ))?;
+    stop.sleep_or_stop(Duration::from_secs(seconds)).await;
+    drop(server);
+    drop(files);
+    Ok(())
+}
+
+async fn run_http(seconds: u64) -> Result<(), Failure> {
+    let server = fake::serve_http(|port| Fake::new(fake::loopback_config(port)))
+        .await
+        .map_err(Failure::host)?;
+    let port = server.addr.port();
+    let files = Files::create(port, "", &server.connection_string())
+        .map_err(|e| Failure::host(format!("writing the fake's files: {e}")))?;
+    let stop = Stop::listen();
+    output::line(&format!(
+        "fake Entra ID + Dataverse on http://127.0.0.1:{port} for {seconds} s\n\
+         try: DATAVERSE_CONNECTION=\"$(cat {})\" wasmtime run -S http --env DATAVERSE_CONNECTION dataverse-cli.wasm whoami",
+        files.connection.display(),
     ))?;
     stop.sleep_or_stop(Duration::from_secs(seconds)).await;
     drop(server);
