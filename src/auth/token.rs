@@ -195,11 +195,19 @@ fn unreadable(response: &Response, what: &str) -> Error {
     }))
 }
 
-/// At most 40 printable ASCII characters of a server-supplied value.
+/// At most 40 characters of a server-supplied value, each one that is not
+/// printable ASCII shown as `?`. Replaced, not dropped: dropping would join
+/// the pieces around it into text the server never sent whole.
 fn printable(text: &str) -> String {
     text.chars()
-        .filter(|c| c.is_ascii_graphic() || *c == ' ')
         .take(40)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -352,6 +360,32 @@ mod tests {
             assert_eq!(f.code, Some(code));
             assert!(f.hint.is_some(), "{code}");
         }
+    }
+
+    #[test]
+    fn a_server_supplied_value_is_quoted_with_its_unprintable_characters_marked() {
+        // Found by the gateway_handler fuzz target: dropping the bytes joined
+        // "k3y-" and "0123…" into a caller's API key the server never sent whole.
+        assert_eq!(printable("k3y-\u{fffd}\u{5}0123"), "k3y-??0123");
+        assert_eq!(printable("text/html"), "text/html");
+        assert_eq!(printable(&"x".repeat(100)).len(), 40);
+        let answer = Response {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "app\u{fffd}x-api-key: k3y-\u{5}0123".into(),
+            )],
+            body: Vec::new(),
+        };
+        let Error::Authentication(f) = parse_response(&answer, 0).unwrap_err() else {
+            panic!("an authentication error")
+        };
+        assert!(
+            f.description
+                .contains("(app?x-api-key: k3y-?0123, 0 bytes)"),
+            "{}",
+            f.description
+        );
     }
 
     #[test]
