@@ -441,10 +441,12 @@ mod wasi_http {
     fn failed(error: &ErrorCode, url: &str) -> Error {
         let message = describe(error, url);
         match error {
-            // Retrying cannot fix an unknown name or an untrusted certificate.
+            // Retrying cannot fix an unknown name, an untrusted certificate
+            // or the host's refusal to send (plain http off loopback).
             ErrorCode::DnsError(_)
             | ErrorCode::TlsCertificateError
-            | ErrorCode::TlsAlertReceived(_) => Error::Unsent {
+            | ErrorCode::TlsAlertReceived(_)
+            | ErrorCode::HttpRequestDenied => Error::Unsent {
                 message,
                 permanent: true,
             },
