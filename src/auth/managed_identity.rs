@@ -17,10 +17,10 @@
 //! one header to that one endpoint, and an error text that echoes it is
 //! scrubbed. Pure: the environment is a lookup closure.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::AccessToken;
-use super::token::{NumberOrString, aadsts_code, printable};
+use super::token::{aadsts_code, printable};
 use crate::error::{AuthFailure, Error};
 use crate::http::{Method, Request, Response, split_url};
 use crate::percent::query_encode;
@@ -167,20 +167,18 @@ pub struct Issued {
     pub client_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Body {
-    access_token: Option<String>,
-    token_type: Option<String>,
-    expires_in: Option<NumberOrString>,
-    expires_on: Option<NumberOrString>,
-    client_id: Option<String>,
-    // IMDS errors: OAuth's fields.
-    error: Option<String>,
-    error_description: Option<String>,
-    // App Service errors: {"statusCode":400,"message":"…","correlationId":"…"}.
-    message: Option<String>,
-    #[serde(rename = "correlationId")]
-    correlation_id: Option<String>,
+/// A string field of a JSON object.
+fn text<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
+    body.get(name)?.as_str()
+}
+
+/// Seconds, as a number or (IMDS, App Service) a string of digits.
+fn seconds(body: &Value, name: &str) -> Option<u64> {
+    match body.get(name)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// Reads the identity endpoint's answer; `now` is when it was asked.
@@ -195,17 +193,19 @@ pub fn parse_response(
     response: &Response,
     now: u64,
 ) -> Result<Issued, Error> {
-    let body = serde_json::from_slice::<Body>(&response.body).ok();
-    if response.status != 200 || body.as_ref().is_some_and(|b| b.error.is_some()) {
+    // A `Value`, not a derived struct: the component links its parser
+    // anyway, and each derived visitor costs kilobytes.
+    let body = serde_json::from_slice::<Value>(&response.body)
+        .ok()
+        .filter(Value::is_object);
+    if response.status != 200 || body.as_ref().is_some_and(|b| b.get("error").is_some()) {
         return Err(refusal(endpoint, id, response, body));
     }
     let Some(body) = body else {
         return Err(unreadable(endpoint, response, "not a token response"));
     };
-    if let Some(kind) = body
-        .token_type
-        .as_deref()
-        .filter(|t| !t.trim().eq_ignore_ascii_case("bearer"))
+    if let Some(kind) =
+        text(&body, "token_type").filter(|t| !t.trim().eq_ignore_ascii_case("bearer"))
     {
         return Err(Error::Authentication(Box::new(AuthFailure {
             status: response.status,
@@ -218,17 +218,16 @@ pub fn parse_response(
             ..AuthFailure::default()
         })));
     }
-    let value = body.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-        unreadable(
-            endpoint,
-            response,
-            "a token response without an access_token",
-        )
-    })?;
-    let expires_at = match (
-        body.expires_in.as_ref().and_then(NumberOrString::seconds),
-        body.expires_on.as_ref().and_then(NumberOrString::seconds),
-    ) {
+    let value = text(&body, "access_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            unreadable(
+                endpoint,
+                response,
+                "a token response without an access_token",
+            )
+        })?;
+    let expires_at = match (seconds(&body, "expires_in"), seconds(&body, "expires_on")) {
         (Some(expires_in), _) => now.saturating_add(expires_in),
         (None, Some(expires_on)) => expires_on,
         (None, None) => {
@@ -245,9 +244,8 @@ pub fn parse_response(
             expires_at,
             refresh_at: None,
         },
-        client_id: body
-            .client_id
-            .map(|c| printable(&c))
+        client_id: text(&body, "client_id")
+            .map(printable)
             .filter(|c| !c.is_empty()),
     })
 }
@@ -258,13 +256,17 @@ fn refusal(
     endpoint: &Endpoint,
     id: &ManagedIdentityId,
     response: &Response,
-    body: Option<Body>,
+    body: Option<Value>,
 ) -> Error {
     let Some(body) = body else {
         return unreadable(endpoint, response, "not an error this client knows");
     };
-    let text = body.error_description.or(body.message).unwrap_or_default();
-    let mut description: String = text
+    // IMDS errors are OAuth's `error`/`error_description`; App Service's are
+    // {"statusCode":400,"message":"…","correlationId":"…"}.
+    let said = text(&body, "error_description")
+        .or_else(|| text(&body, "message"))
+        .unwrap_or_default();
+    let mut description: String = said
         .lines()
         .next()
         .unwrap_or("")
@@ -290,13 +292,12 @@ fn refusal(
     Error::Authentication(Box::new(AuthFailure {
         status: response.status,
         code,
-        error: body
-            .error
-            .map(|e| printable(&e))
+        error: text(&body, "error")
+            .map(printable)
             .unwrap_or_else(|| "managed_identity_error".into()),
         description,
         trace_id: None,
-        correlation_id: body.correlation_id.map(|c| printable(&c)),
+        correlation_id: text(&body, "correlationId").map(printable),
         hint,
     }))
 }
@@ -402,17 +403,14 @@ pub fn token_tenant(token: &Secret) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    #[derive(Deserialize)]
-    struct Claims {
-        tid: Option<String>,
-    }
-    let tid = serde_json::from_slice::<Claims>(&bytes).ok()?.tid?;
+    let claims = serde_json::from_slice::<Value>(&bytes).ok()?;
+    let tid = text(&claims, "tid")?;
     let plain = !tid.is_empty()
         && tid.len() <= 64
         && tid
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-    plain.then_some(tid)
+    plain.then(|| tid.to_string())
 }
 
 #[cfg(test)]

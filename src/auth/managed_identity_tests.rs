@@ -232,8 +232,13 @@ fn answers_without_a_usable_token_are_authentication_errors() {
         ),
         (
             answer(200, r#"{"access_token":"t","expires_in":[1]}"#),
-            "not a token response",
+            "without a valid expires_in or expires_on",
         ),
+        (
+            answer(200, r#"{"access_token":7,"expires_in":"1"}"#),
+            "without an access_token",
+        ),
+        (answer(200, r#"["access_token"]"#), "not a token response"),
         (
             answer(502, "<html>bad gateway</html>"),
             "not an error this client knows",

@@ -94,13 +94,13 @@ struct TokenBody {
 /// Entra ID sends numbers; some proxies and older endpoints send strings.
 #[derive(Deserialize)]
 #[serde(untagged)]
-pub(crate) enum NumberOrString {
+enum NumberOrString {
     Number(u64),
     Text(String),
 }
 
 impl NumberOrString {
-    pub(crate) fn seconds(&self) -> Option<u64> {
+    fn seconds(&self) -> Option<u64> {
         match self {
             NumberOrString::Number(n) => Some(*n),
             NumberOrString::Text(s) => s.trim().parse().ok(),

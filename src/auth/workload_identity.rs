@@ -15,8 +15,6 @@
 //! The settings win over the environment. Pure: the environment is a lookup
 //! closure; the caller reads the file and sends the request.
 
-use serde::Deserialize;
-
 use super::token::printable;
 use crate::error::{AuthFailure, Error};
 use crate::http::{Method, Request, Response, split_url};
@@ -194,27 +192,17 @@ fn query_encode_all(value: &str) -> String {
     query_encode(value).replace(':', "%3A").replace('/', "%2F")
 }
 
-#[derive(Deserialize)]
-struct GitHubBody {
-    value: Option<String>,
-    message: Option<String>,
-}
-
 /// The JWT in GitHub's answer `{"count":…,"value":"<jwt>"}`. A refusal is an
 /// authentication error, its text scrubbed of the request token.
 pub fn parse_github_response(response: &Response, request_token: &Secret) -> Result<Secret, Error> {
-    let body = serde_json::from_slice::<GitHubBody>(&response.body).ok();
+    let body = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
+    let field = |name| body.as_ref().and_then(|b| b.get(name)?.as_str());
     if response.status == 200
-        && let Some(value) = body
-            .as_ref()
-            .and_then(|b| b.value.as_deref())
-            .map(str::trim)
-            .filter(|v| looks_like_jwt(v))
+        && let Some(value) = field("value").map(str::trim).filter(|v| looks_like_jwt(v))
     {
         return Ok(Secret::new(value));
     }
-    let mut said: String = body
-        .and_then(|b| b.message)
+    let mut said: String = field("message")
         .unwrap_or_default()
         .lines()
         .next()
