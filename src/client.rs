@@ -9,12 +9,14 @@
 
 use crate::auth::assertion::{self, AssertionOptions, CachedAssertion};
 use crate::auth::certificate::{self, CertificateCredential};
-use crate::auth::{self, Authority, TokenCache, token};
+use crate::auth::managed_identity::{self, Endpoint};
+use crate::auth::workload_identity::{self, TokenSource};
+use crate::auth::{self, AccessToken, Authority, TokenCache, token};
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
 use crate::retry::{self, Decision, Outcome, RetryPolicy};
 use crate::secret::Secret;
-use crate::settings::{Credential, Settings};
+use crate::settings::{Credential, ManagedIdentityId, Settings};
 use crate::transport::Transport;
 use crate::webapi::batch::{self, BatchItem, BatchPart};
 use crate::webapi::crud::{self, Created, Row};
@@ -35,6 +37,15 @@ enum Proof {
         /// The last assertion, reused until shortly before it expires.
         assertion: Option<CachedAssertion>,
     },
+    /// A managed identity: the platform's identity endpoint issues the
+    /// token; Entra ID is never asked directly.
+    ManagedIdentity {
+        endpoint: Endpoint,
+        id: ManagedIdentityId,
+    },
+    /// A workload identity: every token request carries a federated token,
+    /// fetched (or read from its file) again each time.
+    Federated(TokenSource),
 }
 
 /// Client-wide behaviour: retries and how certificate assertions are signed.
@@ -109,6 +120,8 @@ pub struct Client<T: Transport> {
     last_token_from_cache: bool,
     /// The call record of the token request that filled the cache.
     last_acquisition: Option<CallInfo>,
+    /// The client id a managed identity's endpoint said the token is for.
+    issued_to: Option<String>,
     policy: RetryPolicy,
 }
 
@@ -124,14 +137,24 @@ impl<T: Transport> Client<T> {
     ) -> Result<Self, Failure> {
         // The credential is checked before anything is sent: a missing or
         // expired certificate is a settings problem, not a network one.
-        let proof = load_proof(&settings, &mut transport, config.assertion)?;
+        let (settings, proof) = prepare(settings, &mut transport, config.assertion)?;
+        let managed = matches!(proof, Proof::ManagedIdentity { .. });
         let (authority, scope) = match auth::authority::from_settings(&settings) {
+            // The identity endpoint knows the tenant: no discovery, and the
+            // token is asked for the org itself, its `resource`.
+            _ if managed => (no_authority(), settings.org_url.clone()),
             Some(authority) => (authority?, auth::authority::default_scope(&settings)),
             None => {
                 let id = crate::uuid::v4(transport.random(), transport.random());
                 let request = auth::authority::discovery_request(&settings.org_url)
                     .header("x-ms-client-request-id", id.clone());
-                let (answer, call) = send_repeatable(&mut transport, &config.retry, &request, id);
+                let (answer, call) = send_repeatable(
+                    &mut transport,
+                    &config.retry,
+                    &request,
+                    id,
+                    retry::decide_repeatable,
+                );
                 answer
                     .and_then(|response| auth::authority::from_discovery(&response, &settings))
                     .map_err(|error| Failure {
@@ -149,6 +172,7 @@ impl<T: Transport> Client<T> {
             cache: TokenCache::default(),
             last_token_from_cache: false,
             last_acquisition: None,
+            issued_to: None,
             policy: config.retry,
         };
         client.token()?;
@@ -186,16 +210,13 @@ impl<T: Transport> Client<T> {
                 allow_http_loopback: false,
             },
             transport,
-            authority: Authority {
-                host: String::new(),
-                tenant: String::new(),
-                https: true,
-            },
+            authority: no_authority(),
             scope,
             proof: Proof::External,
             cache: TokenCache::default(),
             last_token_from_cache: false,
             last_acquisition: None,
+            issued_to: None,
             policy: config.retry,
         };
         client.set_access_token(access_token, expires_at);
@@ -437,12 +458,31 @@ impl<T: Transport> Client<T> {
     /// Metadata of the current token, acquiring one if the cache has none usable.
     pub fn token_info(&mut self) -> Result<TokenInfo, Failure> {
         self.token()?;
-        let expires_at = self.cache.current().map_or(0, |t| t.expires_at);
+        let current = self.cache.current();
+        let expires_at = current.map_or(0, |t| t.expires_at);
+        let (authority, tenant_id, client_id) = match &self.proof {
+            // What the identity endpoint said; the tenant only if the token
+            // names it (the endpoint does not).
+            Proof::ManagedIdentity { endpoint, .. } => (
+                endpoint.url().to_string(),
+                current
+                    .and_then(|t| managed_identity::token_tenant(&t.value))
+                    .unwrap_or_default(),
+                self.issued_to
+                    .clone()
+                    .unwrap_or_else(|| self.settings.client_id.clone()),
+            ),
+            _ => (
+                self.authority.url(),
+                self.authority.tenant.clone(),
+                self.settings.client_id.clone(),
+            ),
+        };
         Ok(TokenInfo {
             expires_at,
-            authority: self.authority.url(),
-            tenant_id: self.authority.tenant.clone(),
-            client_id: self.settings.client_id.clone(),
+            authority,
+            tenant_id,
+            client_id,
             scope: self.scope.clone(),
             from_cache: self.last_token_from_cache,
             acquired_by: self.last_acquisition.clone(),
@@ -626,8 +666,47 @@ impl<T: Transport> Client<T> {
     /// idempotent Web API call (429 after `Retry-After`; 502/503/504 and
     /// dropped connections with backoff); its refusals (400/401) are final.
     fn acquire(&mut self, now: u64) -> Result<Secret, Failure> {
+        if let Proof::ManagedIdentity { endpoint, id } = &self.proof {
+            let request = managed_identity::request(endpoint, &self.settings.org_url, id);
+            let request_id = crate::uuid::v4(self.transport.random(), self.transport.random());
+            let request = request.header("x-ms-client-request-id", request_id.clone());
+            let (answer, call) = send_repeatable(
+                &mut self.transport,
+                &self.policy,
+                &request,
+                request_id,
+                endpoint.retry_rule(),
+            );
+            let issued = answer
+                .map_err(|error| managed_identity::unreachable(endpoint, error))
+                .and_then(|response| {
+                    managed_identity::parse_response(endpoint, id, &response, now)
+                });
+            return match issued {
+                Ok(issued) => {
+                    self.issued_to = issued.client_id;
+                    Ok(self.keep(issued.token, call))
+                }
+                Err(error) => Err(Failure {
+                    error,
+                    call: Some(call),
+                }),
+            };
+        }
+        let federated = matches!(self.proof, Proof::Federated(_));
         let request = match &mut self.proof {
-            Proof::External => return Err(external_token_needed().into()),
+            Proof::External | Proof::ManagedIdentity { .. } => {
+                return Err(external_token_needed().into());
+            }
+            Proof::Federated(source) => {
+                let jwt = federated_token(&mut self.transport, &self.policy, source)?;
+                token::client_assertion_request(
+                    &self.authority,
+                    &self.settings.client_id,
+                    &jwt,
+                    &self.scope,
+                )
+            }
             Proof::Secret(secret) => token::client_secret_request(
                 &self.authority,
                 &self.settings.client_id,
@@ -666,21 +745,74 @@ impl<T: Transport> Client<T> {
         };
         let id = crate::uuid::v4(self.transport.random(), self.transport.random());
         let request = request.header(token::CLIENT_REQUEST_ID, id.clone());
-        let (answer, call) = send_repeatable(&mut self.transport, &self.policy, &request, id);
-        let token = match answer.and_then(|response| token::parse_response(&response, now)) {
-            Ok(token) => token,
-            Err(error) => {
-                return Err(Failure {
-                    error,
-                    call: Some(call),
-                });
-            }
-        };
+        let (answer, call) = send_repeatable(
+            &mut self.transport,
+            &self.policy,
+            &request,
+            id,
+            retry::decide_repeatable,
+        );
+        match answer.and_then(|response| token::parse_response(&response, now)) {
+            Ok(token) => Ok(self.keep(token, call)),
+            Err(error) => Err(Failure {
+                error: if federated {
+                    workload_identity::refine(error)
+                } else {
+                    error
+                },
+                call: Some(call),
+            }),
+        }
+    }
+
+    /// Caches a fresh token and the call that acquired it.
+    fn keep(&mut self, token: AccessToken, call: CallInfo) -> Secret {
         let value = token.value.clone();
         self.cache.store(token);
         self.last_token_from_cache = false;
         self.last_acquisition = Some(call);
-        Ok(value)
+        value
+    }
+}
+
+/// The federated token for one token request: the token file read again
+/// (the platform rotates it), or a fresh OIDC token from GitHub Actions.
+fn federated_token<T: Transport>(
+    transport: &mut T,
+    policy: &RetryPolicy,
+    source: &TokenSource,
+) -> Result<Secret, Failure> {
+    match source {
+        TokenSource::File(path) => {
+            let bytes = transport.read_file(path, workload_identity::MAX_TOKEN_FILE_BYTES)?;
+            Ok(workload_identity::read_token(path, &bytes)?)
+        }
+        TokenSource::GitHubActions { url, token } => {
+            let request = workload_identity::github_request(
+                url,
+                token,
+                workload_identity::TOKEN_EXCHANGE_AUDIENCE,
+            );
+            let id = crate::uuid::v4(transport.random(), transport.random());
+            let (answer, call) =
+                send_repeatable(transport, policy, &request, id, retry::decide_repeatable);
+            answer
+                .and_then(|response| workload_identity::parse_github_response(&response, token))
+                .map_err(|error| Failure {
+                    error,
+                    call: Some(call),
+                })
+        }
+    }
+}
+
+/// The authority of a client that never asks Entra ID itself (host-supplied
+/// tokens, a managed identity).
+fn no_authority() -> Authority {
+    Authority {
+        host: String::new(),
+        tenant: String::new(),
+        https: true,
     }
 }
 
@@ -695,7 +827,9 @@ pub fn token_request<T: Transport>(
     options: AssertionOptions,
 ) -> Result<Request, Error> {
     let request = match load_proof(settings, transport, options)? {
-        Proof::External => return Err(external_token_needed()),
+        Proof::External | Proof::ManagedIdentity { .. } | Proof::Federated(_) => {
+            return Err(external_token_needed());
+        }
         Proof::Secret(secret) => {
             token::client_secret_request(authority, &settings.client_id, &secret, scope)
         }
@@ -721,16 +855,21 @@ pub fn token_request<T: Transport>(
     Ok(request.header(token::CLIENT_REQUEST_ID, id))
 }
 
+/// When to send a request that changes nothing once more.
+type Repeat = fn(&RetryPolicy, u32, u64, Outcome, u64) -> Decision;
+
 /// Sends a request that carries no Dataverse token and changes nothing —
-/// tenant discovery, a token request — until the retry policy gives up, the
-/// same policy as an idempotent Web API call. Returns the last answer
-/// whatever its status (the caller reads it), or the last transport error
-/// (naming the attempts when there were several), and the call record.
+/// tenant discovery, a token request — until `decide` gives up (usually
+/// `retry::decide_repeatable`, the policy of an idempotent Web API call).
+/// Returns the last answer whatever its status (the caller reads it), or
+/// the last transport error (naming the attempts when there were several),
+/// and the call record.
 fn send_repeatable<T: Transport>(
     transport: &mut T,
     policy: &RetryPolicy,
     request: &Request,
     client_request_id: String,
+    decide: Repeat,
 ) -> (Result<Response, Error>, CallInfo) {
     let mut call = CallInfo {
         client_request_id,
@@ -751,7 +890,7 @@ fn send_repeatable<T: Transport>(
             Err(_) => return (answer, call),
         };
         let random = transport.random();
-        match retry::decide(policy, true, call.attempts, waited_ms, outcome, random) {
+        match decide(policy, call.attempts, waited_ms, outcome, random) {
             Decision::RetryAfterMs(ms) => {
                 transport.sleep(ms);
                 waited_ms = waited_ms.saturating_add(ms);
@@ -769,6 +908,36 @@ fn send_repeatable<T: Transport>(
                 };
                 return (answer, call);
             }
+        }
+    }
+}
+
+/// The settings as the client uses them and its proof of identity: a
+/// managed identity's endpoint and a workload identity's token source come
+/// from the environment the host passes (and may complete the settings:
+/// `AZURE_CLIENT_ID`, `AZURE_TENANT_ID`, `AZURE_AUTHORITY_HOST`); the other
+/// credentials are loaded as for a standalone token request.
+fn prepare<T: Transport>(
+    settings: Settings,
+    transport: &mut T,
+    options: AssertionOptions,
+) -> Result<(Settings, Proof), Error> {
+    match &settings.credential {
+        Credential::ManagedIdentity(id) => {
+            let id = id.clone();
+            let endpoint = Endpoint::from_environment(|name| transport.environment_variable(name))?;
+            Ok((settings, Proof::ManagedIdentity { endpoint, id }))
+        }
+        Credential::WorkloadIdentity(source) => {
+            let source = source.clone();
+            let (settings, source) = workload_identity::resolve(settings, &source, |name| {
+                transport.environment_variable(name)
+            })?;
+            Ok((settings, Proof::Federated(source)))
+        }
+        _ => {
+            let proof = load_proof(&settings, transport, options)?;
+            Ok((settings, proof))
         }
     }
 }
@@ -793,6 +962,15 @@ fn load_proof<T: Transport>(
         }
         Credential::CertificatePem(pem) => certificate::from_pem(pem.expose(), now)?,
         Credential::ExternalToken => return Ok(Proof::External),
+        // Not an Entra ID token request the host could send itself.
+        Credential::ManagedIdentity(_) | Credential::WorkloadIdentity(_) => {
+            return Err(Error::InvalidSettings(
+                "AuthType=ManagedIdentity and AuthType=WorkloadIdentity get their tokens in \
+                 client.connect; the auth interface builds token requests for ClientSecret and \
+                 Certificate only"
+                    .into(),
+            ));
+        }
     };
     Ok(Proof::Certificate {
         credential: Box::new(credential),
@@ -890,3 +1068,7 @@ fn check_request_id(id: &str) -> Result<String, Error> {
 #[cfg(test)]
 #[path = "client_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "identity_client_tests.rs"]
+mod identity_tests;

@@ -7,6 +7,12 @@ pub struct Request {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// May go over plain `http://` to a host that is not loopback. Set only
+    /// by the managed-identity requests (`auth::managed_identity`): the
+    /// platform's identity endpoint (IMDS, or App Service's
+    /// `IDENTITY_ENDPOINT`) speaks plain HTTP by design. Every other request
+    /// is https, or http to loopback under `AllowHttpLoopback`.
+    pub allow_plain_http: bool,
 }
 
 /// Methods the core uses.
@@ -71,7 +77,22 @@ impl Request {
             url: url.into(),
             headers: Vec::new(),
             body: Vec::new(),
+            allow_plain_http: false,
         }
+    }
+
+    /// The request, marked as one that may use plain http (see
+    /// [`Request::allow_plain_http`]).
+    pub fn allowing_plain_http(mut self) -> Self {
+        self.allow_plain_http = true;
+        self
+    }
+
+    /// Whether a transport may send it: https, http to loopback, or plain
+    /// http on a request marked [`Request::allow_plain_http`].
+    pub fn may_be_sent(&self) -> bool {
+        split_url(&self.url)
+            .is_some_and(|p| p.https || self.allow_plain_http || is_loopback_authority(p.authority))
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -175,6 +196,25 @@ mod tests {
         for bad in ["ftp://h/", "/relative", "https://", "https://u@h/"] {
             assert!(split_url(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_http_leaves_only_for_loopback_or_a_request_marked_for_it() {
+        let get = |url: &str| Request::new(Method::Get, url);
+        assert!(get("https://o.crm.dynamics.com/").may_be_sent());
+        assert!(get("http://127.0.0.1:8080/x").may_be_sent());
+        for refused in [
+            "http://169.254.169.254/metadata/identity/oauth2/token",
+            "http://o.crm.dynamics.com/",
+            "http://10.0.0.1:8081/msi/token",
+            "ftp://h/",
+            "https://u@h/",
+        ] {
+            assert!(!get(refused).may_be_sent(), "{refused}");
+        }
+        let marked = get("http://169.254.169.254/metadata/identity/oauth2/token");
+        assert!(marked.allowing_plain_http().may_be_sent());
+        assert!(!get("ftp://h/").allowing_plain_http().may_be_sent());
     }
 
     #[test]

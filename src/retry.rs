@@ -181,6 +181,71 @@ pub fn decide(
     }
 }
 
+/// [`decide`] for a request that changes nothing (tenant discovery, a token
+/// request, a managed-identity or OIDC token request): idempotent.
+pub fn decide_repeatable(
+    policy: &RetryPolicy,
+    attempts_made: u32,
+    waited_ms: u64,
+    outcome: Outcome,
+    random: u64,
+) -> Decision {
+    decide(policy, true, attempts_made, waited_ms, outcome, random)
+}
+
+/// How long IMDS may answer 410 while it is being upgraded: its
+/// documentation says it is available again "within 70 seconds".
+pub const IMDS_UPGRADE_WINDOW_MS: u64 = 70_000;
+
+/// [`decide_repeatable`] for the Azure Instance Metadata Service's token
+/// endpoint, which asks its clients to retry more than a web service does:
+///
+/// - 404 (IMDS is updating) and every 5xx: backoff, as a 503;
+/// - 429: as throttling ([`decide`]);
+/// - 410 (IMDS is being upgraded): backoff until [`IMDS_UPGRADE_WINDOW_MS`]
+///   of waiting, within the policy's `max_total_wait_ms`; not limited by
+///   `max_retries` (four backoffs wait about 15 s, not 70), except that
+///   `max_retries = 0` still means no retry;
+/// - anything else: as [`decide_repeatable`] (other 4xx are answers).
+pub fn decide_imds(
+    policy: &RetryPolicy,
+    attempts_made: u32,
+    waited_ms: u64,
+    outcome: Outcome,
+    random: u64,
+) -> Decision {
+    match outcome {
+        Outcome::Status { status: 410, .. } => {
+            if policy.max_retries == 0 {
+                return Decision::GiveUp;
+            }
+            let delay = backoff_ms(attempts_made, random);
+            let window = policy.max_total_wait_ms.min(IMDS_UPGRADE_WINDOW_MS);
+            if waited_ms.saturating_add(delay) > window {
+                Decision::GiveUp
+            } else {
+                Decision::RetryAfterMs(delay)
+            }
+        }
+        Outcome::Status {
+            status: 404 | 500..=599,
+            retry_after_secs,
+            ..
+        } => decide_repeatable(
+            policy,
+            attempts_made,
+            waited_ms,
+            Outcome::Status {
+                status: 503,
+                retry_after_secs,
+                throttling_code: false,
+            },
+            random,
+        ),
+        other => decide_repeatable(policy, attempts_made, waited_ms, other, random),
+    }
+}
+
 fn backoff_ms(attempts_made: u32, random: u64) -> u64 {
     let exponent = attempts_made.saturating_sub(1).min(16);
     let base = BASE_DELAY_MS
@@ -347,6 +412,74 @@ mod tests {
                 decide(&p, idempotent, attempts, waited, outcome, random),
                 expected,
                 "{idempotent} {attempts} {waited} {outcome:?} {random}"
+            );
+        }
+    }
+
+    #[test]
+    fn imds_is_retried_on_404_410_429_and_every_5xx_and_nothing_else() {
+        let p = RetryPolicy::default();
+        use Decision::{GiveUp, RetryAfterMs as Retry};
+        let cases = [
+            (1, 0, status(404, None, false), Retry(500)),
+            (1, 0, status(500, None, false), Retry(500)),
+            (1, 0, status(501, None, false), Retry(500)),
+            (2, 0, status(599, None, false), Retry(1_000)),
+            (1, 0, status(503, Some(3), false), Retry(3_000)),
+            (1, 0, status(429, None, false), Retry(1_000)),
+            (1, 0, status(429, Some(5), false), Retry(5_000)),
+            (1, 0, status(410, None, false), Retry(500)),
+            (1, 0, status(400, None, false), GiveUp),
+            (1, 0, status(401, None, false), GiveUp),
+            (1, 0, status(403, None, false), GiveUp),
+            (1, 0, status(200, None, false), GiveUp),
+            (1, 0, Outcome::TransportFailure, Retry(500)),
+            (1, 0, Outcome::Unsent { permanent: false }, Retry(500)),
+            (1, 0, Outcome::Unsent { permanent: true }, GiveUp),
+            // 404 and 5xx count against max_retries like any retry.
+            (5, 0, status(404, None, false), GiveUp),
+            (5, 0, status(500, None, false), GiveUp),
+            // 410 is bounded by its 70 s window, not by max_retries.
+            (5, 15_000, status(410, None, false), Retry(8_000)),
+            (8, 55_000, status(410, None, false), Retry(15_000)),
+            (8, 55_001, status(410, None, false), GiveUp),
+        ];
+        for (attempts, waited, outcome, expected) in cases {
+            assert_eq!(
+                decide_imds(&p, attempts, waited, outcome, 0),
+                expected,
+                "{attempts} {waited} {outcome:?}"
+            );
+        }
+        // A 410 waits as long as the call's own budget allows, at most.
+        let short = RetryPolicy {
+            max_retries: 4,
+            max_total_wait_ms: 10_000,
+        };
+        let upgrading = status(410, None, false);
+        assert_eq!(decide_imds(&short, 4, 2_000, upgrading, 0), Retry(4_000));
+        assert_eq!(decide_imds(&short, 5, 7_000, upgrading, 0), GiveUp);
+        let none = RetryPolicy {
+            max_retries: 0,
+            max_total_wait_ms: 120_000,
+        };
+        assert_eq!(decide_imds(&none, 1, 0, upgrading, 0), GiveUp);
+    }
+
+    #[test]
+    fn imds_410_retries_add_up_to_at_most_the_upgrade_window() {
+        let p = RetryPolicy::default();
+        for random in [0, 1, 12_345, u64::MAX] {
+            let (mut attempts, mut waited) = (1, 0u64);
+            while let Decision::RetryAfterMs(ms) =
+                decide_imds(&p, attempts, waited, status(410, None, false), random)
+            {
+                waited += ms;
+                attempts += 1;
+            }
+            assert!(
+                (45_000..=IMDS_UPGRADE_WINDOW_MS).contains(&waited),
+                "{random}: {waited} ms over {attempts} attempts"
             );
         }
     }

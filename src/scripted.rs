@@ -4,7 +4,7 @@
 //! rest of the core: nothing here touches a network or a clock.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use crate::error::Error;
@@ -28,6 +28,13 @@ pub struct Scripted {
     pub random: u64,
     /// The transport error once the script is exhausted (default: "script exhausted").
     pub exhausted: Option<String>,
+    /// The environment the host passes (`environment_variable`).
+    pub env: BTreeMap<String, String>,
+    /// The files the host lets the client read (`read_file`), by path; a
+    /// test may replace one between calls, as a platform rotates it.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Every file read, by path, in order.
+    pub read: Vec<String>,
 }
 
 impl Scripted {
@@ -68,6 +75,23 @@ impl Transport for &mut Scripted {
     fn random(&mut self) -> u64 {
         self.random
     }
+
+    fn environment_variable(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+
+    fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
+        self.read.push(path.to_string());
+        match self.files.get(path) {
+            Some(bytes) if bytes.len() as u64 <= max_bytes => Ok(bytes.clone()),
+            Some(_) => Err(Error::InvalidSettings(format!(
+                "the file {path} is larger than {max_bytes} bytes"
+            ))),
+            None => Err(Error::InvalidSettings(format!(
+                "the file {path} cannot be read: not found"
+            ))),
+        }
+    }
 }
 
 /// A [`Scripted`] that clones share: for code that owns its transport (a
@@ -96,6 +120,14 @@ impl Transport for Shared {
 
     fn random(&mut self) -> u64 {
         self.0.borrow().random
+    }
+
+    fn environment_variable(&self, name: &str) -> Option<String> {
+        self.0.borrow().env.get(name).cloned()
+    }
+
+    fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
+        (&mut *self.0.borrow_mut()).read_file(path, max_bytes)
     }
 }
 

@@ -26,6 +26,50 @@ pub trait Transport {
         let _ = name;
         Err(no_store())
     }
+
+    /// A variable of the environment the host gives the client (the
+    /// platform's identity variables: `IDENTITY_ENDPOINT`,
+    /// `AZURE_FEDERATED_TOKEN_FILE`, …); `None` when it passed none by
+    /// that name.
+    fn environment_variable(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
+
+    /// The bytes of a file the host lets the client read (a federated token
+    /// file), at most `max_bytes` of them.
+    fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
+        let _ = (path, max_bytes);
+        Err(Error::InvalidSettings(
+            "this host gives the client no files to read (a federated token file must be \
+             mapped into the component)"
+                .into(),
+        ))
+    }
+}
+
+/// Reads a whole file through `std::fs` (on wasm32-wasip2 that is
+/// `wasi:filesystem`, limited to what the host preopened), refusing one
+/// larger than `max_bytes`. Messages name the path, never the contents.
+pub fn read_file(path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| {
+        Error::InvalidSettings(format!(
+            "the file {path} cannot be read: {e} (the host must map its directory into the \
+             component)"
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Error::InvalidSettings(format!(
+            "the file {path} is larger than {max_bytes} bytes"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Where a host maps the certificate store into the component.
@@ -159,7 +203,7 @@ mod wasi_http {
     use super::bindings::wasi::io::streams::StreamError;
     use super::bindings::wasi::random::random;
     use super::*;
-    use crate::http::{is_loopback_authority, split_url};
+    use crate::http::split_url;
 
     /// `wasi:http` transport. Blocking: each call waits on the host's pollable.
     pub struct WasiTransport {
@@ -232,14 +276,23 @@ mod wasi_http {
         ) -> Result<Vec<(String, Vec<u8>)>, Error> {
             read_store(std::path::Path::new(CERTIFICATE_STORE_PATH), name)
         }
+
+        fn environment_variable(&self, name: &str) -> Option<String> {
+            std::env::var(name).ok()
+        }
+
+        fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
+            super::read_file(path, max_bytes)
+        }
     }
 
     impl WasiTransport {
         fn outgoing(&self, request: &Request) -> Result<(OutgoingRequest, OutgoingBody), Error> {
-            // Plain http only reaches loopback: the settings allowed it
-            // (AllowHttpLoopback) for a local test server, and nothing else.
+            // Plain http reaches loopback (the settings allowed it with
+            // AllowHttpLoopback, for a local test server) and the platform's
+            // managed-identity endpoint (a request marked for it), nothing else.
             let parts = split_url(&request.url)
-                .filter(|p| p.https || is_loopback_authority(p.authority))
+                .filter(|_| request.may_be_sent())
                 .ok_or_else(|| {
                     Error::InvalidRequest(format!("not an https URL: {}", request.url))
                 })?;
@@ -388,10 +441,12 @@ mod wasi_http {
     fn failed(error: &ErrorCode, url: &str) -> Error {
         let message = describe(error, url);
         match error {
-            // Retrying cannot fix an unknown name or an untrusted certificate.
+            // Retrying cannot fix an unknown name, an untrusted certificate
+            // or the host's refusal to send (plain http off loopback).
             ErrorCode::DnsError(_)
             | ErrorCode::TlsCertificateError
-            | ErrorCode::TlsAlertReceived(_) => Error::Unsent {
+            | ErrorCode::TlsAlertReceived(_)
+            | ErrorCode::HttpRequestDenied => Error::Unsent {
                 message,
                 permanent: true,
             },

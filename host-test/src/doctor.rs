@@ -392,6 +392,8 @@ fn check_settings(connection: &str) -> Result<(Settings, String), Broken> {
         Credential::Certificate { thumbprint, .. } => format!("certificate {thumbprint}"),
         Credential::CertificatePem(_) => "certificate (PEM)".into(),
         Credential::ExternalToken => "external token".into(),
+        Credential::ManagedIdentity(_) => "managed identity".into(),
+        Credential::WorkloadIdentity(_) => "workload identity".into(),
     };
     let detail = format!(
         "{} as app {} with a {credential}",

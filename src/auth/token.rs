@@ -198,7 +198,7 @@ fn unreadable(response: &Response, what: &str) -> Error {
 /// At most 40 characters of a server-supplied value, each one that is not
 /// printable ASCII shown as `?`. Replaced, not dropped: dropping would join
 /// the pieces around it into text the server never sent whole.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .take(40)
         .map(|c| {
@@ -238,7 +238,7 @@ fn failure(status: u16, body: TokenBody) -> AuthFailure {
 }
 
 /// `AADSTS7000215: …` → 7000215.
-fn aadsts_code(description: &str) -> Option<u32> {
+pub(crate) fn aadsts_code(description: &str) -> Option<u32> {
     let digits: String = description
         .strip_prefix("AADSTS")?
         .chars()
@@ -266,6 +266,23 @@ pub fn hint(code: u32) -> Option<&'static str> {
             "the certificate is not registered on the app, or the assertion's signature does not verify: upload the certificate's public key to the app registration"
         }
         700024 => "the client assertion is outside its valid time window: check the host's clock",
+        // Workload identity federation: the assertion is another issuer's
+        // token, matched against the app's federated credentials.
+        70021 => {
+            "no federated credential of the app matches the token: compare the Issuer, Subject identifier and Audience of the app's federated credentials (Certificates & secrets → Federated credentials) with the token's iss, sub and aud"
+        }
+        700211 => {
+            "no federated credential of the app has the token's issuer: check the federated credential's Issuer (AKS: the cluster's OIDC issuer URL; GitHub Actions: https://token.actions.githubusercontent.com)"
+        }
+        700212 => {
+            "no federated credential of the app has the token's audience: check the federated credential's Audience (api://AzureADTokenExchange unless changed) and the audience the token was requested for"
+        }
+        700213 => {
+            "no federated credential of the app has the token's subject: check the federated credential's Subject identifier (AKS: system:serviceaccount:{namespace}:{service account}; GitHub Actions: repo:{owner}/{repo}:ref:refs/heads/{branch}, …:environment:{name} or …:pull_request); it is matched case-sensitively"
+        }
+        7002138 => {
+            "the token's subject matches a federated credential only when case is ignored: subjects are matched case-sensitively, so fix the case of the federated credential's Subject identifier"
+        }
         1002012 => "the scope must end in /.default for client credentials",
         500011 => {
             "the environment's resource is not in the tenant: check Url and that the environment belongs to this tenant"
@@ -351,7 +368,8 @@ mod tests {
     #[test]
     fn each_known_code_has_a_hint_and_the_code_is_read_from_the_description_too() {
         for code in [
-            7000215, 7000222, 700016, 90002, 700027, 700024, 1002012, 500011, 50059,
+            7000215, 7000222, 700016, 90002, 700027, 700024, 1002012, 500011, 50059, 70021, 700211,
+            700212, 700213, 7002138,
         ] {
             let body = format!(r#"{{"error":"x","error_description":"AADSTS{code}: text"}}"#);
             let Err(Error::Authentication(f)) = parse_response(&response(400, &body), 0) else {

@@ -355,6 +355,8 @@ impl From<&Settings> for wit_conn::SettingsSummary {
             }
             Credential::CertificatePem(_) => (wit_conn::AuthType::Certificate, None),
             Credential::ExternalToken => (wit_conn::AuthType::ExternalToken, None),
+            Credential::ManagedIdentity(_) => (wit_conn::AuthType::ManagedIdentity, None),
+            Credential::WorkloadIdentity(_) => (wit_conn::AuthType::WorkloadIdentity, None),
         };
         wit_conn::SettingsSummary {
             url: s.org_url.clone(),

@@ -22,7 +22,9 @@ pub struct Settings {
     /// Origin of the organization: `https://` + lower-case host (+ `:port` when not 443),
     /// no trailing slash, no path. E.g. `https://contoso.crm.dynamics.com`.
     pub org_url: String,
-    /// The application (client) id of the app registration.
+    /// The application (client) id of the app registration. Empty for a
+    /// managed identity not named by its client id, and for a workload
+    /// identity that takes it from `AZURE_CLIENT_ID` when it connects.
     pub client_id: String,
     pub credential: Credential,
     /// Extension `TenantId`: skip discovery and use this tenant (GUID or domain).
@@ -58,6 +60,39 @@ pub enum Credential {
     CertificatePem(Secret),
     /// No credential: the host supplies access tokens (`connect-with-token`).
     ExternalToken,
+    /// `AuthType=ManagedIdentity`: the platform's identity endpoint (App
+    /// Service's `IDENTITY_ENDPOINT`, else IMDS) issues the token; nothing
+    /// secret is in the settings.
+    ManagedIdentity(ManagedIdentityId),
+    /// `AuthType=WorkloadIdentity`: a client assertion that another issuer
+    /// signed (a Kubernetes service account token, a GitHub Actions OIDC
+    /// token), matched by a federated credential of the app registration.
+    WorkloadIdentity(FederatedTokenSource),
+}
+
+/// Which managed identity asks for the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManagedIdentityId {
+    /// The resource's system-assigned identity.
+    SystemAssigned,
+    /// A user-assigned identity by its client (application) id (`ClientId`).
+    ClientId(String),
+    /// A user-assigned identity by its object (principal) id (`ObjectId`).
+    ObjectId(String),
+    /// A user-assigned identity by its Azure resource id (`ResourceId`,
+    /// `/subscriptions/…/userAssignedIdentities/…`).
+    ResourceId(String),
+}
+
+/// Where a workload identity's federated token comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FederatedTokenSource {
+    /// A file the platform writes and rotates (`TokenFile`; `None`: the
+    /// path in `AZURE_FEDERATED_TOKEN_FILE`). Read again for every token.
+    File(Option<String>),
+    /// The GitHub Actions OIDC endpoint (`FederatedToken=GitHubActions`:
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL` with `ACTIONS_ID_TOKEN_REQUEST_TOKEN`).
+    GitHubActions,
 }
 
 /// A setting and the connection-string keys that set it, in ServiceClient's
@@ -118,8 +153,28 @@ const ALLOW_HTTP_LOOPBACK: Key = Key {
     name: "AllowHttpLoopback",
     keys: &["AllowHttpLoopback"],
 };
+// Managed identity (azure-identity's ManagedIdentityId: client id, object id
+// or resource id of a user-assigned identity; `ClientId` is shared).
+const OBJECT_ID: Key = Key {
+    name: "ObjectId",
+    keys: &["ObjectId", "PrincipalId"],
+};
+const RESOURCE_ID: Key = Key {
+    name: "ResourceId",
+    keys: &["ResourceId"],
+};
+// Workload identity (azure-identity's WorkloadIdentityCredential calls it
+// TokenFilePath; AZURE_FEDERATED_TOKEN_FILE).
+const TOKEN_FILE: Key = Key {
+    name: "TokenFile",
+    keys: &["TokenFile", "TokenFilePath", "FederatedTokenFile"],
+};
+const FEDERATED_TOKEN: Key = Key {
+    name: "FederatedToken",
+    keys: &["FederatedToken"],
+};
 
-const KEYS: [&Key; 12] = [
+const KEYS: [&Key; 16] = [
     &URL,
     &AUTH_TYPE,
     &CLIENT_ID,
@@ -132,6 +187,10 @@ const KEYS: [&Key; 12] = [
     &AUTHORITY_HOST,
     &CERT_PASSWORD,
     &ALLOW_HTTP_LOOPBACK,
+    &OBJECT_ID,
+    &RESOURCE_ID,
+    &TOKEN_FILE,
+    &FEDERATED_TOKEN,
 ];
 
 /// ServiceClient keys that mean nothing to a server-to-server client (user
@@ -198,9 +257,12 @@ fn invalid(message: impl Into<String>) -> Error {
 enum AuthKind {
     ClientSecret,
     Certificate,
+    ManagedIdentity,
+    WorkloadIdentity,
 }
 
-const SUPPORTED_AUTH_TYPES: &str = "use AuthType=ClientSecret or AuthType=Certificate";
+const SUPPORTED_AUTH_TYPES: &str =
+    "use AuthType=ClientSecret, Certificate, ManagedIdentity or WorkloadIdentity";
 
 /// Reads AuthType (case-insensitive). When it is missing, ServiceClient would
 /// fail; we infer it from the one credential present, because a string with
@@ -219,7 +281,7 @@ fn auth_kind(
                  {SUPPORTED_AUTH_TYPES} to choose"
             ))),
             (false, false) => Err(invalid(
-                "AuthType is required (ClientSecret or Certificate)",
+                "AuthType is required (ClientSecret, Certificate, ManagedIdentity or WorkloadIdentity)",
             )),
         };
     };
@@ -228,6 +290,10 @@ fn auth_kind(
         Ok(AuthKind::ClientSecret)
     } else if value.eq_ignore_ascii_case("Certificate") {
         Ok(AuthKind::Certificate)
+    } else if value.eq_ignore_ascii_case("ManagedIdentity") {
+        Ok(AuthKind::ManagedIdentity)
+    } else if value.eq_ignore_ascii_case("WorkloadIdentity") {
+        Ok(AuthKind::WorkloadIdentity)
     } else if let Some(name) = user_sign_in.iter().find(|n| n.eq_ignore_ascii_case(value)) {
         Err(invalid(format!(
             "AuthType={name} asks for user sign-in, which is not supported by a server-to-server \
@@ -288,6 +354,35 @@ fn missing(key: &Key, context: &str, pairs: &Pairs) -> Error {
     invalid(message)
 }
 
+/// `ClientId`, `ObjectId` or `ResourceId` of a user-assigned identity (at
+/// most one), or none for the system-assigned identity.
+fn managed_identity_id(pairs: &Pairs) -> Result<Credential, Error> {
+    let given: Vec<ManagedIdentityId> = [
+        CLIENT_ID
+            .value(pairs)
+            .map(|v| ManagedIdentityId::ClientId(v.to_string())),
+        OBJECT_ID
+            .value(pairs)
+            .map(|v| ManagedIdentityId::ObjectId(v.to_string())),
+        RESOURCE_ID
+            .value(pairs)
+            .map(|v| ManagedIdentityId::ResourceId(v.to_string())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match <[ManagedIdentityId; 1]>::try_from(given) {
+        Ok([id]) => Ok(Credential::ManagedIdentity(id)),
+        Err(none) if none.is_empty() => Ok(Credential::ManagedIdentity(
+            ManagedIdentityId::SystemAssigned,
+        )),
+        Err(_) => Err(invalid(
+            "a user-assigned managed identity is named by one of ClientId, ObjectId or \
+             ResourceId, not several; leave all out for the system-assigned identity",
+        )),
+    }
+}
+
 /// Parses a ServiceClient connection string, e.g.
 /// `AuthType=ClientSecret;Url=https://contoso.crm.dynamics.com/;ClientId=…;ClientSecret=…`,
 /// into validated [`Settings`].
@@ -295,7 +390,12 @@ fn missing(key: &Key, context: &str, pairs: &Pairs) -> Error {
 /// Beyond ServiceClient: AuthType may be left out when only a client secret or
 /// only a thumbprint is given; `TenantId`/`Tenant`, `Authority`,
 /// `AuthorityHost`, `CertificatePassword`/`CertPassword` and
-/// `AllowHttpLoopback` are extensions.
+/// `AllowHttpLoopback` are extensions, and so are `AuthType=ManagedIdentity`
+/// (optional `ClientId`, `ObjectId`/`PrincipalId` or `ResourceId` of a
+/// user-assigned identity) and `AuthType=WorkloadIdentity` (`ClientId`,
+/// `TenantId` and `TokenFile`, each defaulting to its azure-identity
+/// environment variable when the client connects, or
+/// `FederatedToken=GitHubActions`).
 /// Unknown keys are ignored, like DbConnectionStringBuilder does.
 pub fn parse(connection_string: &str) -> Result<Settings, Error> {
     let pairs = connection_string::tokenize(connection_string).map_err(|e| {
@@ -315,13 +415,22 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
     let org_url = URL
         .value(&pairs)
         .ok_or_else(|| missing(&URL, ", e.g. Url=https://yourorg.crm.dynamics.com/", &pairs))?;
-    let client_id = CLIENT_ID.value(&pairs).ok_or_else(|| {
-        missing(
-            &CLIENT_ID,
-            ": the application (client) id of the app registration",
-            &pairs,
-        )
-    })?;
+    // A managed identity needs no app id (system-assigned), and a workload
+    // identity may take it from AZURE_CLIENT_ID when the client connects.
+    let client_id = match kind {
+        AuthKind::ManagedIdentity | AuthKind::WorkloadIdentity => {
+            CLIENT_ID.value(&pairs).unwrap_or_default()
+        }
+        AuthKind::ClientSecret | AuthKind::Certificate => {
+            CLIENT_ID.value(&pairs).ok_or_else(|| {
+                missing(
+                    &CLIENT_ID,
+                    ": the application (client) id of the app registration",
+                    &pairs,
+                )
+            })?
+        }
+    };
     let credential = match kind {
         AuthKind::ClientSecret => {
             let secret = secret
@@ -335,6 +444,30 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
                 thumbprint: thumbprint.to_string(),
                 store_name: STORE_NAME.value(&pairs).map(str::to_string),
                 password: CERT_PASSWORD.value(&pairs).map(Secret::new),
+            }
+        }
+        AuthKind::ManagedIdentity => managed_identity_id(&pairs)?,
+        AuthKind::WorkloadIdentity => {
+            let file = TOKEN_FILE.value(&pairs).map(str::to_string);
+            match FEDERATED_TOKEN.value(&pairs).map(str::trim) {
+                None => Credential::WorkloadIdentity(FederatedTokenSource::File(file)),
+                Some(v) if v.eq_ignore_ascii_case("File") => {
+                    Credential::WorkloadIdentity(FederatedTokenSource::File(file))
+                }
+                Some(v) if v.eq_ignore_ascii_case("GitHubActions") => {
+                    if file.is_some() {
+                        return Err(invalid(
+                            "give either TokenFile or FederatedToken=GitHubActions, not both",
+                        ));
+                    }
+                    Credential::WorkloadIdentity(FederatedTokenSource::GitHubActions)
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        "FederatedToken must be File (the default: TokenFile or \
+                         AZURE_FEDERATED_TOKEN_FILE) or GitHubActions",
+                    ));
+                }
             }
         }
     };
@@ -381,9 +514,23 @@ impl Settings {
     pub fn validate(self) -> Result<Settings, Error> {
         let org_url = check_org_url(&self.org_url, self.allow_http_loopback)?;
         let client_id = self.client_id.trim();
-        if client_id.is_empty() {
+        let identity = matches!(
+            self.credential,
+            Credential::ManagedIdentity(_) | Credential::WorkloadIdentity(_)
+        );
+        if client_id.is_empty() && !identity {
             return Err(invalid(
                 CLIENT_ID.required(": the application (client) id of the app registration"),
+            ));
+        }
+        if matches!(self.credential, Credential::ManagedIdentity(_))
+            && (self.tenant_id.is_some()
+                || self.authority.is_some()
+                || !self.trusted_authority_hosts.is_empty())
+        {
+            return Err(invalid(
+                "TenantId, Authority and AuthorityHost do not apply to AuthType=ManagedIdentity: \
+                 the platform's identity endpoint knows the identity's tenant",
             ));
         }
         let credential = match self.credential {
@@ -423,6 +570,18 @@ impl Settings {
                 Credential::CertificatePem(pem)
             }
             Credential::ExternalToken => Credential::ExternalToken,
+            Credential::ManagedIdentity(id) => Credential::ManagedIdentity(normalize_identity(id)?),
+            Credential::WorkloadIdentity(FederatedTokenSource::File(Some(path))) => {
+                let path = path.trim();
+                if path.is_empty() {
+                    return Err(invalid(
+                        "TokenFile is empty; give the federated token file's path, or leave it \
+                         out to use AZURE_FEDERATED_TOKEN_FILE",
+                    ));
+                }
+                Credential::WorkloadIdentity(FederatedTokenSource::File(Some(path.to_string())))
+            }
+            Credential::WorkloadIdentity(source) => Credential::WorkloadIdentity(source),
         };
         let tenant_id = match self.tenant_id {
             None => None,
@@ -484,6 +643,38 @@ fn normalize_thumbprint(thumbprint: &str) -> Result<String, Error> {
         )));
     }
     Ok(digits.to_ascii_uppercase())
+}
+
+/// A user-assigned identity's id, trimmed; it becomes a query parameter of
+/// the identity endpoint's URL (percent-encoded there).
+fn normalize_identity(id: ManagedIdentityId) -> Result<ManagedIdentityId, Error> {
+    let check = |value: String, name: &str| {
+        let value = value.trim();
+        if value.is_empty() {
+            Err(invalid(format!(
+                "{name} is empty; name the user-assigned identity, or leave {name} out for the \
+                 system-assigned identity"
+            )))
+        } else {
+            Ok(value.to_string())
+        }
+    };
+    Ok(match id {
+        ManagedIdentityId::SystemAssigned => ManagedIdentityId::SystemAssigned,
+        ManagedIdentityId::ClientId(v) => ManagedIdentityId::ClientId(check(v, "ClientId")?),
+        ManagedIdentityId::ObjectId(v) => ManagedIdentityId::ObjectId(check(v, "ObjectId")?),
+        ManagedIdentityId::ResourceId(v) => {
+            let v = check(v, "ResourceId")?;
+            if !v.to_ascii_lowercase().starts_with("/subscriptions/") {
+                return Err(invalid(
+                    "ResourceId must be the identity's Azure resource id: \
+                     /subscriptions/{subscription}/resourceGroups/{group}/providers/\
+                     Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+                ));
+            }
+            ManagedIdentityId::ResourceId(v)
+        }
+    })
 }
 
 /// A tenant id (GUID) or domain; it becomes a path segment of the authority,

@@ -362,7 +362,7 @@ fn missing_required_keys_are_named_with_their_aliases() {
         ),
         (
             BASE.to_string(),
-            "AuthType is required (ClientSecret or Certificate)",
+            "AuthType is required (ClientSecret, Certificate, ManagedIdentity or WorkloadIdentity)",
         ),
     ];
     for (input, expected) in cases {
@@ -431,7 +431,8 @@ fn an_unknown_auth_type_is_named_with_the_supported_values() {
     let m = err(&with_secret("AuthType=Kerberos"));
     assert_eq!(
         m,
-        "AuthType=Kerberos is not supported; use AuthType=ClientSecret or AuthType=Certificate"
+        "AuthType=Kerberos is not supported; use AuthType=ClientSecret, Certificate, \
+         ManagedIdentity or WorkloadIdentity"
     );
     // Not a plain word: not echoed.
     let m = err(&with_secret("AuthType='S3cr3t!Value'"));
@@ -927,5 +928,140 @@ fn allow_http_loopback_also_covers_an_explicit_authority() {
     assert!(
         m.starts_with("Authority may use http:// only for a loopback host"),
         "{m}"
+    );
+}
+
+const MI: &str = "AuthType=ManagedIdentity;Url=https://contoso.crm.dynamics.com/";
+const WI: &str = "AuthType=WorkloadIdentity;Url=https://contoso.crm.dynamics.com/";
+
+#[test]
+fn a_managed_identity_needs_no_client_id_and_is_named_by_one_id_at_most() {
+    let cases = [
+        ("".to_string(), ManagedIdentityId::SystemAssigned, ""),
+        (
+            ";ClientId= c-1 ".to_string(),
+            ManagedIdentityId::ClientId("c-1".into()),
+            "c-1",
+        ),
+        (
+            ";AppId=c-2".to_string(),
+            ManagedIdentityId::ClientId("c-2".into()),
+            "c-2",
+        ),
+        (
+            ";ObjectId=o-1".to_string(),
+            ManagedIdentityId::ObjectId("o-1".into()),
+            "",
+        ),
+        (
+            ";PrincipalId=o-2".to_string(),
+            ManagedIdentityId::ObjectId("o-2".into()),
+            "",
+        ),
+        (
+            ";ResourceId=/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/n".to_string(),
+            ManagedIdentityId::ResourceId("/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/n".into()),
+            "",
+        ),
+    ];
+    for (extra, id, client_id) in cases {
+        let s = ok(&format!("{MI}{extra}"));
+        assert_eq!(s.credential, Credential::ManagedIdentity(id), "{extra}");
+        assert_eq!((s.org_url.as_str(), s.client_id.as_str()), (ORG, client_id));
+    }
+    assert!(matches!(
+        ok("authtype=managedidentity;url=https://contoso.crm.dynamics.com").credential,
+        Credential::ManagedIdentity(ManagedIdentityId::SystemAssigned)
+    ));
+}
+
+#[test]
+fn managed_identity_refuses_several_ids_a_tenant_and_a_bad_resource_id() {
+    for extra in [
+        ";ClientId=a;ObjectId=b",
+        ";ObjectId=b;ResourceId=/subscriptions/x",
+        ";ClientId=a;ResourceId=/subscriptions/x",
+    ] {
+        let m = err(&format!("{MI}{extra}"));
+        assert!(m.contains("not several"), "{extra}: {m}");
+    }
+    for extra in [
+        ";TenantId=t",
+        ";Authority=https://login.microsoftonline.com/t",
+        ";AuthorityHost=login.example",
+    ] {
+        let m = err(&format!("{MI}{extra}"));
+        assert!(
+            m.contains("do not apply to AuthType=ManagedIdentity"),
+            "{extra}: {m}"
+        );
+    }
+    let m = err(&format!("{MI};ResourceId=my-identity-{SECRET}"));
+    assert!(m.contains("/subscriptions/") && !m.contains(SECRET), "{m}");
+}
+
+#[test]
+fn a_workload_identity_reads_its_token_source() {
+    let cases = [
+        ("", FederatedTokenSource::File(None)),
+        (";FederatedToken=File", FederatedTokenSource::File(None)),
+        (
+            ";TokenFile= /var/run/secrets/azure/tokens/azure-identity-token ",
+            FederatedTokenSource::File(Some(
+                "/var/run/secrets/azure/tokens/azure-identity-token".into(),
+            )),
+        ),
+        (
+            ";TokenFilePath=/t",
+            FederatedTokenSource::File(Some("/t".into())),
+        ),
+        (
+            ";FederatedTokenFile=/t",
+            FederatedTokenSource::File(Some("/t".into())),
+        ),
+        (
+            ";FederatedToken=githubactions",
+            FederatedTokenSource::GitHubActions,
+        ),
+    ];
+    for (extra, source) in cases {
+        let s = ok(&format!("{WI};ClientId={APP};TenantId=t{extra}"));
+        assert_eq!(
+            s.credential,
+            Credential::WorkloadIdentity(source),
+            "{extra}"
+        );
+        assert_eq!(
+            (s.client_id.as_str(), s.tenant_id.as_deref()),
+            (APP, Some("t"))
+        );
+    }
+    // ClientId and TenantId may come from the environment at connect.
+    let s = ok(WI);
+    assert_eq!((s.client_id.as_str(), s.tenant_id.as_deref()), ("", None));
+}
+
+#[test]
+fn a_workload_identity_refuses_two_sources_and_unknown_ones_without_echoing() {
+    let m = err(&format!("{WI};TokenFile=/t;FederatedToken=GitHubActions"));
+    assert!(m.contains("not both"), "{m}");
+    let m = err(&format!("{WI};FederatedToken={SECRET}"));
+    assert!(m.contains("GitHubActions") && !m.contains(SECRET), "{m}");
+}
+
+#[test]
+fn structured_settings_take_the_new_credentials_without_a_client_id() {
+    let mut fields = ok(&format!("{MI};ObjectId=o"));
+    fields.client_id = String::new();
+    assert!(fields.validate().is_ok());
+    let mut blank = ok(MI);
+    blank.credential = Credential::ManagedIdentity(ManagedIdentityId::ClientId("  ".into()));
+    assert!(
+        matches!(blank.validate(), Err(Error::InvalidSettings(m)) if m.contains("ClientId is empty"))
+    );
+    let mut file = ok(WI);
+    file.credential = Credential::WorkloadIdentity(FederatedTokenSource::File(Some(" ".into())));
+    assert!(
+        matches!(file.validate(), Err(Error::InvalidSettings(m)) if m.contains("TokenFile is empty"))
     );
 }

@@ -35,6 +35,13 @@ pub enum HostError {
     /// A required environment variable is missing (named, never its value).
     #[error("{0}")]
     Environment(String),
+    /// Not one of the platform identity variables the component may be
+    /// given (`identity::VARIABLES`); the name is shown, never a value.
+    #[error("{0} is not a platform identity variable the component reads")]
+    IdentityVariable(String),
+    /// A plain-http endpoint the network was told to allow is no http URL.
+    #[error("not a plain http URL with a host: {0}")]
+    PlainHttpEndpoint(String),
     /// Extra trusted roots (`--cacert`) could not be used.
     #[error("{0}")]
     Roots(String),

@@ -23,6 +23,9 @@
 //! - `network`: [`Network`], the real upstream (keep-alive TLS pool).
 //! - `proxy`: [`ProxyConfig`], the proxies the environment names
 //!   (`HTTPS_PROXY`, `NO_PROXY`, …), and the `CONNECT` handshake.
+//! - `identity`: [`IdentityEnvironment`], the platform variables a managed
+//!   or workload identity reads, and the token file's directory, passed
+//!   to the instances that hold the credential.
 //! - `serve`: serves the gateway component over HTTP, reusing instances.
 //! - `error`: [`HostError`], why the host could not set something up.
 //! - `builders`: defaults and builders for the WIT records
@@ -68,6 +71,7 @@ pub mod core_types;
 pub mod decode;
 pub mod engine;
 pub mod error;
+pub mod identity;
 mod instance_pool;
 pub mod limits;
 pub mod network;
@@ -84,6 +88,7 @@ pub mod upstream;
 
 pub use decode::{Error, JsonError};
 pub use error::HostError;
+pub use identity::IdentityEnvironment;
 pub use limits::Limits;
 pub use network::{ConnectTo, Network};
 pub use pool::{Dataverse, DataverseConfig, PoolStats};

@@ -79,6 +79,10 @@ impl std::str::FromStr for ConnectTo {
 /// The network upstream.
 pub struct Network {
     connect_to: Vec<ConnectTo>,
+    /// Plain-http URLs (scheme, authority, path; no query) the guest may
+    /// reach beyond loopback: IMDS's token endpoint, and what
+    /// [`Network::with_plain_http_endpoint`] adds.
+    plain_http: Vec<String>,
     proxy: ProxyConfig,
     tls: TlsConnector,
     idle: Mutex<HashMap<Destination, Vec<(Sender, Instant)>>>,
@@ -149,6 +153,7 @@ impl Network {
             .with_no_client_auth();
         Ok(Network {
             connect_to,
+            plain_http: vec![IMDS_TOKEN_URL.to_string()],
             proxy: ProxyConfig::default(),
             tls: TlsConnector::from(Arc::new(config)),
             idle: Mutex::new(HashMap::new()),
@@ -167,6 +172,25 @@ impl Network {
     pub fn with_proxy(mut self, proxy: ProxyConfig) -> Network {
         self.proxy = proxy;
         self
+    }
+
+    /// Lets the guest reach `url` (its path exactly, any query) over plain
+    /// http: App Service's `IDENTITY_ENDPOINT` when the platform made it
+    /// http on an address that is not loopback (a Linux container's host,
+    /// `http://172.16.…:8081/msi/token`). IMDS's token endpoint
+    /// (`http://169.254.169.254/metadata/identity/oauth2/token`) is allowed
+    /// from the start; every other plain-http URL off loopback is refused.
+    /// These requests never go through a proxy (the endpoints are local to
+    /// the machine), but `--connect-to` rules apply to them.
+    pub fn with_plain_http_endpoint(mut self, url: &str) -> Result<Network, HostError> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|_| HostError::PlainHttpEndpoint(url.to_string()))?;
+        if uri.scheme() != Some(&http::uri::Scheme::HTTP) || uri.host().is_none() {
+            return Err(HostError::PlainHttpEndpoint(url.to_string()));
+        }
+        self.plain_http.push(endpoint_of(&uri));
+        Ok(self)
     }
 
     /// The proxies this network sends through.
@@ -205,8 +229,17 @@ impl Network {
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let uri = request.uri().clone();
         if uri.scheme() == Some(&http::uri::Scheme::HTTP) {
+            if self.plain_http.contains(&endpoint_of(&uri)) {
+                let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
+                let (to_host, to_port) = self.destination(host, uri.port_u16().unwrap_or(80));
+                // Off Azure nothing answers at IMDS's address, and a SYN to
+                // it may wait minutes: bound the connect even when the guest
+                // set no timeout.
+                let connect = options.connect_timeout.or(Some(IDENTITY_CONNECT_TIMEOUT));
+                return send_plain(request, Some((to_host, to_port)), None, connect).await;
+            }
             let proxy = self.proxy.proxy_for(&uri).filter(|p| p.is_loopback());
-            return send_plain_loopback(request, proxy).await;
+            return send_plain(request, None, proxy, options.connect_timeout).await;
         }
         if uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return Err(HttpError::HttpProtocolError);
@@ -571,35 +604,63 @@ impl Upstream for Network {
 /// machine's own loopback. Through a proxy the request goes in absolute form
 /// (`GET http://127.0.0.1:8080/path`), as HTTP proxies expect plain http,
 /// rather than in a CONNECT tunnel, which many proxies allow to port 443 only.
-async fn send_plain_loopback(
+/// `http://host[:port]/path`, lower-case host, no query: what a plain-http
+/// endpoint is matched by.
+fn endpoint_of(uri: &http::Uri) -> String {
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let port = uri.port_u16().map_or(String::new(), |p| format!(":{p}"));
+    format!("http://{host}{port}{}", uri.path())
+}
+
+/// The connect timeout of a plain-http identity endpoint when the guest set none.
+const IDENTITY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// IMDS's token endpoint, the one plain-http URL every network allows.
+const IMDS_TOKEN_URL: &str = dataverse_wasm::auth::managed_identity::IMDS_TOKEN_URL;
+
+/// Plain http: to an allowed identity endpoint (`target`: where its
+/// `--connect-to` rule sends it; never through a proxy), or else only to
+/// loopback, through a loopback proxy when one applies.
+async fn send_plain(
     request: http::Request<Bytes>,
+    target: Option<(String, u16)>,
     proxy: Option<&Proxy>,
+    connect_timeout: Option<Duration>,
 ) -> Result<http::Response<WasiBody>, HttpError> {
     let uri = request.uri().clone();
     let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
-        return Err(HttpError::HttpRequestDenied);
-    }
-    let port = uri.port_u16().unwrap_or(80);
-    let target = if host == "localhost" {
-        "127.0.0.1"
-    } else {
-        host
+    let (target, port) = match target {
+        Some(target) => target,
+        None => {
+            let loopback = host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(HttpError::HttpRequestDenied);
+            }
+            let target = if host == "localhost" {
+                "127.0.0.1"
+            } else {
+                host
+            };
+            (target.to_string(), uri.port_u16().unwrap_or(80))
+        }
     };
     let target = target.trim_start_matches('[').trim_end_matches(']');
     let tcp = match proxy {
         Some(proxy) => connect_tcp(proxy.host(), proxy.port())
             .await
             .map_err(|e| proxy_unreachable(e, proxy))?,
-        None => TcpStream::connect((target, port))
-            .await
-            .map_err(|_| HttpError::ConnectionRefused)?,
+        None => with_timeout(
+            connect_timeout,
+            TcpStream::connect((target, port)),
+            HttpError::ConnectionTimeout,
+        )
+        .await?
+        .map_err(|_| HttpError::ConnectionRefused)?,
     };
     let _ = tcp.set_nodelay(true);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;

@@ -11,6 +11,7 @@ use wasmtime::{Engine, Store};
 use crate::bindings::{Client, ClientPre};
 use crate::engine::{load_cached, new_engine};
 use crate::error::HostError;
+use crate::identity::IdentityEnvironment;
 use crate::limits::Limits;
 use crate::session::{AuthProtocol, CallError, ClientOptions, Session, SettingsSummary};
 use crate::state::HostState;
@@ -22,6 +23,9 @@ pub struct Runtime {
     pub(crate) pre: ClientPre<HostState>,
     pub(crate) limits: Limits,
     pub(crate) exchange_log: Option<ExchangeLog>,
+    /// Given to the instances that hold a credential (`connect`,
+    /// `auth_protocol`), never to token-fed workers.
+    pub(crate) identity: Option<IdentityEnvironment>,
 }
 
 impl Runtime {
@@ -80,12 +84,21 @@ impl Runtime {
             pre,
             limits,
             exchange_log: None,
+            identity: None,
         })
     }
 
     /// Reports every HTTP exchange of every instance to `log` (the CLI's `-v`).
     pub fn with_exchange_log(mut self, log: ExchangeLog) -> Runtime {
         self.exchange_log = Some(log);
+        self
+    }
+
+    /// Gives the instances that hold a credential the platform's identity
+    /// variables and token directories (`AuthType=ManagedIdentity`,
+    /// `AuthType=WorkloadIdentity`); see [`IdentityEnvironment`].
+    pub fn with_identity(mut self, identity: IdentityEnvironment) -> Runtime {
+        self.identity = Some(identity);
         self
     }
 
@@ -114,14 +127,24 @@ impl Runtime {
         (imports, exports)
     }
 
-    /// A fresh instance in its own store: memory limit and call deadline armed.
+    /// A fresh instance in its own store: memory limit and call deadline
+    /// armed; `credential`: it will hold one, so it gets the identity
+    /// environment.
     async fn instantiate(
         &self,
         upstream: Arc<dyn Upstream>,
         certificate_store: Option<&Path>,
+        credential: bool,
     ) -> Result<(Store<HostState>, Client), CallError> {
         let hooks = OutgoingHooks::new(upstream, self.exchange_log.clone());
-        let state = HostState::new(hooks, certificate_store, &[], self.limits.max_memory_bytes)?;
+        let identity = self.identity.as_ref().filter(|_| credential);
+        let state = HostState::new(
+            hooks,
+            certificate_store,
+            &[],
+            identity,
+            self.limits.max_memory_bytes,
+        )?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(self.deadline_ticks());
@@ -150,7 +173,7 @@ impl Runtime {
         connection_string: &str,
         options: ClientOptions,
     ) -> Result<Session, CallError> {
-        let (mut store, bindings) = self.instantiate(upstream, certificate_store).await?;
+        let (mut store, bindings) = self.instantiate(upstream, certificate_store, true).await?;
         let settings = bindings
             .dataverse_client_connection()
             .call_parse(&mut store, connection_string)
@@ -175,7 +198,7 @@ impl Runtime {
         expires_at: u64,
         options: ClientOptions,
     ) -> Result<Session, CallError> {
-        let (mut store, bindings) = self.instantiate(upstream, None).await?;
+        let (mut store, bindings) = self.instantiate(upstream, None, false).await?;
         let client = bindings
             .dataverse_client_web_api()
             .client()
@@ -187,7 +210,7 @@ impl Runtime {
     /// Creates one instance and drops it: what every fresh instance costs
     /// the host (benchmarks, warm-up).
     pub async fn instantiate_and_drop(&self) -> Result<(), CallError> {
-        self.instantiate(Arc::new(Unreachable), None).await?;
+        self.instantiate(Arc::new(Unreachable), None, false).await?;
         Ok(())
     }
 
@@ -197,7 +220,7 @@ impl Runtime {
         &self,
         connection_string: &str,
     ) -> Result<SettingsSummary, CallError> {
-        let (mut store, bindings) = self.instantiate(Arc::new(Unreachable), None).await?;
+        let (mut store, bindings) = self.instantiate(Arc::new(Unreachable), None, false).await?;
         let connection = bindings.dataverse_client_connection();
         let settings = connection
             .call_parse(&mut store, connection_string)
@@ -218,7 +241,7 @@ impl Runtime {
         certificate_store: Option<&Path>,
     ) -> Result<AuthProtocol, CallError> {
         let (mut store, bindings) = self
-            .instantiate(Arc::new(Unreachable), certificate_store)
+            .instantiate(Arc::new(Unreachable), certificate_store, true)
             .await?;
         let settings = bindings
             .dataverse_client_connection()

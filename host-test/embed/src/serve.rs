@@ -303,7 +303,7 @@ async fn run(
 async fn instantiate(shared: &Shared) -> wasmtime::Result<Warm> {
     let hooks = OutgoingHooks::new(shared.upstream.clone(), None);
     let env = shared.env.pairs();
-    let state = HostState::new(hooks, None, &env, LIMITS.max_memory_bytes)?;
+    let state = HostState::new(hooks, None, &env, None, LIMITS.max_memory_bytes)?;
     let mut store = Store::new(shared.pre.engine(), state);
     store.limiter(|state| &mut state.memory);
     store.set_epoch_deadline(LIMITS.deadline_ticks());

@@ -10,7 +10,7 @@ use wasmtime::component::ResourceAny;
 use crate::state::{HostState, MemoryLimitExceeded};
 
 pub use crate::bindings::exports::dataverse::client::auth::{AuthorityInfo, HttpRequest, Token};
-pub use crate::bindings::exports::dataverse::client::connection::SettingsSummary;
+pub use crate::bindings::exports::dataverse::client::connection::{AuthType, SettingsSummary};
 pub use crate::bindings::exports::dataverse::client::types::{
     AssertionAlgorithm, AuthFailure, CallInfo, ClientOptions, Error as DataverseError, ErrorKind,
     Method, ServiceFailure, Throttling,

@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::identity::IdentityEnvironment;
 use crate::upstream::OutgoingHooks;
 
 /// Where the guest finds the certificate store the host maps in.
@@ -24,12 +25,15 @@ pub struct HostState {
 impl HostState {
     /// `certificate_store`: a host directory the guest may read (read-only)
     /// at [`CERTIFICATE_STORE_GUEST_PATH`]; `env`: the guest's environment
-    /// (the gateway's configuration). Nothing else of the host's filesystem,
+    /// (the gateway's configuration); `identity`: the platform's identity
+    /// variables and the federated token directories, each mapped
+    /// read-only at its own path. Nothing else of the host's filesystem,
     /// environment or arguments is visible.
     pub(crate) fn new(
         hooks: OutgoingHooks,
         certificate_store: Option<&Path>,
         env: &[(&str, &str)],
+        identity: Option<&IdentityEnvironment>,
         memory_limit: usize,
     ) -> wasmtime::Result<HostState> {
         let mut wasi = WasiCtx::builder();
@@ -38,6 +42,15 @@ impl HostState {
         }
         if let Some(dir) = certificate_store {
             wasi.preopened_dir(dir, CERTIFICATE_STORE_GUEST_PATH, FsPerms::ReadOnly)?;
+        }
+        if let Some(identity) = identity {
+            for (name, value) in identity.pairs() {
+                wasi.env(name, value);
+            }
+            for dir in identity.token_directories() {
+                let guest = dir.to_string_lossy();
+                wasi.preopened_dir(dir, &guest, FsPerms::ReadOnly)?;
+            }
         }
         Ok(HostState {
             wasi: wasi.build(),

@@ -25,11 +25,19 @@
 //! The Entra side takes client secrets and certificate credentials (signed
 //! client assertions, checked by a verifier of its own in `assertion`: see
 //! its docs for every rule and error code); [`certs`] makes test certificates.
+//!
+//! Without secrets (issue 14): the managed identity endpoints (`identity`:
+//! IMDS at `169.254.169.254`, App Service at [`FakeConfig::identity_endpoint`]),
+//! OIDC issuers with their own keys and JWKS and GitHub's OIDC token endpoint
+//! (`oidc`), and federated credentials on apps, checked at the token
+//! endpoint (`entra::federation`).
 
 mod dataverse;
 mod entra;
 mod faults;
+mod identity;
 mod ids;
+pub mod oidc;
 mod percent;
 pub mod proxy;
 mod serve;
@@ -37,7 +45,10 @@ mod serve;
 pub use dataverse::paging_bugs::PagingBug;
 pub use entra::assertion::{CLOCK_SKEW_SECS, MAX_LIFETIME_SECS, VerifiedAssertion};
 pub use entra::certs::{self, TestCertificate, demo_certificate};
+pub use entra::federation::{FederatedCredential, VerifiedFederation};
 pub use faults::{Delivery, Fault, GeneratedBody};
+pub use identity::{FakeManagedIdentity, IMDS_HOST};
+pub use oidc::{FakeOidcIssuer, TokenClaims};
 pub use serve::plain::{HttpFakeServer, loopback_config, serve_http};
 pub use serve::tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
 
@@ -82,6 +93,39 @@ pub const IMPERSONATED_OBJECT_ID: &str = "e39c5d16-675b-48d1-8e67-667427e9c084";
 /// The `systemuserid` of that user: WhoAmI's `UserId` under impersonation.
 pub const IMPERSONATED_USER_ID: &str = "75df116d-d9da-4711-a94b-000d3a34ed47";
 
+/// The system-assigned managed identity of the fake's Azure resource (its
+/// client id; it has an Application User).
+pub const MI_CLIENT_ID: &str = "b1f7e3c2-6a4d-4e8f-9c21-5d3a7e9f1b40";
+/// The `systemuserid` of [`MI_CLIENT_ID`]'s Application User.
+pub const MI_USER_ID: &str = "2c8e4a6f-1b3d-4f5a-9e7c-0d2b4f6a8c13";
+/// A user-assigned managed identity assigned to the resource: client id…
+pub const UAMI_CLIENT_ID: &str = "d4a6c8e0-2f1b-4d3c-8a5e-7b9c1d3e5f72";
+/// …object (principal) id…
+pub const UAMI_OBJECT_ID: &str = "e5b7d9f1-3a2c-4e4d-9b6f-8c0d2e4f6a83";
+/// …and Azure resource id.
+pub const UAMI_RESOURCE_ID: &str = "/subscriptions/1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d/resourceGroups/dataverse/providers/Microsoft.ManagedIdentity/userAssignedIdentities/dataverse-sync";
+/// The `systemuserid` of [`UAMI_CLIENT_ID`]'s Application User.
+pub const UAMI_USER_ID: &str = "3d9f5b7a-2c4e-4a6b-8f0d-1e3a5c7e9b24";
+/// An app registration with federated credentials only (the AKS workload's
+/// service account and the GitHub workflow); it has an Application User.
+pub const WORKLOAD_CLIENT_ID: &str = "7e2a4c6e-8b0d-4f1a-a3c5-9d7f1b3e5a86";
+/// The `systemuserid` of [`WORKLOAD_CLIENT_ID`]'s Application User.
+pub const WORKLOAD_USER_ID: &str = "4eaf6c8b-3d5f-4b7c-9a1e-2f4b6d8f0c35";
+/// The App Service identity endpoint (`IDENTITY_ENDPOINT`) the fake serves.
+pub const IDENTITY_ENDPOINT_URL: &str = "http://127.0.0.1:41741/msi/token/";
+/// The fake platform's `IDENTITY_HEADER` (a secret).
+pub const IDENTITY_HEADER_VALUE: &str = "9C4E2A61F0B84D7E8A3C5B1D0E2F4A6C";
+
+/// A secret of the fake's configuration: `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(pub String);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// A connection string for the demo app, in ServiceClient syntax.
 pub fn demo_connection_string() -> String {
     format!(
@@ -118,6 +162,26 @@ pub struct FakeApp {
     /// Entity sets its security role may not read: a GET on them gets 403
     /// `0x80040220` "…is missing prvRead… privilege…", as Dataverse says it.
     pub denied_reads: Vec<String>,
+    /// Federated credentials: a client assertion another issuer signed is
+    /// accepted when one of them matches (see `entra::federation`).
+    pub federated_credentials: Vec<FederatedCredential>,
+}
+
+impl FakeApp {
+    /// An app with an Application User and no credential yet (a managed
+    /// identity's service principal, or an app to add credentials to).
+    pub fn with_user(client_id: &str, user_id: &str) -> FakeApp {
+        FakeApp {
+            client_id: client_id.into(),
+            secret: String::new(),
+            application_user: true,
+            user_id: user_id.into(),
+            certificates: Vec::new(),
+            secret_expired: false,
+            denied_reads: Vec::new(),
+            federated_credentials: Vec::new(),
+        }
+    }
 }
 
 impl fmt::Debug for FakeApp {
@@ -137,6 +201,7 @@ impl fmt::Debug for FakeApp {
             )
             .field("secret_expired", &self.secret_expired)
             .field("denied_reads", &self.denied_reads)
+            .field("federated_credentials", &self.federated_credentials)
             .finish()
     }
 }
@@ -170,6 +235,21 @@ pub struct FakeConfig {
     pub account_count: usize,
     /// `expires_in` of issued tokens; they really expire after this long.
     pub token_lifetime_secs: u64,
+    /// The managed identities of the fake Azure resource (IMDS, App Service).
+    pub managed_identities: Vec<FakeManagedIdentity>,
+    /// App Service's `IDENTITY_ENDPOINT`: requests to its host go to the
+    /// App Service identity endpoint.
+    pub identity_endpoint: String,
+    /// App Service's `IDENTITY_HEADER`.
+    pub identity_header: Redacted,
+    /// The OIDC issuers the fake signs for (and whose JWKS it serves).
+    pub oidc_issuers: Vec<FakeOidcIssuer>,
+    /// Where GitHub's OIDC token endpoint answers.
+    pub github_oidc_host: String,
+    /// The job's `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
+    pub github_request_token: Redacted,
+    /// The `sub` of the GitHub tokens the fake issues.
+    pub github_subject: String,
 }
 
 impl Default for FakeConfig {
@@ -191,6 +271,7 @@ impl Default for FakeConfig {
                     certificates: Vec::new(),
                     secret_expired: false,
                     denied_reads: Vec::new(),
+                    federated_credentials: Vec::new(),
                 },
                 FakeApp {
                     client_id: NO_USER_CLIENT_ID.into(),
@@ -200,15 +281,30 @@ impl Default for FakeConfig {
                     certificates: Vec::new(),
                     secret_expired: false,
                     denied_reads: Vec::new(),
+                    federated_credentials: Vec::new(),
                 },
                 FakeApp {
-                    client_id: CERT_CLIENT_ID.into(),
-                    secret: String::new(),
-                    application_user: true,
-                    user_id: CERT_USER_ID.into(),
                     certificates: vec![demo_certificate().der.clone()],
-                    secret_expired: false,
-                    denied_reads: Vec::new(),
+                    ..FakeApp::with_user(CERT_CLIENT_ID, CERT_USER_ID)
+                },
+                FakeApp::with_user(MI_CLIENT_ID, MI_USER_ID),
+                FakeApp::with_user(UAMI_CLIENT_ID, UAMI_USER_ID),
+                FakeApp {
+                    federated_credentials: vec![
+                        FederatedCredential {
+                            name: "aks-dataverse-sync".into(),
+                            issuer: oidc::AKS_ISSUER.into(),
+                            subject: oidc::AKS_SUBJECT.into(),
+                            audiences: vec![oidc::TOKEN_EXCHANGE_AUDIENCE.into()],
+                        },
+                        FederatedCredential {
+                            name: "github-main".into(),
+                            issuer: oidc::GITHUB_ISSUER.into(),
+                            subject: oidc::GITHUB_SUBJECT.into(),
+                            audiences: vec![oidc::TOKEN_EXCHANGE_AUDIENCE.into()],
+                        },
+                    ],
+                    ..FakeApp::with_user(WORKLOAD_CLIENT_ID, WORKLOAD_USER_ID)
                 },
             ],
             users: vec![FakeUser {
@@ -217,6 +313,26 @@ impl Default for FakeConfig {
             }],
             account_count: 25,
             token_lifetime_secs: 3599,
+            managed_identities: vec![
+                FakeManagedIdentity {
+                    client_id: MI_CLIENT_ID.into(),
+                    object_id: ids::stable_guid("system-assigned"),
+                    resource_id: String::new(),
+                    system_assigned: true,
+                },
+                FakeManagedIdentity {
+                    client_id: UAMI_CLIENT_ID.into(),
+                    object_id: UAMI_OBJECT_ID.into(),
+                    resource_id: UAMI_RESOURCE_ID.into(),
+                    system_assigned: false,
+                },
+            ],
+            identity_endpoint: IDENTITY_ENDPOINT_URL.into(),
+            identity_header: Redacted(IDENTITY_HEADER_VALUE.into()),
+            oidc_issuers: oidc::default_issuers(),
+            github_oidc_host: oidc::GITHUB_OIDC_HOST.into(),
+            github_request_token: Redacted(oidc::GITHUB_REQUEST_TOKEN.into()),
+            github_subject: oidc::GITHUB_SUBJECT.into(),
         }
     }
 }
@@ -287,6 +403,8 @@ pub struct RecordedRequest {
     /// Lower case, without port.
     pub host: String,
     pub path_and_query: String,
+    /// The body as received (`Debug` shows its length only).
+    pub body: Bytes,
     /// The raw `Authorization` header (it holds a live token: `Debug` redacts it).
     pub authorization: Option<String>,
     /// Every request header in order, names lower case; `authorization`'s
@@ -317,12 +435,26 @@ fn redact(authorization: &str) -> String {
 impl fmt::Debug for RecordedRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let authorization = self.authorization.as_deref().map(redact);
+        // The App Service identity header is a secret too.
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let v = if n == "x-identity-header" {
+                    "<redacted>"
+                } else {
+                    v
+                };
+                (n.as_str(), v)
+            })
+            .collect();
         f.debug_struct("RecordedRequest")
             .field("method", &self.method)
             .field("host", &self.host)
             .field("path_and_query", &self.path_and_query)
+            .field("body_bytes", &self.body.len())
             .field("authorization", &authorization)
-            .field("headers", &self.headers)
+            .field("headers", &headers)
             .field("status", &self.status)
             .finish()
     }
@@ -354,6 +486,12 @@ pub(crate) struct State {
     refused_tokens: Option<String>,
     /// The organization-wide row version counter (Dataverse's `versionnumber`).
     version: u64,
+    /// Faults for the managed identity endpoints ([`Fake::inject_identity`]).
+    identity_faults: faults::FaultQueue,
+    /// Every federated assertion the token endpoint accepted, in order.
+    federations: Vec<VerifiedFederation>,
+    /// OIDC tokens GitHub's endpoint issued.
+    github_tokens_issued: u64,
 }
 
 impl State {
@@ -401,6 +539,9 @@ impl Fake {
                 refused_tokens: None,
                 // Above every seeded row's version.
                 version: 2_000_000,
+                identity_faults: faults::FaultQueue::default(),
+                federations: Vec::new(),
+                github_tokens_issued: 0,
             }),
         })
     }
@@ -427,6 +568,19 @@ impl Fake {
             entra::token::handle(&self.config, &mut state, &req)
         } else if host == host_name(&self.config.org_host) {
             dataverse::router::handle(&self.config, &mut state, &req)
+        } else if host == IMDS_HOST {
+            identity::handle(identity::Protocol::Imds, &self.config, &mut state, &req)
+        } else if host == host_name(endpoint_authority(&self.config.identity_endpoint)) {
+            identity::handle(
+                identity::Protocol::AppService,
+                &self.config,
+                &mut state,
+                &req,
+            )
+        } else if host == host_name(&self.config.github_oidc_host) {
+            oidc::github(&self.config, &mut state, &req)
+        } else if let Some(issuer) = oidc::issuer_for(&self.config, &host) {
+            oidc::documents(issuer, &req)
         } else {
             misdirected(&host, &self.config)
         };
@@ -452,6 +606,7 @@ impl Fake {
             method: req.method().to_string(),
             host,
             path_and_query,
+            body: req.body().clone(),
             authorization: req
                 .headers()
                 .get(header::AUTHORIZATION)
@@ -527,6 +682,11 @@ impl Fake {
         self.lock().token_log.clone()
     }
 
+    /// Every federated assertion the token endpoint accepted so far, in order.
+    pub fn federated_assertions(&self) -> Vec<VerifiedFederation> {
+        self.lock().federations.clone()
+    }
+
     /// Every client assertion the verifier accepted so far, in order (also
     /// those whose request then failed on a later check, such as the scope).
     pub fn verified_assertions(&self) -> Vec<VerifiedAssertion> {
@@ -586,6 +746,12 @@ impl Fake {
         // A panicking test thread must not take every later assertion down with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// `http://host:port/path` → `host:port`.
+fn endpoint_authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or("")
 }
 
 /// The request's host, lower case, without port or trailing dot: the absolute

@@ -4,5 +4,6 @@
 pub(crate) mod assertion;
 pub(crate) mod auth_faults;
 pub mod certs;
+pub(crate) mod federation;
 pub(crate) mod token;
 pub(crate) mod x509;

@@ -14,10 +14,11 @@
 //! for an app without one) → 401 AADSTS7000215; right but expired secret →
 //! 401 AADSTS7000222; an assertion without `client_assertion_type` → 400
 //! `invalid_request` AADSTS900144; with another type → 400 `invalid_request`
-//! AADSTS90011; assertion failures → see `assertion`.
+//! AADSTS90011; assertion failures → see `assertion`, or `federation` for an
+//! assertion another issuer signed (workload identity federation).
 
 use super::assertion::{self, Expected};
-use super::auth_faults;
+use super::{auth_faults, federation};
 use crate::ids::entra_timestamp;
 use crate::{
     CredentialKind, DEMO_TENANT_DOMAIN, FakeApp, FakeConfig, State, TokenRequestRecord, percent,
@@ -250,6 +251,19 @@ fn issue(
                     ));
                 }
             }
+            if federation::is_federated(jwt, &app.client_id) {
+                let verified =
+                    federation::verify(jwt, app, &config.oidc_issuers, SystemTime::now()).map_err(
+                        |r| EntraError {
+                            status: r.status,
+                            error: r.error,
+                            code: r.code,
+                            message: r.message,
+                        },
+                    )?;
+                state.federations.push(verified);
+                return finish(config, state, tenant, app, required("scope")?);
+            }
             let audiences = [tenant, config.tenant_id.as_str()]
                 .map(|t| format!("{}/{t}/oauth2/v2.0/token", config.login_origin()));
             let expected = Expected {
@@ -284,7 +298,17 @@ fn issue(
         }
     }
 
-    let scope = required("scope")?;
+    finish(config, state, tenant, app, required("scope")?)
+}
+
+/// The scope check and the token, once the app has proved who it is.
+fn finish(
+    config: &FakeConfig,
+    state: &mut State,
+    tenant: &str,
+    app: &FakeApp,
+    scope: &str,
+) -> Result<serde_json::Value, EntraError> {
     let Some(resource) = scope.strip_suffix("/.default") else {
         return Err(bad_request(
             "invalid_scope",
