@@ -17,7 +17,8 @@ use cli::{Cli, Global};
 pub use dataverse_cli::{Failure, exit, output};
 use dataverse_host::authority_cache::{self, AuthorityCache};
 use dataverse_host::session::{AssertionAlgorithm, ClientOptions};
-use dataverse_host::{CallError, Network, Runtime, Session};
+use dataverse_host::{CallError, IdentityEnvironment, Network, Runtime, Session};
+use dataverse_wasm::settings::Credential;
 
 pub use backend::failed;
 
@@ -49,7 +50,10 @@ fn load_runtime(global: &Global) -> Result<Runtime, Failure> {
             dataverse_host::Limits::default(),
         ),
     }
-    .map_err(Failure::host)?;
+    .map_err(Failure::host)?
+    // AuthType=ManagedIdentity / WorkloadIdentity: the platform's identity
+    // variables (only those) and the federated token file's directory.
+    .with_identity(IdentityEnvironment::from_env());
     // -v: one line per HTTP exchange. An `Exchange` holds no header and no
     // body, so no token or secret can reach the terminal this way.
     if global.options.verbose {
@@ -76,9 +80,17 @@ pub fn network(global: &Global) -> Result<Network, Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let proxy = dataverse_host::ProxyConfig::from_env(|name| std::env::var(name).ok())
         .map_err(|e| Failure::usage(format!("{e:#}")))?;
-    Network::new(connect_to, cacert.as_deref())
+    let network = Network::new(connect_to, cacert.as_deref())
         .map(|network| network.with_proxy(proxy))
-        .map_err(|e| Failure::usage(format!("{e:#}")))
+        .map_err(|e| Failure::usage(format!("{e:#}")))?;
+    // App Service's IDENTITY_ENDPOINT is plain http off loopback in Linux
+    // containers (http://172.16.…:8081): allowed because the platform said so.
+    match IdentityEnvironment::from_env().plain_http_endpoint() {
+        Some(endpoint) => network
+            .with_plain_http_endpoint(endpoint)
+            .map_err(|e| Failure::usage(format!("IDENTITY_ENDPOINT: {e:#}"))),
+        None => Ok(network),
+    }
 }
 
 /// The connection string from wherever the user keeps it (see
@@ -110,10 +122,18 @@ pub async fn connect(global: &Global) -> Result<Session, Failure> {
             .connect_with(network.clone(), store, connection, client_options(global))
             .await
     };
-    // Only a string that leaves the tenant to discovery uses the cache.
+    // Only a secret or certificate string that leaves the tenant to
+    // discovery uses the cache (an identity endpoint knows its tenant, and
+    // managed identity refuses an Authority).
     let org = dataverse_wasm::settings::parse(&connection)
         .ok()
         .filter(|s| s.authority.is_none() && s.tenant_id.is_none())
+        .filter(|s| {
+            matches!(
+                s.credential,
+                Credential::ClientSecret(_) | Credential::Certificate { .. }
+            )
+        })
         .map(|s| s.org_url);
     let (Some(org), true) = (org, global.authority_cache()) else {
         return connect(&connection).await.map_err(failed);
