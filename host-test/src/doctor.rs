@@ -77,6 +77,7 @@ impl Outcome {
 
 /// A broken link: what is wrong (as the component's typed error, so the
 /// exit code and `--json`'s `kind` are those of the other commands) and the fix.
+#[derive(Debug)]
 struct Broken {
     /// Boxed: it is large, and every link returns `Result<_, Broken>`.
     error: Box<DataverseError>,
@@ -253,6 +254,24 @@ async fn walk(
         Some((name, port)) => (name.to_string(), port.parse().unwrap_or(443)),
         None => (host.clone(), 443),
     };
+    // Secretless credentials: what the platform must provide, checked
+    // before anything is sent.
+    if matches!(
+        settings.credential,
+        Credential::ManagedIdentity(_) | Credential::WorkloadIdentity(_)
+    ) && report
+        .step("identity", async || {
+            identity_check(
+                &settings.credential,
+                |name| std::env::var(name).ok(),
+                unix_now(),
+            )
+        })
+        .await
+        .is_none()
+    {
+        return;
+    }
     let (to_host, to_port) = network.destination(&name, port);
     report
         .step("dns", async || resolve(&name, &to_host, to_port).await)
@@ -378,6 +397,93 @@ async fn walk(
             Ok(((), headroom(headers.as_deref())))
         })
         .await;
+}
+
+/// What a secretless credential needs from its platform, checked here:
+/// App Service's two variables together; a federated token file that is
+/// readable, a JWT, and not expired (the kubelet rotates it; a stale one is
+/// AADSTS700024); GitHub's two variables (the job's `id-token: write`).
+fn identity_check(
+    credential: &Credential,
+    var: impl Fn(&str) -> Option<String>,
+    now: u64,
+) -> Result<((), String), Broken> {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    let settings_error =
+        |message: String, fix: &str| broken(ErrorKind::InvalidSettings(message), fix);
+    match credential {
+        Credential::ManagedIdentity(_) => {
+            match (var("IDENTITY_ENDPOINT"), var("IDENTITY_HEADER")) {
+                (Some(endpoint), Some(_)) => {
+                    Ok(((), format!("App Service identity endpoint {endpoint}")))
+                }
+                (Some(_), None) => Err(settings_error(
+                    "IDENTITY_ENDPOINT is set without IDENTITY_HEADER".into(),
+                    "App Service sets both when the identity is on: check Identity in the portal, or unset IDENTITY_ENDPOINT to use IMDS",
+                )),
+                (None, _) => Ok((
+                    (),
+                    "IMDS (http://169.254.169.254), no App Service variables".into(),
+                )),
+            }
+        }
+        Credential::WorkloadIdentity(settings::FederatedTokenSource::GitHubActions) => {
+            match (var("ACTIONS_ID_TOKEN_REQUEST_URL"), var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")) {
+                (Some(_), Some(_)) => Ok(((), "GitHub Actions OIDC token endpoint".into())),
+                _ => Err(settings_error(
+                    "ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not both set".into(),
+                    "give the job `permissions: id-token: write` (GitHub sets the two variables only then)",
+                )),
+            }
+        }
+        Credential::WorkloadIdentity(settings::FederatedTokenSource::File(path)) => {
+            let Some(path) = path.clone().or_else(|| var("AZURE_FEDERATED_TOKEN_FILE")) else {
+                return Err(settings_error(
+                    "no token file: neither TokenFile= nor AZURE_FEDERATED_TOKEN_FILE".into(),
+                    "on AKS, label the pod azure.workload.identity/use: \"true\" and annotate its service account with azure.workload.identity/client-id",
+                ));
+            };
+            let token = std::fs::read_to_string(&path).map_err(|e| {
+                settings_error(
+                    format!("the token file {path}: {e}"),
+                    "check the projected service account token volume is mounted",
+                )
+            })?;
+            let exp = token
+                .trim()
+                .split('.')
+                .nth(1)
+                .and_then(|payload| {
+                    use base64::Engine;
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()
+                })
+                .and_then(|json| serde_json::from_slice::<Value>(&json).ok())
+                .and_then(|claims| claims["exp"].as_u64())
+                .ok_or_else(|| {
+                    settings_error(
+                        format!("the token file {path} does not hold a JWT with an exp claim"),
+                        "point TokenFile / AZURE_FEDERATED_TOKEN_FILE at the projected service account token",
+                    )
+                })?;
+            if exp <= now {
+                return Err(settings_error(
+                    format!(
+                        "the token in {path} expired {} ago",
+                        output::duration(now - exp)
+                    ),
+                    "the platform rotates the file: check the token volume's expirationSeconds and that the kubelet can write it",
+                ));
+            }
+            Ok((
+                (),
+                format!(
+                    "token file {path}, expires in {}",
+                    output::duration(exp - now)
+                ),
+            ))
+        }
+        _ => Ok(((), String::new())),
+    }
 }
 
 fn check_settings(connection: &str) -> Result<(Settings, String), Broken> {
@@ -735,6 +841,68 @@ fn print(global: &Global, report: &Report) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dataverse_wasm::settings::{FederatedTokenSource, ManagedIdentityId};
+
+    fn jwt_expiring_at(exp: u64) -> String {
+        use base64::Engine;
+        let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        format!(
+            "{}.{}.c2ln",
+            part(r#"{"alg":"RS256"}"#),
+            part(&format!(
+                r#"{{"exp":{exp},"sub":"system:serviceaccount:a:b"}}"#
+            ))
+        )
+    }
+
+    #[test]
+    fn the_identity_step_names_what_the_platform_left_out() {
+        let now = 1_800_000_000;
+        let mi = Credential::ManagedIdentity(ManagedIdentityId::SystemAssigned);
+        let none = |_: &str| None;
+        let endpoint_only =
+            |name: &str| (name == "IDENTITY_ENDPOINT").then(|| "http://x".to_string());
+        assert!(identity_check(&mi, none, now).unwrap().1.contains("IMDS"));
+        let broken = identity_check(&mi, endpoint_only, now).unwrap_err();
+        assert!(
+            matches!(&broken.error.kind, ErrorKind::InvalidSettings(m) if m.contains("IDENTITY_HEADER"))
+        );
+
+        let github = Credential::WorkloadIdentity(FederatedTokenSource::GitHubActions);
+        assert!(
+            identity_check(&github, none, now)
+                .unwrap_err()
+                .fix
+                .contains("id-token: write")
+        );
+
+        let dir = std::env::temp_dir().join(format!("doctor-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        let path = file.to_str().unwrap().to_string();
+        let from_file =
+            Credential::WorkloadIdentity(FederatedTokenSource::File(Some(path.clone())));
+        std::fs::write(&file, jwt_expiring_at(now + 3000)).unwrap();
+        assert!(
+            identity_check(&from_file, none, now)
+                .unwrap()
+                .1
+                .contains("expires in 50 min")
+        );
+        std::fs::write(&file, jwt_expiring_at(now - 120)).unwrap();
+        let expired = identity_check(&from_file, none, now).unwrap_err();
+        assert!(format!("{:?}", expired.error.kind).contains("expired 2 min 0 s ago"));
+        std::fs::write(&file, "not a jwt").unwrap();
+        assert!(identity_check(&from_file, none, now).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let missing = Credential::WorkloadIdentity(FederatedTokenSource::File(None));
+        assert!(
+            identity_check(&missing, none, now)
+                .unwrap_err()
+                .fix
+                .contains("azure.workload.identity")
+        );
+    }
 
     #[test]
     fn a_date_header_years_off_is_a_clock_skew() {
