@@ -55,6 +55,31 @@ enum Runner {
     Jco,
 }
 
+/// Runs the command component under `wasmtime run` with `args`, passing
+/// `env` by name too and preopening `dirs`.
+async fn run_with_env(
+    connection: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    dirs: &[String],
+) -> Output {
+    let mut command = Command::new(wasmtime_binary());
+    command.args(["run", "-S", "http", "--env", "DATAVERSE_CONNECTION"]);
+    for (name, value) in env {
+        command.args(["--env", name]).env(name, value);
+    }
+    for dir in dirs {
+        command.args(["--dir", dir]);
+    }
+    command
+        .arg(dataverse_artifacts::COMMAND_PATH)
+        .args(args)
+        .env("DATAVERSE_CONNECTION", connection);
+    tokio::task::spawn_blocking(move || command.output().expect("the runner starts"))
+        .await
+        .expect("the runner's thread")
+}
+
 /// Runs the command component with `args`, the connection string in
 /// `DATAVERSE_CONNECTION` and `dirs` preopened (`host::guest`), waiting in a
 /// blocking thread so the fake keeps serving.
@@ -277,5 +302,53 @@ async fn a_certificate_store_comes_through_a_preopened_directory() {
         text(&without.stderr).contains("/certificates"),
         "{}",
         text(&without.stderr)
+    );
+}
+
+#[tokio::test]
+async fn aks_workload_identity_from_a_token_file_in_a_preopened_directory() {
+    let server = plain_fake().await;
+    let dir = std::env::temp_dir().join(format!("dataverse-cli-aks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("azure-identity-token");
+    std::fs::write(
+        &file,
+        server
+            .fake
+            .mint_federated_token(&fake::oidc::TokenClaims::aks()),
+    )
+    .unwrap();
+    let connection = format!(
+        "AuthType=WorkloadIdentity;Url=http://{}/;AllowHttpLoopback=true",
+        server.addr
+    );
+    let authority_host = format!("http://localhost:{}/", server.addr.port());
+    let file_path = file.to_str().unwrap().to_string();
+    let mapped = format!("{}::{}", dir.display(), dir.display());
+    let env = [
+        ("AZURE_CLIENT_ID", fake::WORKLOAD_CLIENT_ID),
+        ("AZURE_TENANT_ID", fake::DEMO_TENANT_ID),
+        ("AZURE_FEDERATED_TOKEN_FILE", file_path.as_str()),
+        ("AZURE_AUTHORITY_HOST", authority_host.as_str()),
+    ];
+    let out = run_with_env(&connection, &["whoami", "--json"], &env, &[mapped]).await;
+    let unmapped = run_with_env(&connection, &["whoami"], &env, &[]).await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let who: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(who["UserId"], fake::WORKLOAD_USER_ID);
+    assert_eq!(server.fake.federated_assertions().len(), 1);
+    // The directory not mapped: a settings error naming the file, exit 2,
+    // and no token request.
+    assert_eq!(
+        unmapped.status.code(),
+        Some(2),
+        "{}",
+        text(&unmapped.stderr)
+    );
+    assert!(
+        text(&unmapped.stderr).contains("azure-identity-token"),
+        "{}",
+        text(&unmapped.stderr)
     );
 }
