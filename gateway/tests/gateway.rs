@@ -38,6 +38,7 @@ fn env_for(fake: &HttpFakeServer) -> GatewayEnv {
         connection: fake.connection_string(),
         api_key: API_KEY.into(),
         allow: Some(ALLOW.into()),
+        identity: Default::default(),
     }
 }
 
@@ -547,4 +548,60 @@ fn the_gateway_exports_only_the_incoming_handler() {
         imports.iter().all(|i| i.starts_with("wasi:")),
         "{imports:?}"
     );
+}
+
+/// `host-test serve`'s hosting with App Service's managed identity: no
+/// secret in the gateway's configuration; the platform's two variables reach
+/// the instance, the token comes from the identity endpoint (plain http off
+/// loopback, allowed because the platform names it, reached through a
+/// connect-to rule), once for the warm instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_test_serve_with_app_services_managed_identity() {
+    const ENDPOINT: &str = "http://10.0.0.4:8081/msi/token";
+    let fake = fake::serve_http(|port| {
+        Fake::new(fake::FakeConfig {
+            identity_endpoint: ENDPOINT.into(),
+            ..fake::loopback_config(port)
+        })
+    })
+    .await
+    .expect("the plain-HTTP fake starts");
+    let rule = format!("10.0.0.4:8081:127.0.0.1:{}", fake.addr.port());
+    let network = Network::new(vec![rule.parse().unwrap()], None)
+        .and_then(|n| n.with_plain_http_endpoint(ENDPOINT))
+        .expect("a network upstream");
+    let identity = dataverse_host::IdentityEnvironment::from_lookup(|name| match name {
+        "IDENTITY_ENDPOINT" => Some(ENDPOINT.into()),
+        "IDENTITY_HEADER" => Some(fake::IDENTITY_HEADER_VALUE.into()),
+        _ => None,
+    });
+    let env = GatewayEnv {
+        connection: format!(
+            "AuthType=ManagedIdentity;Url=http://{}/;AllowHttpLoopback=true",
+            fake.addr
+        ),
+        identity,
+        ..env_for(&fake)
+    };
+    let server = gateway::serve(dataverse_artifacts::GATEWAY, env, Arc::new(network), 0)
+        .await
+        .expect("host-test serve starts");
+    for _ in 0..3 {
+        let answer = call(server.addr, "GET", "/whoami", &[("x-api-key", API_KEY)], "").await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(answer.json()["UserId"], fake::MI_USER_ID);
+        assert!(!String::from_utf8_lossy(&answer.body).contains(fake::IDENTITY_HEADER_VALUE));
+    }
+    let requests = fake.fake.requests();
+    let to_endpoint = requests
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/msi/token"))
+        .count();
+    assert_eq!(to_endpoint, 1, "one token for the warm instance");
+    assert_eq!(fake.fake.stats().discovery_requests, 0);
 }

@@ -30,6 +30,7 @@ use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::HostError;
+use crate::identity::IdentityEnvironment;
 use crate::instance_pool::InstancePool;
 use crate::state::HostState;
 use crate::upstream::{OutgoingHooks, Upstream};
@@ -57,6 +58,9 @@ pub struct GatewayEnv {
     pub api_key: String,
     /// `GATEWAY_ALLOW`, if set.
     pub allow: Option<String>,
+    /// The platform's identity variables and token directories, for
+    /// `AuthType=ManagedIdentity` / `WorkloadIdentity` (empty otherwise).
+    pub identity: IdentityEnvironment,
 }
 
 impl std::fmt::Debug for GatewayEnv {
@@ -65,13 +69,15 @@ impl std::fmt::Debug for GatewayEnv {
             .field("connection", &"***")
             .field("api_key", &"***")
             .field("allow", &self.allow)
+            .field("identity", &self.identity)
             .finish()
     }
 }
 
 impl GatewayEnv {
-    /// Reads `DATAVERSE_CONNECTION`, `GATEWAY_API_KEY` and `GATEWAY_ALLOW`
-    /// through `var`; fails naming each missing (or blank) variable.
+    /// Reads `DATAVERSE_CONNECTION`, `GATEWAY_API_KEY`, `GATEWAY_ALLOW` and
+    /// the identity variables ([`IdentityEnvironment::from_lookup`]) through
+    /// `var`; fails naming each missing (or blank) required variable.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<GatewayEnv, HostError> {
         let present = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let connection = present("DATAVERSE_CONNECTION");
@@ -81,6 +87,7 @@ impl GatewayEnv {
                 connection,
                 api_key,
                 allow: present("GATEWAY_ALLOW"),
+                identity: IdentityEnvironment::from_lookup(&var),
             }),
             (connection, api_key) => {
                 let missing: Vec<&str> = [
@@ -303,7 +310,13 @@ async fn run(
 async fn instantiate(shared: &Shared) -> wasmtime::Result<Warm> {
     let hooks = OutgoingHooks::new(shared.upstream.clone(), None);
     let env = shared.env.pairs();
-    let state = HostState::new(hooks, None, &env, None, LIMITS.max_memory_bytes)?;
+    let state = HostState::new(
+        hooks,
+        None,
+        &env,
+        Some(&shared.env.identity),
+        LIMITS.max_memory_bytes,
+    )?;
     let mut store = Store::new(shared.pre.engine(), state);
     store.limiter(|state| &mut state.memory);
     store.set_epoch_deadline(LIMITS.deadline_ticks());
