@@ -41,10 +41,10 @@ fn transport(answers: Vec<Response>) -> Scripted {
     Scripted::new(NOW, answers)
 }
 
-fn connect<'a>(
-    t: &'a mut Scripted,
+fn connect(
+    t: &mut Scripted,
     store: impl SharedStore + Send + 'static,
-) -> Result<Client<&'a mut Scripted>, Failure> {
+) -> Result<Client<&mut Scripted>, Failure> {
     Client::connect_sharing(
         settings(),
         t,
