@@ -4,13 +4,15 @@
 
 use std::sync::Mutex;
 
+use dataverse_wasm::auth::shared::SharedStore;
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
 
-use crate::config::Config;
-use crate::handler::{BodyError, Gateway, Request};
+use crate::config::{Config, TOKEN_BUCKET_VAR};
+use crate::handler::{BodyError, Gateway, Request, Upstream};
 use crate::reply::Reply;
+use crate::shared_store::KeyValueBucket;
 
-mod bindings {
+pub(crate) mod bindings {
     wit_bindgen::generate!({
         world: "gateway",
         path: "../wit",
@@ -46,7 +48,7 @@ impl Guest for Component {
             // the gateway half-changed in a way that matters: take it anyway.
             let mut gateway = GATEWAY.lock().unwrap_or_else(|e| e.into_inner());
             let gateway = gateway.get_or_insert_with(|| Gateway::new(Config::from_env(var)));
-            gateway.handle(&head, |limit| read_body(request, limit), transport)
+            gateway.handle(&head, |limit| read_body(request, limit), upstream)
         };
         send(reply, response_out);
     }
@@ -60,10 +62,16 @@ fn var(name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn transport() -> WasiTransport {
-    WasiTransport {
-        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-        timeout_ms: None,
+/// A new client's transport, and the bucket its token is shared through.
+fn upstream() -> Upstream<WasiTransport> {
+    let bucket = var(TOKEN_BUCKET_VAR).unwrap_or_default();
+    Upstream {
+        transport: WasiTransport {
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            timeout_ms: None,
+        },
+        shared: KeyValueBucket::open(bucket.trim())
+            .map(|bucket| Box::new(bucket) as Box<dyn SharedStore + Send>),
     }
 }
 

@@ -53,11 +53,13 @@ pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
 }
 
 /// What every instance of either component may import: WASI (with nothing
-/// of the host behind it but what `HostState` maps in) and `wasi:http`.
+/// of the host behind it but what `HostState` maps in), `wasi:http`, and
+/// `wasi:keyvalue` (the gateway's shared token store).
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, HostError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+        .and_then(|()| crate::keyvalue::add_to_linker(&mut linker))
         .map_err(HostError::wasmtime("linking WASI"))?;
     Ok(linker)
 }

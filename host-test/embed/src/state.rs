@@ -20,6 +20,9 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) hooks: OutgoingHooks,
     pub(crate) memory: MemoryLimit,
+    /// The `wasi:keyvalue` buckets (the gateway's shared token); a fresh,
+    /// unshared set unless the server hands every instance the same one.
+    pub(crate) keyvalue: crate::keyvalue::SharedBuckets,
 }
 
 impl HostState {
@@ -61,6 +64,7 @@ impl HostState {
                 limit: memory_limit,
                 peak: 0,
             },
+            keyvalue: Default::default(),
         })
     }
 }
