@@ -124,10 +124,6 @@ pub struct Client<T: Transport> {
     /// The client id a managed identity's endpoint said the token is for.
     issued_to: Option<String>,
     policy: RetryPolicy,
-    /// The store shared with the application's other instances, if the
-    /// host offers one: tokens (and the authority) found there are used
-    /// instead of asking Entra ID.
-    shared: Option<Box<dyn SharedStore + Send>>,
 }
 
 impl<T: Transport> Client<T> {
@@ -135,31 +131,25 @@ impl<T: Transport> Client<T> {
     /// a first token, so wrong settings fail here. A failure that sent
     /// anything carries the call record of the step that failed (discovery
     /// or the token request), attempts included.
+    ///
+    /// When the transport offers a store shared by the application's
+    /// instances ([`Transport::shared_store`], the gateway's `wasi:keyvalue`
+    /// bucket), the discovered authority and the token are looked up there
+    /// first and kept there when acquired; while one instance acquires, the
+    /// others wait for its token (a lease in the store, bounded by
+    /// [`shared::LEASE_WAIT_MS`]).
     pub fn connect(
-        settings: Settings,
-        transport: T,
-        config: ClientConfig,
-    ) -> Result<Self, Failure> {
-        Self::connect_sharing(settings, transport, config, None)
-    }
-
-    /// [`Client::connect`] with a store shared by the application's
-    /// instances (the gateway's `wasi:keyvalue` bucket): the discovered
-    /// authority and the token are looked up there first and kept there
-    /// when acquired; while one instance acquires, the others wait for its
-    /// token (a lease in the store, bounded by [`shared::LEASE_WAIT_MS`]).
-    pub fn connect_sharing(
         settings: Settings,
         mut transport: T,
         config: ClientConfig,
-        mut shared: Option<Box<dyn SharedStore + Send>>,
     ) -> Result<Self, Failure> {
         // The credential is checked before anything is sent: a missing or
         // expired certificate is a settings problem, not a network one.
         let (settings, proof) = prepare(settings, &mut transport, config.assertion)?;
         let managed = matches!(proof, Proof::ManagedIdentity { .. });
-        let stored = match &mut shared {
-            Some(store) if !managed => shared_authority(store.as_mut(), &settings, transport.now()),
+        let now = transport.now();
+        let stored = match transport.shared_store() {
+            Some(store) if !managed => shared_authority(store, &settings, now),
             _ => None,
         };
         let from_store = stored.is_some();
@@ -186,9 +176,9 @@ impl<T: Transport> Client<T> {
                         error,
                         call: Some(call),
                     })?;
-                if let Some(store) = shared.as_deref_mut() {
-                    let record =
-                        shared::encode_authority(&found.0.url(), &found.1, transport.now());
+                let now = transport.now();
+                if let Some(store) = transport.shared_store() {
+                    let record = shared::encode_authority(&found.0.url(), &found.1, now);
                     let _ = store.set(&shared::authority_key(&settings.org_url), &record);
                 }
                 found
@@ -205,12 +195,11 @@ impl<T: Transport> Client<T> {
             last_acquisition: None,
             issued_to: None,
             policy: config.retry,
-            shared,
         };
         if let Err(failure) = client.token() {
             // An authority another instance found may be what the token
             // request refused (the tenant moved): the next one discovers anew.
-            if from_store && let Some(store) = client.shared.as_deref_mut() {
+            if from_store && let Some(store) = client.transport.shared_store() {
                 let _ = store.delete(&shared::authority_key(&client.settings.org_url));
             }
             return Err(failure);
@@ -257,7 +246,6 @@ impl<T: Transport> Client<T> {
             last_acquisition: None,
             issued_to: None,
             policy: config.retry,
-            shared: None,
         };
         client.set_access_token(access_token, expires_at);
         Ok(client)
@@ -717,7 +705,7 @@ impl<T: Transport> Client<T> {
     /// gives up at once (`Wait::No`: `Ok(None)`). Without a store it
     /// acquires directly.
     fn acquire_shared(&mut self, now: u64, wait: Wait) -> Result<Option<Secret>, Failure> {
-        if self.shared.is_none() {
+        if self.transport.shared_store().is_none() {
             return self.acquire(now).map(Some);
         }
         let key = self.shared_key();
@@ -728,16 +716,24 @@ impl<T: Transport> Client<T> {
                 return Ok(Some(token));
             }
             let lease = shared::lease_key(&key, now);
-            let held = match self.shared.as_deref_mut().map(|s| s.increment(&lease, 1)) {
+            let held = match self
+                .transport
+                .shared_store()
+                .map(|s| s.increment(&lease, 1))
+            {
                 Some(Ok(count)) => count == 1,
                 // A store that cannot lease: acquire as if alone.
                 _ => true,
             };
             if held || waited_ms >= shared::LEASE_WAIT_MS {
                 let fresh = self.acquire(now);
-                if let Some(store) = self.shared.as_deref_mut() {
-                    if let (Ok(_), Some(token)) = (&fresh, self.cache.current()) {
-                        let _ = store.set(&key, &shared::encode_token(token));
+                let record = match (&fresh, self.cache.current()) {
+                    (Ok(_), Some(token)) => Some(shared::encode_token(token)),
+                    _ => None,
+                };
+                if let Some(store) = self.transport.shared_store() {
+                    if let Some(record) = record {
+                        let _ = store.set(&key, &record);
                     }
                     if held {
                         let _ = store.delete(&lease);
@@ -758,8 +754,8 @@ impl<T: Transport> Client<T> {
                     return Ok(Some(token));
                 }
                 let lease_gone = self
-                    .shared
-                    .as_deref_mut()
+                    .transport
+                    .shared_store()
                     .is_none_or(|s| matches!(s.get(&lease), Ok(None)));
                 if lease_gone || waited_ms >= shared::LEASE_WAIT_MS {
                     break;
@@ -772,7 +768,7 @@ impl<T: Transport> Client<T> {
     /// instance's cache. When renewing (`Wait::No`), only a token newer
     /// than ours counts.
     fn stored_token(&mut self, key: &str, now: u64, wait: Wait) -> Option<Secret> {
-        let bytes = self.shared.as_deref_mut()?.get(key).ok()??;
+        let bytes = self.transport.shared_store()?.get(key).ok()??;
         let token = shared::decode_token(&bytes, now)?;
         let ours = self.cache.current().map(|t| t.value.expose());
         if wait == Wait::No && ours == Some(token.value.expose()) {
@@ -789,7 +785,7 @@ impl<T: Transport> Client<T> {
     /// works), unless another instance has already replaced it.
     fn forget_shared(&mut self, refused: &Secret) {
         let key = self.shared_key();
-        let Some(store) = self.shared.as_deref_mut() else {
+        let Some(store) = self.transport.shared_store() else {
             return;
         };
         let stored = store.get(&key).ok().flatten();
@@ -937,7 +933,7 @@ enum Wait {
 /// The authority another instance discovered for the org, checked against
 /// the settings as a discovered one is.
 fn shared_authority(
-    store: &mut (dyn SharedStore + Send),
+    store: &mut dyn SharedStore,
     settings: &Settings,
     now: u64,
 ) -> Option<(Authority, String)> {

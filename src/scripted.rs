@@ -38,6 +38,17 @@ pub struct Scripted {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Every file read, by path, in order.
     pub read: Vec<String>,
+    /// The store shared with other instances (`shared_store`), if any.
+    pub store: Option<StoreSlot>,
+}
+
+/// A [`SharedStore`] in a [`Scripted`] (a newtype, so `Scripted` stays `Debug`).
+pub struct StoreSlot(pub Box<dyn SharedStore + Send>);
+
+impl std::fmt::Debug for StoreSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreSlot")
+    }
 }
 
 impl Scripted {
@@ -81,6 +92,13 @@ impl Transport for &mut Scripted {
 
     fn environment_variable(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
+    }
+
+    fn shared_store(&mut self) -> Option<&mut dyn SharedStore> {
+        match &mut self.store {
+            Some(slot) => Some(&mut *slot.0),
+            None => None,
+        }
     }
 
     fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {

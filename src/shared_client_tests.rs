@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::auth::shared::{self, LEASE_POLL_MS, LEASE_WAIT_MS};
-use crate::scripted::{MemoryStore, Scripted, invalid_client, response, who_am_i};
+use crate::scripted::{MemoryStore, Scripted, StoreSlot, invalid_client, response, who_am_i};
 
 const NOW: u64 = 1_000;
 const AUTHORITY: &str = "https://login.microsoftonline.com/tid";
@@ -45,12 +45,8 @@ fn connect(
     t: &mut Scripted,
     store: impl SharedStore + Send + 'static,
 ) -> Result<Client<&mut Scripted>, Failure> {
-    Client::connect_sharing(
-        settings(),
-        t,
-        ClientConfig::default(),
-        Some(Box::new(store)),
-    )
+    t.store = Some(StoreSlot(Box::new(store)));
+    Client::connect(settings(), t, ClientConfig::default())
 }
 
 fn token_key() -> String {

@@ -2,6 +2,7 @@
 //! `wasi:http/outgoing-handler` + `wasi:clocks` + `wasi:random` implementation
 //! for the component.
 
+use crate::auth::shared::SharedStore;
 use crate::error::Error;
 use crate::http::{Request, Response};
 
@@ -33,6 +34,14 @@ pub trait Transport {
     /// that name.
     fn environment_variable(&self, name: &str) -> Option<String> {
         let _ = name;
+        None
+    }
+
+    /// A key-value store the application's instances share (the
+    /// gateway's `wasi:keyvalue` bucket), where the client keeps its token
+    /// and the discovered authority for the others; `None` (the default):
+    /// no sharing, and none of that code is linked.
+    fn shared_store(&mut self) -> Option<&mut dyn SharedStore> {
         None
     }
 

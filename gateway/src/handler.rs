@@ -3,7 +3,6 @@
 //! (capped), then answer from the connected `Client` — which lives as long as
 //! the `Gateway`, so a long-lived instance reuses its token.
 
-use dataverse_wasm::auth::shared::SharedStore;
 use dataverse_wasm::client::{CallOptions, ClientConfig};
 use dataverse_wasm::http::Method;
 use dataverse_wasm::{Client, Error, Transport};
@@ -37,13 +36,6 @@ pub enum BodyError {
     Broken(String),
 }
 
-/// What a new client is made of: the instance's transport and, when the
-/// host offers one, the store the application's instances share.
-pub struct Upstream<T> {
-    pub transport: T,
-    pub shared: Option<Box<dyn SharedStore + Send>>,
-}
-
 /// The gateway of one instance: its configuration and, once connected, its client.
 pub struct Gateway<T: Transport> {
     config: Result<Config, NotConfigured>,
@@ -65,13 +57,13 @@ impl<T: Transport> Gateway<T> {
 
     /// Answers `request`. `read_body(limit)` reads the body, failing with
     /// [`BodyError::TooLarge`] past `limit` bytes; it is called only for an
-    /// authorised Web API request. `upstream` makes the transport (and the
-    /// shared store) of the client when none is connected yet.
+    /// authorised Web API request. `transport` makes the transport of the
+    /// client when none is connected yet.
     pub fn handle(
         &mut self,
         request: &Request,
         read_body: impl FnOnce(u64) -> Result<Vec<u8>, BodyError>,
-        upstream: impl FnOnce() -> Upstream<T>,
+        transport: impl FnOnce() -> T,
     ) -> Reply {
         let Gateway { config, client } = self;
         let config = match config {
@@ -106,7 +98,7 @@ impl<T: Transport> Gateway<T> {
                 if request.method != "GET" {
                     return method_not_allowed("GET");
                 }
-                let client = match connected(client, config, upstream) {
+                let client = match connected(client, config, transport) {
                     Ok(client) => client,
                     Err(reply) => return reply,
                 };
@@ -162,7 +154,7 @@ impl<T: Transport> Gateway<T> {
                         );
                     }
                 };
-                let client = match connected(client, config, upstream) {
+                let client = match connected(client, config, transport) {
                     Ok(client) => client,
                     Err(reply) => return reply,
                 };
@@ -194,7 +186,7 @@ impl<T: Transport> Gateway<T> {
 fn connected<'a, T: Transport>(
     client: &'a mut Option<Client<T>>,
     config: &Config,
-    upstream: impl FnOnce() -> Upstream<T>,
+    transport: impl FnOnce() -> T,
 ) -> Result<&'a mut Client<T>, Reply> {
     if client.is_none() {
         let settings =
@@ -205,10 +197,8 @@ fn connected<'a, T: Transport>(
                     format!("DATAVERSE_CONNECTION is invalid: {e}"),
                 )
             })?;
-        let Upstream { transport, shared } = upstream();
-        let connected =
-            Client::connect_sharing(settings, transport, ClientConfig::default(), shared)
-                .map_err(|f| failure_reply(&f.error))?;
+        let connected = Client::connect(settings, transport(), ClientConfig::default())
+            .map_err(|f| failure_reply(&f.error))?;
         *client = Some(connected);
     }
     client
@@ -323,13 +313,6 @@ mod tests {
         request(method, target, &[("x-api-key", KEY)])
     }
 
-    fn alone(transport: Shared) -> Upstream<Shared> {
-        Upstream {
-            transport,
-            shared: None,
-        }
-    }
-
     fn no_body(_: u64) -> Result<Vec<u8>, BodyError> {
         Ok(Vec::new())
     }
@@ -349,9 +332,7 @@ mod tests {
         let mut gateway = Gateway::new(config);
         let replies = requests
             .iter()
-            .map(|(request, body)| {
-                gateway.handle(request, |_| Ok(body.clone()), || alone(script.clone()))
-            })
+            .map(|(request, body)| gateway.handle(request, |_| Ok(body.clone()), || script.clone()))
             .collect();
         let sent = script.0.borrow().sent.clone();
         (replies, sent)

@@ -4,13 +4,12 @@
 
 use std::sync::Mutex;
 
-use dataverse_wasm::auth::shared::SharedStore;
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
 
 use crate::config::{Config, TOKEN_BUCKET_VAR};
-use crate::handler::{BodyError, Gateway, Request, Upstream};
+use crate::handler::{BodyError, Gateway, Request};
 use crate::reply::Reply;
-use crate::shared_store::KeyValueBucket;
+use crate::shared_store::{GatewayTransport, KeyValueBucket};
 
 pub(crate) mod bindings {
     wit_bindgen::generate!({
@@ -30,7 +29,7 @@ use bindings::wasi::io::streams::StreamError;
 /// The instance's gateway. A host that keeps an instance for many requests
 /// (host-test serve) reuses its client and token; `wasmtime serve` makes a
 /// new instance per request, so there every request connects anew.
-static GATEWAY: Mutex<Option<Gateway<WasiTransport>>> = Mutex::new(None);
+static GATEWAY: Mutex<Option<Gateway<GatewayTransport>>> = Mutex::new(None);
 
 struct Component;
 
@@ -48,7 +47,7 @@ impl Guest for Component {
             // the gateway half-changed in a way that matters: take it anyway.
             let mut gateway = GATEWAY.lock().unwrap_or_else(|e| e.into_inner());
             let gateway = gateway.get_or_insert_with(|| Gateway::new(Config::from_env(var)));
-            gateway.handle(&head, |limit| read_body(request, limit), upstream)
+            gateway.handle(&head, |limit| read_body(request, limit), transport)
         };
         send(reply, response_out);
     }
@@ -62,16 +61,15 @@ fn var(name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// A new client's transport, and the bucket its token is shared through.
-fn upstream() -> Upstream<WasiTransport> {
+/// A new client's transport, with the bucket its token is shared through.
+fn transport() -> GatewayTransport {
     let bucket = var(TOKEN_BUCKET_VAR).unwrap_or_default();
-    Upstream {
-        transport: WasiTransport {
+    GatewayTransport {
+        wasi: WasiTransport {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             timeout_ms: None,
         },
-        shared: KeyValueBucket::open(bucket.trim())
-            .map(|bucket| Box::new(bucket) as Box<dyn SharedStore + Send>),
+        bucket: KeyValueBucket::open(bucket.trim()),
     }
 }
 

@@ -1,9 +1,13 @@
 //! The `wasi:keyvalue` adapter: the bucket the host shares between the
-//! application's instances, as the core's [`SharedStore`]. Nothing here
-//! decides anything; errors are passed on as text (the core never shows
-//! them: a failing store only costs the sharing).
+//! application's instances, as the core's [`SharedStore`], offered to the
+//! client through its transport. Nothing here decides anything; errors are
+//! passed on as text (the core never shows them: a failing store only costs
+//! the sharing).
 
 use dataverse_wasm::auth::shared::SharedStore;
+use dataverse_wasm::http::{Request, Response};
+use dataverse_wasm::transport::WasiTransport;
+use dataverse_wasm::{Error, Transport};
 
 use crate::incoming::bindings::wasi::keyvalue::{atomics, store};
 
@@ -42,5 +46,49 @@ impl SharedStore for KeyValueBucket {
 
     fn increment(&mut self, key: &str, delta: u64) -> Result<u64, String> {
         atomics::increment(&self.0, key, delta).map_err(text)
+    }
+}
+
+/// The gateway's transport: the core's `wasi:http` transport, and the
+/// bucket the instances share their token through.
+pub struct GatewayTransport {
+    pub wasi: WasiTransport,
+    pub bucket: Option<KeyValueBucket>,
+}
+
+impl Transport for GatewayTransport {
+    fn send(&mut self, request: &Request) -> Result<Response, Error> {
+        self.wasi.send(request)
+    }
+
+    fn now(&self) -> u64 {
+        self.wasi.now()
+    }
+
+    fn sleep(&mut self, millis: u64) {
+        self.wasi.sleep(millis)
+    }
+
+    fn random(&mut self) -> u64 {
+        self.wasi.random()
+    }
+
+    fn certificate_store(&mut self, name: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        self.wasi.certificate_store(name)
+    }
+
+    fn environment_variable(&self, name: &str) -> Option<String> {
+        self.wasi.environment_variable(name)
+    }
+
+    fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
+        self.wasi.read_file(path, max_bytes)
+    }
+
+    fn shared_store(&mut self) -> Option<&mut dyn SharedStore> {
+        match &mut self.bucket {
+            Some(bucket) => Some(bucket),
+            None => None,
+        }
     }
 }
