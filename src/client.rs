@@ -931,7 +931,8 @@ enum Wait {
 }
 
 /// The authority another instance discovered for the org, checked against
-/// the settings as a discovered one is.
+/// the settings as a discovered one is (its host must be trusted; the
+/// tenant is whatever the org's challenge named), with the org's scope.
 fn shared_authority(
     store: &mut dyn SharedStore,
     settings: &Settings,
@@ -941,6 +942,11 @@ fn shared_authority(
         .get(&shared::authority_key(&settings.org_url))
         .ok()??;
     let (url, scope) = shared::decode_authority(&bytes, now)?;
+    // Only the org's own scope: a record naming another resource would get
+    // the org a token that is not for it.
+    if scope != auth::authority::default_scope(settings) {
+        return None;
+    }
     let authority = auth::authority::checked(&url, settings).ok()?;
     Some((authority, scope))
 }

@@ -298,23 +298,32 @@ fn an_authority_from_the_store_that_the_token_request_refuses_is_dropped() {
 }
 
 #[test]
-fn an_untrusted_authority_in_the_store_is_not_used() {
-    // Whoever can write the bucket must not redirect the credential.
-    let store = MemoryStore::default();
-    store.entries().entries.insert(
-        shared::authority_key("https://contoso.crm.dynamics.com"),
-        shared::encode_authority("https://evil.example.com/tid", SCOPE, NOW),
-    );
-    let mut t = transport(vec![challenge(), token("t1")]);
-    connect(&mut t, store).unwrap();
-    assert!(
-        t.sent[0]
-            .url
-            .starts_with("https://contoso.crm.dynamics.com/")
-    );
-    assert!(
-        t.sent[1]
-            .url
-            .starts_with("https://login.microsoftonline.com/tid/")
-    );
+fn an_untrusted_authority_or_another_scope_in_the_store_is_not_used() {
+    // Whoever can write the bucket must not redirect the credential, nor get
+    // the org a token meant for another resource.
+    for (authority, scope) in [
+        ("https://evil.example.com/tid", SCOPE),
+        (AUTHORITY, "https://other.crm.dynamics.com/.default"),
+    ] {
+        let store = MemoryStore::default();
+        store.entries().entries.insert(
+            shared::authority_key("https://contoso.crm.dynamics.com"),
+            shared::encode_authority(authority, scope, NOW),
+        );
+        let mut t = transport(vec![challenge(), token("t1")]);
+        let info = connect(&mut t, store).unwrap().token_info().unwrap();
+        assert_eq!(
+            (info.authority.as_str(), info.scope.as_str()),
+            (AUTHORITY, SCOPE)
+        );
+        let urls = t.sent_urls();
+        assert!(
+            urls[0].starts_with("https://contoso.crm.dynamics.com/"),
+            "{urls:?}"
+        );
+        assert!(
+            urls[1].starts_with("https://login.microsoftonline.com/tid/"),
+            "{urls:?}"
+        );
+    }
 }
