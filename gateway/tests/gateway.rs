@@ -691,3 +691,22 @@ async fn concurrent_first_requests_to_wasmtime_serve_cost_one_token_each() {
     assert_eq!(stats.token_requests, N);
     assert_eq!(stats.api_requests, N);
 }
+
+/// A bucket the host does not have (wasmtime's in-memory store knows only
+/// the empty identifier) costs the sharing, never a request: every answer
+/// is still 200, each instance with a token of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_the_host_refuses_only_costs_the_sharing() {
+    let fake = plain_fake().await;
+    let serve = wasmtime_serve(
+        &env_for(&fake),
+        &["--env", "GATEWAY_TOKEN_BUCKET=no-such-bucket"],
+        true,
+    )
+    .await;
+    for _ in 0..3 {
+        let who = call(serve.addr, "GET", "/whoami", &[("x-api-key", API_KEY)], "").await;
+        assert_eq!(who.status, 200, "{}", String::from_utf8_lossy(&who.body));
+    }
+    assert_eq!(fake.fake.stats().token_requests, 3);
+}
