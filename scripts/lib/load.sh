@@ -92,18 +92,22 @@ LUA
 }
 
 # One table row from a wrk report and the fake's count:
-# | engine | requests | requests/s | p50 | p99 | errors | token requests |
+# | engine | requests | requests/s | p50 | p99 | lost | refused | token requests |
+# "lost": answers other than 2xx, and requests cut off or timed out (read
+# errors, timeouts); "refused": connections that failed before a request was
+# sent (connect and write errors: the server was gone).
 table_row() {
     local engine="$1" report="$2" served="$3"
-    local rps p50 p99 total non2xx socket tokens
+    local rps p50 p99 total non2xx lost refused tokens
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$report")"
     p50="$(awk '$1 == "50%" {print $2}' "$report")"
     p99="$(awk '$1 == "99%" {print $2}' "$report")"
     total="$(awk '/requests in/ {print $1}' "$report")"
     non2xx="$(awk -F': ' '/Non-2xx/ {print $2}' "$report")"
-    socket="$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$report")"
+    lost="$(awk '/Socket errors/ {gsub(",", ""); print $6 + $10}' "$report")"
+    refused="$(awk '/Socket errors/ {gsub(",", ""); print $4 + $8}' "$report")"
     tokens="$(sed -n 's/.*"token_requests":\([0-9]*\).*/\1/p' <<<"$served")"
-    echo "| $engine | ${total:-0} | ${rps:-0} | ${p50:-?} | ${p99:-?} | $(( ${non2xx:-0} + ${socket:-0} )) | ${tokens:-?} |"
+    echo "| $engine | ${total:-0} | ${rps:-0} | ${p50:-?} | ${p99:-?} | $(( ${non2xx:-0} + ${lost:-0} )) | ${refused:-0} | ${tokens:-?} |"
 }
 
 # Prints the rows as a table and writes it to FILE under ROOT.
@@ -112,8 +116,8 @@ print_table() {
     shift 2
     mkdir -p "$(dirname "$root/$file")"
     {
-        echo "| engine | requests | requests/s | p50 | p99 | errors | token requests |"
-        echo "| --- | --- | --- | --- | --- | --- | --- |"
+        echo "| engine | requests | requests/s | p50 | p99 | lost | refused | token requests |"
+        echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
         printf '%s\n' "$@"
     } | tee "$root/$file"
 }
