@@ -497,6 +497,7 @@ fn check_settings(connection: &str) -> Result<(Settings, String), Broken> {
         Credential::ClientSecret(_) => "client secret".to_string(),
         Credential::Certificate { thumbprint, .. } => format!("certificate {thumbprint}"),
         Credential::CertificatePem(_) => "certificate (PEM)".into(),
+        Credential::HostKey(key_id) => format!("certificate whose key the host holds ({key_id})"),
         Credential::ExternalToken => "external token".into(),
         Credential::ManagedIdentity(_) => "managed identity".into(),
         Credential::WorkloadIdentity(_) => "workload identity".into(),
