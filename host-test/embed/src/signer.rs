@@ -61,7 +61,7 @@ pub(crate) fn not_configured() -> SignerError {
     SignerError::NotConfigured(
         "this host has no signer configured: a certificate whose key stays in Key Vault \
          (KeyVaultUrl, CertificateName) needs one (dataverse-host: \
-         Runtime::with_signer(KeyVaultSigner::new(…)); the CLI: --key-vault-signer)"
+         Runtime::with_signer(KeyVaultSigner::new(…)); the native CLI has one)"
             .into(),
     )
 }
