@@ -158,7 +158,7 @@ async fn a_certificate_in_key_vault_signs_the_assertion_and_the_component_calls_
 #[tokio::test]
 async fn a_vault_that_refuses_the_identity_is_an_authentication_error_naming_the_permission() {
     let mut config = FakeConfig::default();
-    config.key_vault.allowed.clear();
+    config.key_vault.readers.clear();
     let fake = Fake::new(config);
     let (runtime, _) = signing_runtime(&fake);
     let result = connect_kv(&runtime, &fake).await;
@@ -216,5 +216,29 @@ async fn a_host_without_a_signer_says_so_and_the_other_credentials_still_work() 
     assert_eq!(
         session.who_am_i(None).await.unwrap().user_id,
         fake::DEMO_USER_ID
+    );
+}
+
+#[tokio::test]
+async fn an_identity_that_may_read_but_not_sign_is_told_to_grant_keys_sign() {
+    let mut config = FakeConfig::default();
+    config.key_vault.signers.clear();
+    let fake = Fake::new(config);
+    let (runtime, _) = signing_runtime(&fake);
+    let failure = match dataverse_error(connect_kv(&runtime, &fake).await) {
+        ErrorKind::Authentication(f) => f,
+        other => panic!("expected an authentication error, got {other:?}"),
+    };
+    assert!(
+        failure.description.contains("keys/sign")
+            && failure.description.contains("Key Vault Crypto User")
+            && failure.description.contains(fake::KEY_VAULT_HOST),
+        "{}",
+        failure.description
+    );
+    assert_eq!(
+        fake.stats().token_requests,
+        0,
+        "no assertion was sent unsigned"
     );
 }

@@ -6,8 +6,8 @@
 //! (a base64url SHA-256 digest) → `{kid, value}`. Callers need a bearer
 //! token the fake's identity endpoints issued for `https://vault.azure.net`
 //! (401 otherwise, with Key Vault's challenge), and a managed identity in
-//! [`FakeKeyVault::allowed`] (403 `Forbidden` / `ForbiddenByRbac` otherwise,
-//! naming the action). The vault holds the demo certificate's key.
+//! [`FakeKeyVault::readers`] / [`FakeKeyVault::signers`] (403 `Forbidden` /
+//! `ForbiddenByRbac` otherwise, naming the action). The vault holds the demo certificate's key.
 
 use std::time::Instant;
 
@@ -40,9 +40,10 @@ pub struct FakeKeyVault {
     pub certificate_name: String,
     /// The certificate and its private key.
     pub certificate: TestCertificate,
-    /// Client ids of the managed identities granted `certificates/get` and
-    /// `keys/sign`.
-    pub allowed: Vec<String>,
+    /// Client ids of the managed identities granted `certificates/get`.
+    pub readers: Vec<String>,
+    /// Client ids of the managed identities granted `keys/sign`.
+    pub signers: Vec<String>,
 }
 
 impl std::fmt::Debug for FakeKeyVault {
@@ -50,7 +51,8 @@ impl std::fmt::Debug for FakeKeyVault {
         f.debug_struct("FakeKeyVault")
             .field("host", &self.host)
             .field("certificate_name", &self.certificate_name)
-            .field("allowed", &self.allowed)
+            .field("readers", &self.readers)
+            .field("signers", &self.signers)
             .finish_non_exhaustive()
     }
 }
@@ -132,7 +134,12 @@ pub(crate) fn handle(
             );
         }
     };
-    if !vault.allowed.contains(&caller) {
+    let granted = if is_sign {
+        &vault.signers
+    } else {
+        &vault.readers
+    };
+    if !granted.contains(&caller) {
         let message = format!(
             "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny \
              assignments or role definitions were changed recently, please observe propagation \
@@ -226,4 +233,98 @@ fn not_found(name: &str) -> Response<Bytes> {
         ),
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Fake, FakeConfig, KEY_VAULT_HOST, MI_CLIENT_ID};
+    use bytes::Bytes;
+    use http::Request;
+    use serde_json::Value;
+
+    fn send(
+        fake: &Fake,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("https://{KEY_VAULT_HOST}{path}"));
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let response = fake.handle(req.body(Bytes::from(body.to_string())).unwrap());
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_slice(response.body()).unwrap_or(Value::Null),
+        )
+    }
+
+    fn imds_token(fake: &Fake, resource: &str) -> String {
+        let req = Request::builder()
+            .uri(format!(
+                "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource={resource}"
+            ))
+            .header("metadata", "true")
+            .body(Bytes::new())
+            .unwrap();
+        let response = fake.handle(req);
+        let body: Value = serde_json::from_slice(response.body()).unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    const CERT: &str = "/certificates/dataverse-app?api-version=7.4";
+
+    #[test]
+    fn without_a_vault_token_the_vault_answers_401_with_its_challenge() {
+        let fake = Fake::demo();
+        let (status, body) = send(&fake, "GET", CERT, None, "");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("Unauthorized"))
+        );
+        // A token for Dataverse is not a token for the vault.
+        let org_token = imds_token(&fake, "https://contoso.crm.dynamics.com");
+        assert_eq!(send(&fake, "GET", CERT, Some(&org_token), "").0, 401);
+        let vault_token = imds_token(&fake, "https://vault.azure.net");
+        let (status, body) = send(&fake, "GET", CERT, Some(&vault_token), "");
+        assert_eq!(status, 200);
+        assert!(body["cer"].is_string() && body["x5t"].is_string() && body["kid"].is_string());
+    }
+
+    #[test]
+    fn an_identity_without_the_permission_gets_403_naming_the_action() {
+        let mut config = FakeConfig::default();
+        config.key_vault.signers.clear();
+        let fake = Fake::new(config);
+        let token = imds_token(&fake, "https://vault.azure.net");
+        assert_eq!(send(&fake, "GET", CERT, Some(&token), "").0, 200);
+        let digest = "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU";
+        let (status, body) = send(
+            &fake,
+            "POST",
+            "/keys/dataverse-app/5d3b2a1c0e9f48a7b6c5d4e3f2a1b0c9/sign?api-version=7.4",
+            Some(&token),
+            &format!(r#"{{"alg":"RS256","value":"{digest}"}}"#),
+        );
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "Forbidden");
+        assert_eq!(body["error"]["innererror"]["code"], "ForbiddenByRbac");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("keys/sign/action") && message.contains(MI_CLIENT_ID));
+        let (status, body) = send(
+            &fake,
+            "GET",
+            "/certificates/other?api-version=7.4",
+            Some(&token),
+            "",
+        );
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("CertificateNotFound"))
+        );
+    }
 }

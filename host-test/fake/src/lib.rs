@@ -356,7 +356,8 @@ impl Default for FakeConfig {
                 host: KEY_VAULT_HOST.into(),
                 certificate_name: KEY_VAULT_CERTIFICATE.into(),
                 certificate: demo_certificate().clone(),
-                allowed: vec![MI_CLIENT_ID.into()],
+                readers: vec![MI_CLIENT_ID.into()],
+                signers: vec![MI_CLIENT_ID.into()],
             },
         }
     }
