@@ -314,8 +314,13 @@ async fn walk(
                 .await;
         }
     }
+    // The same Key Vault signer as the commands (KeyVaultUrl settings).
+    let signer = dataverse_host::KeyVaultSigner::new(
+        network.clone(),
+        dataverse_host::IdentityEnvironment::from_env(),
+    );
     let runtime = match crate::load_runtime(global) {
-        Ok(runtime) => runtime,
+        Ok(runtime) => runtime.with_signer(Arc::new(signer)),
         Err(failure) => {
             // Not a link of the chain: this machine's own problem.
             eprintln!("error: {}", failure.message);
