@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
+use crate::auth::assertion::Algorithm;
 use crate::error::Error;
 use crate::http::{Request, Response};
 use crate::transport::Transport;
@@ -35,6 +36,19 @@ pub struct Scripted {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Every file read, by path, in order.
     pub read: Vec<String>,
+    /// The host's signer (`host_certificate`, `host_sign`); `None`: a host
+    /// without one.
+    pub signer: Option<ScriptedSigner>,
+}
+
+/// A host signer: the certificate it returns for any key id, the answers to
+/// `host_sign` in order, and what it was asked to sign.
+#[derive(Debug, Default)]
+pub struct ScriptedSigner {
+    pub certificate: Vec<Vec<u8>>,
+    pub signatures: VecDeque<Result<Vec<u8>, Error>>,
+    /// (key id, algorithm, digest) of every `host_sign`.
+    pub signed: Vec<(String, Algorithm, Vec<u8>)>,
 }
 
 impl Scripted {
@@ -91,6 +105,31 @@ impl Transport for &mut Scripted {
                 "the file {path} cannot be read: not found"
             ))),
         }
+    }
+
+    fn host_certificate(&mut self, _key_id: &str) -> Result<Vec<Vec<u8>>, Error> {
+        match &self.signer {
+            Some(signer) => Ok(signer.certificate.clone()),
+            None => Err(crate::transport::no_signer()),
+        }
+    }
+
+    fn host_sign(
+        &mut self,
+        key_id: &str,
+        algorithm: Algorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let Some(signer) = &mut self.signer else {
+            return Err(crate::transport::no_signer());
+        };
+        signer
+            .signed
+            .push((key_id.to_string(), algorithm, digest.to_vec()));
+        signer
+            .signatures
+            .pop_front()
+            .unwrap_or_else(|| Err(Error::Transport("signer script exhausted".into())))
     }
 }
 

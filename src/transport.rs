@@ -2,8 +2,20 @@
 //! `wasi:http/outgoing-handler` + `wasi:clocks` + `wasi:random` implementation
 //! for the component.
 
+use crate::auth::assertion::Algorithm;
 use crate::error::Error;
 use crate::http::{Request, Response};
+
+/// The error of a host that signs nothing: a certificate whose key the host
+/// holds needs a host with a signer (the `client` world's `signer` import).
+pub fn no_signer() -> Error {
+    Error::InvalidSettings(
+        "this certificate's private key is held by the host (KeyVaultUrl), but the host has \
+         no signer configured: give the host a Key Vault signer (dataverse-host: \
+         Runtime::with_signer), or use a certificate from the host's store (Thumbprint)"
+            .into(),
+    )
+}
 
 /// The world outside the pure core: the network, the clock and randomness.
 /// One seam, so tests can script all three.
@@ -34,6 +46,24 @@ pub trait Transport {
     fn environment_variable(&self, name: &str) -> Option<String> {
         let _ = name;
         None
+    }
+
+    /// The certificate (DER, leaf first) of a key the host holds and signs
+    /// with (the WIT `signer`): the component never gets the key itself.
+    fn host_certificate(&mut self, key_id: &str) -> Result<Vec<Vec<u8>>, Error> {
+        let _ = key_id;
+        Err(no_signer())
+    }
+
+    /// The host's signature of a SHA-256 `digest` with the key `key_id`.
+    fn host_sign(
+        &mut self,
+        key_id: &str,
+        algorithm: Algorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let _ = (key_id, algorithm, digest);
+        Err(no_signer())
     }
 
     /// The bytes of a file the host lets the client read (a federated token

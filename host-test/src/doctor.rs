@@ -314,8 +314,13 @@ async fn walk(
                 .await;
         }
     }
+    // The same Key Vault signer as the commands (KeyVaultUrl settings).
+    let signer = dataverse_host::KeyVaultSigner::new(
+        network.clone(),
+        dataverse_host::IdentityEnvironment::from_env(),
+    );
     let runtime = match crate::load_runtime(global) {
-        Ok(runtime) => runtime,
+        Ok(runtime) => runtime.with_signer(Arc::new(signer)),
         Err(failure) => {
             // Not a link of the chain: this machine's own problem.
             eprintln!("error: {}", failure.message);
@@ -497,6 +502,7 @@ fn check_settings(connection: &str) -> Result<(Settings, String), Broken> {
         Credential::ClientSecret(_) => "client secret".to_string(),
         Credential::Certificate { thumbprint, .. } => format!("certificate {thumbprint}"),
         Credential::CertificatePem(_) => "certificate (PEM)".into(),
+        Credential::HostKey(key_id) => format!("certificate whose key the host holds ({key_id})"),
         Credential::ExternalToken => "external token".into(),
         Credential::ManagedIdentity(_) => "managed identity".into(),
         Credential::WorkloadIdentity(_) => "workload identity".into(),

@@ -107,7 +107,11 @@ pub fn connection_string(global: &Global) -> Result<String, Failure> {
 pub async fn connect(global: &Global) -> Result<Session, Failure> {
     let connection = connection_string(global)?;
     let network = Arc::new(network(global)?);
-    let runtime = load_runtime(global)?;
+    // A certificate whose key stays in Key Vault (KeyVaultUrl): signed by
+    // the vault as this machine's managed identity, over the same network.
+    let signer =
+        dataverse_host::KeyVaultSigner::new(network.clone(), IdentityEnvironment::from_env());
+    let runtime = load_runtime(global)?.with_signer(Arc::new(signer));
     let store = global.cert_store.as_deref();
     if let Some(dir) = store
         && !dir.is_dir()

@@ -10,6 +10,8 @@ use dataverse_wasm::retry::RetryPolicy;
 use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{Credential, Settings};
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
+
+use crate::signing::HostTransport;
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
@@ -199,6 +201,7 @@ impl From<wit_conn::Credential> for Credential {
             wit_conn::Credential::CertificatePem(pem) => {
                 Credential::CertificatePem(Secret::new(pem))
             }
+            wit_conn::Credential::HostKey(key_id) => Credential::HostKey(key_id),
         }
     }
 }
@@ -353,7 +356,9 @@ impl From<&Settings> for wit_conn::SettingsSummary {
             Credential::Certificate { thumbprint, .. } => {
                 (wit_conn::AuthType::Certificate, Some(thumbprint.clone()))
             }
-            Credential::CertificatePem(_) => (wit_conn::AuthType::Certificate, None),
+            Credential::CertificatePem(_) | Credential::HostKey(_) => {
+                (wit_conn::AuthType::Certificate, None)
+            }
             Credential::ExternalToken => (wit_conn::AuthType::ExternalToken, None),
             Credential::ManagedIdentity(_) => (wit_conn::AuthType::ManagedIdentity, None),
             Credential::WorkloadIdentity(_) => (wit_conn::AuthType::WorkloadIdentity, None),
@@ -363,6 +368,10 @@ impl From<&Settings> for wit_conn::SettingsSummary {
             client_id: s.client_id.clone(),
             auth_type,
             thumbprint,
+            key_id: match &s.credential {
+                Credential::HostKey(key_id) => Some(key_id.clone()),
+                _ => None,
+            },
             tenant_id: s.tenant_id.clone(),
             authority: s.authority.clone(),
             trusted_authority_hosts: s.trusted_authority_hosts.clone(),
@@ -413,13 +422,13 @@ pub fn authority_info(
 }
 
 /// The transport and client behaviour the client options ask for.
-pub fn transport_and_config(options: &wit::ClientOptions) -> (WasiTransport, ClientConfig) {
-    let transport = WasiTransport {
+pub fn transport_and_config(options: &wit::ClientOptions) -> (HostTransport, ClientConfig) {
+    let transport = HostTransport(WasiTransport {
         max_response_bytes: options
             .max_response_bytes
             .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
         timeout_ms: options.timeout_ms,
-    };
+    });
     let defaults = RetryPolicy::default();
     let config = ClientConfig {
         retry: RetryPolicy {

@@ -6,6 +6,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod convert;
+mod signing;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,7 +16,7 @@ use dataverse_wasm::client::Client;
 use dataverse_wasm::page_reader::{FetchReader, PageReader};
 use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{self, Settings};
-use dataverse_wasm::transport::WasiTransport;
+use signing::HostTransport;
 
 use convert::{authority_info, call_options, row, transport_and_config};
 
@@ -136,7 +137,7 @@ impl api::Guest for Component {
     type FetchPageReader = FetchPageReaderResource;
 }
 
-type Shared = Rc<RefCell<Client<WasiTransport>>>;
+type Shared = Rc<RefCell<Client<HostTransport>>>;
 
 /// A `Client` shared with its page readers: WIT methods take `&self`, and a
 /// component instance is single-threaded.
@@ -446,7 +447,7 @@ impl api::GuestClient for ClientResource {
 }
 
 impl ClientResource {
-    fn client(&self) -> std::cell::RefMut<'_, Client<WasiTransport>> {
+    fn client(&self) -> std::cell::RefMut<'_, Client<HostTransport>> {
         self.0.borrow_mut()
     }
 }

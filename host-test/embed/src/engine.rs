@@ -53,12 +53,20 @@ pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
 }
 
 /// What every instance of either component may import: WASI (with nothing
-/// of the host behind it but what `HostState` maps in) and `wasi:http`.
+/// of the host behind it but what `HostState` maps in), `wasi:http`, and
+/// the client's `signer`.
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, HostError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
         .map_err(HostError::wasmtime("linking WASI"))?;
+    // Every instance gets the signer import; without a runtime signer it
+    // answers not-configured (the gateway imports none: unused here).
+    crate::bindings::dataverse::client::signer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        &mut linker,
+        |state: &mut HostState| state,
+    )
+    .map_err(HostError::wasmtime("linking the signer"))?;
     Ok(linker)
 }
 

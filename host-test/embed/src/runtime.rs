@@ -14,6 +14,7 @@ use crate::error::HostError;
 use crate::identity::IdentityEnvironment;
 use crate::limits::Limits;
 use crate::session::{AuthProtocol, CallError, ClientOptions, Session, SettingsSummary};
+use crate::signer::Signer;
 use crate::state::HostState;
 use crate::upstream::{ExchangeLog, OutgoingHooks, Unreachable, Upstream};
 
@@ -26,6 +27,9 @@ pub struct Runtime {
     /// Given to the instances that hold a credential (`connect`,
     /// `auth_protocol`), never to token-fed workers.
     pub(crate) identity: Option<IdentityEnvironment>,
+    /// Signs for certificates whose key the host holds; given to the
+    /// instances that hold a credential.
+    pub(crate) signer: Option<Arc<dyn Signer>>,
 }
 
 impl Runtime {
@@ -85,6 +89,7 @@ impl Runtime {
             limits,
             exchange_log: None,
             identity: None,
+            signer: None,
         })
     }
 
@@ -99,6 +104,15 @@ impl Runtime {
     /// `AuthType=WorkloadIdentity`); see [`IdentityEnvironment`].
     pub fn with_identity(mut self, identity: IdentityEnvironment) -> Runtime {
         self.identity = Some(identity);
+        self
+    }
+
+    /// Signs the client assertions of certificates whose private key the
+    /// host holds (`AuthType=Certificate` with `KeyVaultUrl`): e.g. a
+    /// [`crate::KeyVaultSigner`]. Without one, such settings fail at
+    /// `connect` with `invalid-settings` naming the missing signer.
+    pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Runtime {
+        self.signer = Some(signer);
         self
     }
 
@@ -145,6 +159,8 @@ impl Runtime {
             identity,
             self.limits.max_memory_bytes,
         )?;
+        let mut state = state;
+        state.signer = self.signer.clone().filter(|_| credential);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(self.deadline_ticks());
