@@ -749,6 +749,11 @@ impl<T: Transport> Client<T> {
                     &self.scope,
                 )
             }
+            // Only with a transport that signs (`load_proof`); the check
+            // lets a component that cannot sign drop this arm's code.
+            Proof::HostCertificate { .. } if !self.transport.host_signs() => {
+                return Err(crate::transport::no_signer().into());
+            }
             Proof::HostCertificate {
                 certificate,
                 options,
@@ -885,6 +890,9 @@ pub fn token_request<T: Transport>(
             )?;
             token::client_assertion_request(authority, &settings.client_id, &jwt, scope)
         }
+        Proof::HostCertificate { .. } if !transport.host_signs() => {
+            return Err(crate::transport::no_signer());
+        }
         Proof::HostCertificate {
             certificate,
             options,
@@ -928,10 +936,17 @@ fn host_signed_assertion<T: Transport>(
     )?;
     let digest = assertion::signing_digest(&message);
     let signature = transport.host_sign(&certificate.key_id, options.algorithm, &digest)?;
-    if signature.is_empty() {
+    // An RSA signature is as long as the key's modulus: anything else (an
+    // empty answer, a truncated one, a key other than the certificate's)
+    // would only come back from Entra ID as a refused assertion.
+    if signature.len() != certificate.signature_len {
         return Err(Error::InvalidResponse(format!(
-            "the host's signer returned an empty signature for {}",
-            certificate.key_id
+            "the host's signer returned a {}-byte signature for {}; the certificate's {}-bit \
+             key signs {} bytes",
+            signature.len(),
+            certificate.key_id,
+            certificate.signature_len * 8,
+            certificate.signature_len
         )));
     }
     Ok(assertion::with_signature(&message, &signature))
@@ -1044,6 +1059,9 @@ fn load_proof<T: Transport>(
         }
         Credential::CertificatePem(pem) => certificate::from_pem(pem.expose(), now)?,
         // The host holds the key: only its certificate comes in.
+        Credential::HostKey(_) if !transport.host_signs() => {
+            return Err(crate::transport::no_signer());
+        }
         Credential::HostKey(key_id) => {
             let chain = transport.host_certificate(key_id)?;
             return Ok(Proof::HostCertificate {

@@ -429,17 +429,58 @@ mod host_key {
     }
 
     #[test]
-    fn a_host_without_a_signer_is_a_settings_error_before_anything_is_sent() {
+    fn a_transport_without_a_signer_names_the_signing_component_before_anything_is_sent() {
         let mut t = Scripted::new(NOW, []);
         let failure = Client::connect(settings(&connection()), &mut t, ClientConfig::default())
             .err()
             .unwrap();
         assert!(
-            matches!(&failure.error, Error::InvalidSettings(m) if m.contains("no signer configured")),
+            matches!(&failure.error, Error::InvalidSettings(m)
+                if m.contains(crate::transport::SIGNING_COMPONENT)
+                    && m.contains(crate::transport::SIGNER_INTERFACE)),
             "{:?}",
             failure.error
         );
         assert!(t.sent.is_empty());
+    }
+
+    #[test]
+    fn a_parser_without_host_keys_refuses_key_vault_settings_naming_the_signing_component() {
+        let names_it = |e: &Error| {
+            matches!(e, Error::InvalidSettings(m)
+                if m.contains(crate::transport::SIGNING_COMPONENT)
+                    && m.contains(crate::transport::SIGNER_INTERFACE))
+        };
+        let e = crate::settings::parse_as::<false>(&connection()).unwrap_err();
+        assert!(names_it(&e), "{e:?}");
+        let fields = settings(&connection());
+        let e = fields.clone().validate_as::<false>().unwrap_err();
+        assert!(names_it(&e), "{e:?}");
+        assert_eq!(fields.clone().validate_as::<true>(), Ok(fields));
+        // Every other credential parses the same either way.
+        let secret = format!("AuthType=ClientSecret;Url={ORG}/;ClientId=app;ClientSecret=s");
+        assert_eq!(
+            crate::settings::parse_as::<false>(&secret),
+            crate::settings::parse(&secret)
+        );
+    }
+
+    #[test]
+    fn a_signature_of_the_wrong_length_is_refused_and_no_assertion_is_sent() {
+        for (signature, shown) in [(Vec::new(), "0-byte"), (vec![7; 255], "255-byte")] {
+            let mut t = signing(vec![entra_token("e-1", 3_600)]);
+            t.signer.as_mut().unwrap().signatures = [Ok(signature)].into();
+            let failure = Client::connect(settings(&connection()), &mut t, ClientConfig::default())
+                .err()
+                .unwrap();
+            assert!(
+                matches!(&failure.error, Error::InvalidResponse(m)
+                    if m.contains(shown) && m.contains("2048-bit") && m.contains(VAULT_KEY)),
+                "{:?}",
+                failure.error
+            );
+            assert!(t.sent.is_empty(), "no token request with a bad signature");
+        }
     }
 
     #[test]

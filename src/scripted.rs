@@ -107,6 +107,10 @@ impl Transport for &mut Scripted {
         }
     }
 
+    fn host_signs(&self) -> bool {
+        self.signer.is_some()
+    }
+
     fn host_certificate(&mut self, _key_id: &str) -> Result<Vec<Vec<u8>>, Error> {
         match &self.signer {
             Some(signer) => Ok(signer.certificate.clone()),

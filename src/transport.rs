@@ -6,15 +6,20 @@ use crate::auth::assertion::Algorithm;
 use crate::error::Error;
 use crate::http::{Request, Response};
 
-/// The error of a host that signs nothing: a certificate whose key the host
-/// holds needs a host with a signer (the `client` world's `signer` import).
+/// The component the signer needs, and the interface its host implements:
+/// named in [`no_signer`], so the error says exactly what to use instead.
+pub const SIGNING_COMPONENT: &str = "dataverse_client_signing.wasm";
+pub const SIGNER_INTERFACE: &str = "dataverse:client/signer";
+
+/// The error of a transport that cannot ask a host to sign: the plain
+/// `client` component (which imports no signer, so that hosts with only
+/// standard WASI run it), the gateway and the command component. Given at
+/// `connect`, before anything is sent.
 pub fn no_signer() -> Error {
-    Error::InvalidSettings(
-        "this certificate's private key is held by the host (KeyVaultUrl), but the host has \
-         no signer configured: give the host a Key Vault signer (dataverse-host: \
-         Runtime::with_signer), or use a certificate from the host's store (Thumbprint)"
-            .into(),
-    )
+    Error::InvalidSettings(format!(
+        "Key Vault signing (KeyVaultUrl) needs {SIGNING_COMPONENT} and a host that implements \
+         {SIGNER_INTERFACE}; this component imports no signer"
+    ))
 }
 
 /// The world outside the pure core: the network, the clock and randomness.
@@ -46,6 +51,15 @@ pub trait Transport {
     fn environment_variable(&self, name: &str) -> Option<String> {
         let _ = name;
         None
+    }
+
+    /// Whether `host_certificate` and `host_sign` can reach a signer (the
+    /// signing component's transport, a test's script). `false`, the
+    /// default, makes the client refuse a key the host holds before
+    /// anything is sent, and lets the compiler drop that code path from the
+    /// components that cannot sign.
+    fn host_signs(&self) -> bool {
+        false
     }
 
     /// The certificate (DER, leaf first) of a key the host holds and signs

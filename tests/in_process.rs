@@ -238,7 +238,7 @@ async fn an_unknown_entity_set_is_not_found() {
 }
 
 #[test]
-fn the_component_imports_wasi_and_the_signer_and_exports_the_dataverse_interfaces() {
+fn the_component_imports_only_wasi_and_exports_the_dataverse_interfaces() {
     let (imports, exports) = runtime().interface_names();
     assert!(
         imports
@@ -246,13 +246,8 @@ fn the_component_imports_wasi_and_the_signer_and_exports_the_dataverse_interface
             .any(|i| i.starts_with("wasi:http/outgoing-handler@0.2.")),
         "{imports:?}"
     );
-    // Beyond WASI only the host's signer (a certificate whose key stays in
-    // Key Vault), which the embedding crate always provides.
     for import in &imports {
-        assert!(
-            import.starts_with("wasi:") || import == "dataverse:client/signer@0.2.0",
-            "unexpected import {import}"
-        );
+        assert!(import.starts_with("wasi:"), "unexpected import {import}");
     }
     let mut exports = exports;
     exports.sort();

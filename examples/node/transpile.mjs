@@ -17,12 +17,7 @@ const component =
   join(here, "../../target/wasm/wasm32-wasip2/release/dataverse_client.wasm");
 const outDir = join(here, "generated");
 
-// The component's one non-WASI import, the host's signer, comes from
-// ./signer.mjs (generated/ sits beside it).
-const { files } = await transpile(await readFile(component), {
-  name: "dataverse",
-  map: { "dataverse:client/signer": "../signer.mjs" },
-});
+const { files } = await transpile(await readFile(component), { name: "dataverse" });
 await rm(outDir, { recursive: true, force: true });
 for (const [name, bytes] of Object.entries(files)) {
   await mkdir(dirname(join(outDir, name)), { recursive: true });

@@ -314,13 +314,9 @@ async fn walk(
                 .await;
         }
     }
-    // The same Key Vault signer as the commands (KeyVaultUrl settings).
-    let signer = dataverse_host::KeyVaultSigner::new(
-        network.clone(),
-        dataverse_host::IdentityEnvironment::from_env(),
-    );
-    let runtime = match crate::load_runtime(global) {
-        Ok(runtime) => runtime.with_signer(Arc::new(signer)),
+    // The same component (and Key Vault signer, for KeyVaultUrl) as the commands.
+    let runtime = match crate::runtime_for(global, connection, &network) {
+        Ok(runtime) => runtime,
         Err(failure) => {
             // Not a link of the chain: this machine's own problem.
             eprintln!("error: {}", failure.message);

@@ -10,8 +10,6 @@ use dataverse_wasm::retry::RetryPolicy;
 use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{Credential, Settings};
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
-
-use crate::signing::HostTransport;
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
@@ -24,6 +22,7 @@ use crate::bindings::exports::dataverse::client::auth as wit_auth;
 use crate::bindings::exports::dataverse::client::connection as wit_conn;
 use crate::bindings::exports::dataverse::client::types as wit;
 use crate::bindings::exports::dataverse::client::web_api as api;
+use crate::{ComponentTransport, component_transport};
 
 // Errors.
 
@@ -406,7 +405,7 @@ pub fn settings(fields: wit_conn::SettingsFields) -> Result<Settings, Error> {
         require_new_instance: false,
         allow_http_loopback: fields.allow_http_loopback,
     }
-    .validate()
+    .validate_as::<{ crate::HOST_KEYS }>()
 }
 
 /// The authority as WIT shows it.
@@ -422,8 +421,8 @@ pub fn authority_info(
 }
 
 /// The transport and client behaviour the client options ask for.
-pub fn transport_and_config(options: &wit::ClientOptions) -> (HostTransport, ClientConfig) {
-    let transport = HostTransport(WasiTransport {
+pub fn transport_and_config(options: &wit::ClientOptions) -> (ComponentTransport, ClientConfig) {
+    let transport = component_transport(WasiTransport {
         max_response_bytes: options
             .max_response_bytes
             .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),

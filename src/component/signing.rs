@@ -1,7 +1,9 @@
 //! `HostTransport`: the core's `WasiTransport` plus the `signer` import, the
-//! one thing the `client` world imports beyond the transport world. Kept out
-//! of the core so that the gateway and the command component (which link
-//! `WasiTransport`) import no signer their hosts would have to provide.
+//! one thing the `client-signing` world imports beyond `client`. Compiled
+//! only with the feature `host-signer` (the signing component), and kept out
+//! of the core, so that the plain client, the gateway and the command
+//! component (which link `WasiTransport`) import no signer their hosts would
+//! have to provide.
 
 use dataverse_wasm::auth::assertion::Algorithm;
 use dataverse_wasm::error::{AuthFailure, Error};
@@ -40,6 +42,10 @@ impl Transport for HostTransport {
 
     fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
         self.0.read_file(path, max_bytes)
+    }
+
+    fn host_signs(&self) -> bool {
+        true
     }
 
     fn host_certificate(&mut self, key_id: &str) -> Result<Vec<Vec<u8>>, Error> {

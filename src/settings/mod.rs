@@ -404,6 +404,20 @@ fn key_vault_certificate(pairs: &Pairs, has_thumbprint: bool) -> Result<Credenti
     Ok(Credential::HostKey(key_id))
 }
 
+/// A host key id as given field by field: trimmed, not empty, no control
+/// characters (it names the key to the host's signer, and may end up in a
+/// URL or a log line).
+fn host_key_id(key_id: &str) -> Result<String, Error> {
+    let key_id = key_id.trim();
+    if key_id.is_empty() || key_id.chars().any(char::is_control) {
+        return Err(invalid(
+            "the host key id is empty or has control characters; give the id the \
+             host's signer knows, e.g. https://myvault.vault.azure.net/certificates/name",
+        ));
+    }
+    Ok(key_id.to_string())
+}
+
 /// `https://{vault}.vault.azure.net/` → `https://{vault}.vault.azure.net`
 /// (lower-case host, no path): any https host, since sovereign clouds and
 /// Managed HSM have their own suffixes.
@@ -490,6 +504,18 @@ fn managed_identity_id(pairs: &Pairs) -> Result<Credential, Error> {
 /// `FederatedToken=GitHubActions`).
 /// Unknown keys are ignored, like DbConnectionStringBuilder does.
 pub fn parse(connection_string: &str) -> Result<Settings, Error> {
+    parse_as::<true>(connection_string)
+}
+
+/// [`parse`] for a caller that says whether settings may name a key the
+/// host holds (`KeyVaultUrl`, the `host-key` credential). `true`: native
+/// hosts and the signing component. `false`: a component that cannot ask
+/// its host to sign (the plain client, the gateway, the command component),
+/// which refuses them with [`crate::transport::no_signer`]'s message. A
+/// const parameter rather than a flag, so that the Key Vault code is not
+/// even compiled into those components: they must not grow for a
+/// credential they cannot use.
+pub fn parse_as<const HOST_KEYS: bool>(connection_string: &str) -> Result<Settings, Error> {
     let pairs = connection_string::tokenize(connection_string).map_err(|e| {
         let shown_key = e.key.as_deref().filter(|k| is_known_key(k));
         invalid(e.message(shown_key))
@@ -530,6 +556,9 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
             Credential::ClientSecret(Secret::new(secret))
         }
         AuthKind::Certificate if KEY_VAULT_URL.value(&pairs).is_some() => {
+            if !HOST_KEYS {
+                return Err(crate::transport::no_signer());
+            }
             key_vault_certificate(&pairs, thumbprint.is_some())?
         }
         AuthKind::Certificate => {
@@ -600,13 +629,26 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
         require_new_instance,
         allow_http_loopback,
     }
-    .validate()
+    .validate_as::<HOST_KEYS>()
 }
 
 impl Settings {
     /// Normalises and checks settings built field by field (e.g. from the WIT
     /// record); [`parse`] ends here too. See the field docs for the normal forms.
     pub fn validate(self) -> Result<Settings, Error> {
+        self.validate_as::<true>()
+    }
+
+    /// [`Settings::validate`] that refuses a key the host holds unless
+    /// `HOST_KEYS` (see [`parse_as`]).
+    pub fn validate_as<const HOST_KEYS: bool>(self) -> Result<Settings, Error> {
+        self.checked(HOST_KEYS)
+    }
+
+    /// The checks, one copy for both `HOST_KEYS`: in a component that
+    /// cannot sign every call passes `false`, and the optimiser drops the
+    /// host-key check.
+    fn checked(self, host_keys: bool) -> Result<Settings, Error> {
         let org_url = check_org_url(&self.org_url, self.allow_http_loopback)?;
         let client_id = self.client_id.trim();
         let identity = matches!(
@@ -664,16 +706,8 @@ impl Settings {
                 }
                 Credential::CertificatePem(pem)
             }
-            Credential::HostKey(key_id) => {
-                let key_id = key_id.trim();
-                if key_id.is_empty() || key_id.chars().any(char::is_control) {
-                    return Err(invalid(
-                        "the host key id is empty or has control characters; give the id the \
-                         host's signer knows, e.g. https://myvault.vault.azure.net/certificates/name",
-                    ));
-                }
-                Credential::HostKey(key_id.to_string())
-            }
+            Credential::HostKey(key_id) if host_keys => Credential::HostKey(host_key_id(&key_id)?),
+            Credential::HostKey(_) => return Err(crate::transport::no_signer()),
             Credential::ExternalToken => Credential::ExternalToken,
             Credential::ManagedIdentity(id) => Credential::ManagedIdentity(normalize_identity(id)?),
             Credential::WorkloadIdentity(FederatedTokenSource::File(Some(path))) => {

@@ -60,8 +60,10 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, HostError> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
         .map_err(HostError::wasmtime("linking WASI"))?;
-    // Every instance gets the signer import; without a runtime signer it
-    // answers not-configured (the gateway imports none: unused here).
+    // Always defined, so one linker and one binding (world `client-signing`)
+    // fit both client components: the plain one and the gateway import no
+    // signer, and a linker may define more than a component imports.
+    // Without a runtime signer it answers not-configured.
     crate::bindings::dataverse::client::signer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
         &mut linker,
         |state: &mut HostState| state,

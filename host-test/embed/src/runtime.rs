@@ -8,7 +8,7 @@ use std::sync::Arc;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{Client, ClientPre};
+use crate::bindings::{ClientSigning as Client, ClientSigningPre as ClientPre};
 use crate::engine::{load_cached, new_engine};
 use crate::error::HostError;
 use crate::identity::IdentityEnvironment;
@@ -109,8 +109,14 @@ impl Runtime {
 
     /// Signs the client assertions of certificates whose private key the
     /// host holds (`AuthType=Certificate` with `KeyVaultUrl`): e.g. a
-    /// [`crate::KeyVaultSigner`]. Without one, such settings fail at
-    /// `connect` with `invalid-settings` naming the missing signer.
+    /// [`crate::KeyVaultSigner`]. Only the signing component
+    /// (`dataverse_artifacts::SIGNING_CLIENT`, world `client-signing`)
+    /// calls it; the plain one refuses such settings itself, naming the
+    /// signing component, so load the plain one unless the settings need a
+    /// signer (it is the only one a host with nothing but WASI can run,
+    /// and the signing one costs a compile of its own). Without a signer,
+    /// the signing component's `connect` fails with `invalid-settings`
+    /// saying the host has none.
     pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Runtime {
         self.signer = Some(signer);
         self
@@ -124,6 +130,17 @@ impl Runtime {
     /// The epoch ticks a call may run for (see [`Limits::call_deadline`]).
     pub(crate) fn deadline_ticks(&self) -> u64 {
         self.limits.deadline_ticks()
+    }
+
+    /// Whether the component imports the host's signer
+    /// (`dataverse:client/signer`): the signing component does, the plain
+    /// one does not.
+    pub fn imports_signer(&self) -> bool {
+        let (imports, _) = self.interface_names();
+        imports.iter().any(|name| {
+            name.strip_prefix(dataverse_wasm::transport::SIGNER_INTERFACE)
+                .is_some_and(|version| version.is_empty() || version.starts_with('@'))
+        })
     }
 
     /// The names of the component's imports and exports, e.g.

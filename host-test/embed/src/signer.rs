@@ -2,9 +2,10 @@
 //! certificate whose private key never enters the component. [`Signer`] is
 //! the seam; [`KeyVaultSigner`] signs with Azure Key Vault
 //! (`POST {vault}/keys/{name}/{version}/sign`) as the platform's managed
-//! identity; an instance whose runtime has no signer answers
-//! `not-configured`, so a host that never heard of signers keeps working
-//! with every other credential.
+//! identity. Only the signing component (`dataverse_artifacts::SIGNING_CLIENT`,
+//! world `client-signing`) imports the signer; the plain one imports nothing
+//! but WASI. An instance whose runtime has no signer answers
+//! `not-configured`.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -13,7 +14,9 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let upstream = dataverse_fake::Fake::demo();
 //! let signer = KeyVaultSigner::new(upstream, IdentityEnvironment::default());
-//! let runtime = Runtime::from_wasm(dataverse_artifacts::CLIENT)?.with_signer(Arc::new(signer));
+//! let runtime =
+//!     Runtime::from_wasm(dataverse_artifacts::SIGNING_CLIENT)?.with_signer(Arc::new(signer));
+//! assert!(runtime.imports_signer());
 //! // AuthType=Certificate;Url=…;ClientId=…;KeyVaultUrl=https://myvault.vault.azure.net/;CertificateName=app
 //! # let _ = runtime; Ok(()) }
 //! ```
@@ -37,6 +40,9 @@ use serde_json::Value;
 pub use crate::bindings::dataverse::client::signer::{SignatureAlgorithm, SignerError};
 use crate::identity::IdentityEnvironment;
 use crate::upstream::{RequestOptions, Upstream};
+/// The signing component's file and the interface it imports, as the plain
+/// component's refusal of Key Vault settings names them.
+pub use dataverse_wasm::transport::{SIGNER_INTERFACE, SIGNING_COMPONENT};
 
 /// What a signer's calls return.
 pub type SignerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, SignerError>> + Send + 'a>>;

@@ -102,6 +102,9 @@ pub struct HostCertificate {
     pub thumbprint: String,
     /// Leaf first, then the chain the host returned (for `x5c`).
     pub chain: Vec<Vec<u8>>,
+    /// The length of every signature of the key: its modulus, in bytes
+    /// (RSA signatures are exactly that long).
+    pub signature_len: usize,
 }
 
 impl HostCertificate {
@@ -119,7 +122,7 @@ pub fn from_host(key_id: &str, chain: Vec<Vec<u8>>, now: u64) -> Result<HostCert
         return Err(Error::InvalidSettings(format!("{label} is empty")));
     };
     let info = CertInfo::parse(leaf.clone(), &label).map_err(Error::InvalidSettings)?;
-    info.rsa_public_key()?;
+    let signature_len = rsa::traits::PublicKeyParts::size(info.rsa_public_key()?);
     info.check_validity(now)?;
     let mut chain = chain;
     chain.truncate(MAX_CHAIN_LEN);
@@ -127,6 +130,7 @@ pub fn from_host(key_id: &str, chain: Vec<Vec<u8>>, now: u64) -> Result<HostCert
         key_id: key_id.to_string(),
         thumbprint: info.thumbprint,
         chain,
+        signature_len,
     })
 }
 
