@@ -210,15 +210,18 @@ async fn a_vault_that_refuses_the_identity_is_an_authentication_error_naming_the
     assert_eq!(fake.stats().token_requests, 0, "Entra ID was never asked");
 }
 
+/// What a scripted signer answers to `sign`.
+type SignAnswer = fn() -> Result<Vec<u8>, SignerError>;
+
 /// A signer that hands out the demo certificate and answers `sign` with
 /// `answer`, counting the calls.
 struct ScriptedSigner {
-    answer: fn() -> Result<Vec<u8>, SignerError>,
+    answer: SignAnswer,
     calls: AtomicUsize,
 }
 
 impl ScriptedSigner {
-    fn new(answer: fn() -> Result<Vec<u8>, SignerError>) -> Arc<ScriptedSigner> {
+    fn new(answer: SignAnswer) -> Arc<ScriptedSigner> {
         Arc::new(ScriptedSigner {
             answer,
             calls: AtomicUsize::new(0),
@@ -308,7 +311,7 @@ async fn the_signing_component_without_a_signer_says_so_and_the_other_credential
 async fn a_signer_that_fails_or_answers_a_bad_signature_is_a_typed_error_and_nothing_unsigned_is_sent()
  {
     let demo = fake::demo_certificate();
-    let cases: [(fn() -> Result<Vec<u8>, SignerError>, &str); 4] = [
+    let cases: [(SignAnswer, &str); 4] = [
         (|| Ok(Vec::new()), "invalid-response: 0-byte"),
         (|| Ok(vec![7; 255]), "invalid-response: 255-byte"),
         (
