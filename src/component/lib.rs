@@ -41,14 +41,13 @@ pub mod bindings {
     });
 }
 
-/// What the core runs on: `wasi:http`, clocks and randomness; in the signing
-/// component also the host's signer. Without it, the core's default answers
-/// a certificate whose key the host holds with `invalid-settings` naming the
-/// signing component, before anything is sent.
 /// Whether settings may name a key the host holds: only the signing
 /// component can use one (see `settings::parse_as`).
 const HOST_KEYS: bool = cfg!(feature = "host-signer");
 
+/// What the core runs on: `wasi:http`, clocks and randomness; in the signing
+/// component also the host's signer. Without it the core refuses a key the
+/// host holds (`Transport::host_signs`), before anything is sent.
 #[cfg(not(feature = "host-signer"))]
 type ComponentTransport = dataverse_wasm::transport::WasiTransport;
 #[cfg(feature = "host-signer")]
