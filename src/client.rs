@@ -10,6 +10,7 @@
 use crate::auth::assertion::{self, AssertionOptions, CachedAssertion};
 use crate::auth::certificate::{self, CertificateCredential, HostCertificate};
 use crate::auth::managed_identity::{self, Endpoint};
+use crate::auth::shared::{self, SharedStore};
 use crate::auth::workload_identity::{self, TokenSource};
 use crate::auth::{self, AccessToken, Authority, TokenCache, token};
 use crate::error::Error;
@@ -137,6 +138,13 @@ impl<T: Transport> Client<T> {
     /// a first token, so wrong settings fail here. A failure that sent
     /// anything carries the call record of the step that failed (discovery
     /// or the token request), attempts included.
+    ///
+    /// When the transport offers a store shared by the application's
+    /// instances ([`Transport::shared_store`], the gateway's `wasi:keyvalue`
+    /// bucket), the discovered authority and the token are looked up there
+    /// first and kept there when acquired; while one instance acquires, the
+    /// others wait for its token (a lease in the store, bounded by
+    /// [`shared::LEASE_WAIT_MS`]).
     pub fn connect(
         settings: Settings,
         mut transport: T,
@@ -146,11 +154,18 @@ impl<T: Transport> Client<T> {
         // expired certificate is a settings problem, not a network one.
         let (settings, proof) = prepare(settings, &mut transport, config.assertion)?;
         let managed = matches!(proof, Proof::ManagedIdentity { .. });
+        let now = transport.now();
+        let stored = match transport.shared_store() {
+            Some(store) if !managed => shared_authority(store, &settings, now),
+            _ => None,
+        };
+        let from_store = stored.is_some();
         let (authority, scope) = match auth::authority::from_settings(&settings) {
             // The identity endpoint knows the tenant: no discovery, and the
             // token is asked for the org itself, its `resource`.
             _ if managed => (no_authority(), settings.org_url.clone()),
             Some(authority) => (authority?, auth::authority::default_scope(&settings)),
+            None if let Some(found) = stored => found,
             None => {
                 let id = crate::uuid::v4(transport.random(), transport.random());
                 let request = auth::authority::discovery_request(&settings.org_url)
@@ -162,12 +177,18 @@ impl<T: Transport> Client<T> {
                     id,
                     retry::decide_repeatable,
                 );
-                answer
+                let found = answer
                     .and_then(|response| auth::authority::from_discovery(&response, &settings))
                     .map_err(|error| Failure {
                         error,
                         call: Some(call),
-                    })?
+                    })?;
+                let now = transport.now();
+                if let Some(store) = transport.shared_store() {
+                    let record = shared::encode_authority(&found.0.url(), &found.1, now);
+                    let _ = store.set(&shared::authority_key(&settings.org_url), &record);
+                }
+                found
             }
         };
         let mut client = Client {
@@ -182,7 +203,14 @@ impl<T: Transport> Client<T> {
             issued_to: None,
             policy: config.retry,
         };
-        client.token()?;
+        if let Err(failure) = client.token() {
+            // An authority another instance found may be what the token
+            // request refused (the tenant moved): the next one discovers anew.
+            if from_store && let Some(store) = client.transport.shared_store() {
+                let _ = store.delete(&shared::authority_key(&client.settings.org_url));
+            }
+            return Err(failure);
+        }
         Ok(client)
     }
 
@@ -568,6 +596,7 @@ impl<T: Transport> Client<T> {
                 }
                 Ok(response) if response.status == 401 && from_cache && !reauthenticated => {
                     self.cache.clear();
+                    self.forget_shared(&token);
                     reauthenticated = true;
                     continue;
                 }
@@ -657,15 +686,132 @@ impl<T: Transport> Client<T> {
                 self.last_token_from_cache = true;
                 return Ok(cached.value);
             }
-            return match self.acquire(now) {
-                Ok(fresh) => Ok(fresh),
-                Err(_) => {
+            return match self.acquire_shared(now, Wait::No) {
+                Ok(Some(fresh)) => Ok(fresh),
+                // Another instance is renewing, or the renewal failed: the
+                // cached token is still good.
+                Ok(None) | Err(_) => {
                     self.last_token_from_cache = true;
                     Ok(cached.value)
                 }
             };
         }
-        self.acquire(now)
+        match self.acquire_shared(now, Wait::Bounded) {
+            Ok(Some(token)) => Ok(token),
+            Ok(None) => self.acquire(now),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// A token through the shared store, if there is one: the stored token
+    /// when it is usable (and, when renewing, newer than ours); otherwise
+    /// the lease, then a token from Entra ID, kept in the store for the
+    /// others. An instance that finds the lease taken waits for the
+    /// holder's token (`Wait::Bounded`, at most [`shared::LEASE_WAIT_MS`];
+    /// the lease going away without a token sends it back to the lease) or
+    /// gives up at once (`Wait::No`: `Ok(None)`). Without a store it
+    /// acquires directly.
+    fn acquire_shared(&mut self, now: u64, wait: Wait) -> Result<Option<Secret>, Failure> {
+        if self.transport.shared_store().is_none() {
+            return self.acquire(now).map(Some);
+        }
+        let key = self.shared_key();
+        let mut waited_ms = 0;
+        loop {
+            let now = self.transport.now();
+            if let Some(token) = self.stored_token(&key, now, wait) {
+                return Ok(Some(token));
+            }
+            let lease = shared::lease_key(&key, now);
+            let held = match self
+                .transport
+                .shared_store()
+                .map(|s| s.increment(&lease, 1))
+            {
+                Some(Ok(count)) => count == 1,
+                // A store that cannot lease: acquire as if alone.
+                _ => true,
+            };
+            if held || waited_ms >= shared::LEASE_WAIT_MS {
+                let fresh = self.acquire(now);
+                let record = match (&fresh, self.cache.current()) {
+                    (Ok(_), Some(token)) => Some(shared::encode_token(token)),
+                    _ => None,
+                };
+                if let Some(store) = self.transport.shared_store() {
+                    if let Some(record) = record {
+                        let _ = store.set(&key, &record);
+                    }
+                    if held {
+                        let _ = store.delete(&lease);
+                    }
+                }
+                return fresh.map(Some);
+            }
+            if wait == Wait::No {
+                return Ok(None);
+            }
+            // Someone else holds the lease: wait for its token, or for the
+            // lease to go (its holder failed) and contest it again.
+            loop {
+                self.transport.sleep(shared::LEASE_POLL_MS);
+                waited_ms += shared::LEASE_POLL_MS;
+                let now = self.transport.now();
+                if let Some(token) = self.stored_token(&key, now, wait) {
+                    return Ok(Some(token));
+                }
+                let lease_gone = self
+                    .transport
+                    .shared_store()
+                    .is_none_or(|s| matches!(s.get(&lease), Ok(None)));
+                if lease_gone || waited_ms >= shared::LEASE_WAIT_MS {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The store's token for `key` if usable at `now`, adopted into this
+    /// instance's cache. When renewing (`Wait::No`), only a token newer
+    /// than ours counts.
+    fn stored_token(&mut self, key: &str, now: u64, wait: Wait) -> Option<Secret> {
+        let bytes = self.transport.shared_store()?.get(key).ok()??;
+        let token = shared::decode_token(&bytes, now)?;
+        let ours = self.cache.current().map(|t| t.value.expose());
+        if wait == Wait::No && ours == Some(token.value.expose()) {
+            return None;
+        }
+        let value = token.value.clone();
+        self.cache.store(token);
+        // Found, not acquired: a 401 on it is answered by a fresh request.
+        self.last_token_from_cache = true;
+        Some(value)
+    }
+
+    /// Drops `refused` from the shared store (a 401 said it no longer
+    /// works), unless another instance has already replaced it.
+    fn forget_shared(&mut self, refused: &Secret) {
+        let key = self.shared_key();
+        let Some(store) = self.transport.shared_store() else {
+            return;
+        };
+        let stored = store.get(&key).ok().flatten();
+        let same = stored
+            .and_then(|bytes| shared::decode_token(&bytes, 0))
+            .is_some_and(|token| token.value.expose() == refused.expose());
+        if same {
+            let _ = store.delete(&key);
+        }
+    }
+
+    /// Where this client's token lives in the shared store: the authority
+    /// (for a managed identity, its endpoint), the client id and the scope.
+    fn shared_key(&self) -> String {
+        let issuer = match &self.proof {
+            Proof::ManagedIdentity { endpoint, .. } => endpoint.url().to_string(),
+            _ => self.authority.url(),
+        };
+        shared::token_key(&issuer, &self.settings.client_id, &self.scope)
     }
 
     /// Asks Entra ID for a token and caches it. A token request changes
@@ -813,6 +959,36 @@ impl<T: Transport> Client<T> {
         self.last_acquisition = Some(call);
         value
     }
+}
+
+/// Whether an instance that finds another holding the lease waits for its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// A first token: wait (bounded) rather than ask Entra ID again.
+    Bounded,
+    /// A renewal while the cached token still works: never wait.
+    No,
+}
+
+/// The authority another instance discovered for the org, checked against
+/// the settings as a discovered one is (its host must be trusted; the
+/// tenant is whatever the org's challenge named), with the org's scope.
+fn shared_authority(
+    store: &mut dyn SharedStore,
+    settings: &Settings,
+    now: u64,
+) -> Option<(Authority, String)> {
+    let bytes = store
+        .get(&shared::authority_key(&settings.org_url))
+        .ok()??;
+    let (url, scope) = shared::decode_authority(&bytes, now)?;
+    // Only the org's own scope: a record naming another resource would get
+    // the org a token that is not for it.
+    if scope != auth::authority::default_scope(settings) {
+        return None;
+    }
+    let authority = auth::authority::checked(&url, settings).ok()?;
+    Some((authority, scope))
 }
 
 /// The federated token for one token request: the token file read again
@@ -1181,3 +1357,7 @@ mod tests;
 #[cfg(test)]
 #[path = "identity_client_tests.rs"]
 mod identity_tests;
+
+#[cfg(test)]
+#[path = "shared_client_tests.rs"]
+mod shared_tests;

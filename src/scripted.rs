@@ -6,8 +6,10 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use crate::auth::assertion::Algorithm;
+use crate::auth::shared::SharedStore;
 use crate::error::Error;
 use crate::http::{Request, Response};
 use crate::transport::Transport;
@@ -39,6 +41,8 @@ pub struct Scripted {
     /// The host's signer (`host_certificate`, `host_sign`); `None`: a host
     /// without one.
     pub signer: Option<ScriptedSigner>,
+    /// The store shared with other instances (`shared_store`), if any.
+    pub store: Option<StoreSlot>,
 }
 
 /// A host signer: the certificate it returns for any key id, the answers to
@@ -49,6 +53,15 @@ pub struct ScriptedSigner {
     pub signatures: VecDeque<Result<Vec<u8>, Error>>,
     /// (key id, algorithm, digest) of every `host_sign`.
     pub signed: Vec<(String, Algorithm, Vec<u8>)>,
+}
+
+/// A [`SharedStore`] in a [`Scripted`] (a newtype, so `Scripted` stays `Debug`).
+pub struct StoreSlot(pub Box<dyn SharedStore + Send>);
+
+impl std::fmt::Debug for StoreSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreSlot")
+    }
 }
 
 impl Scripted {
@@ -92,6 +105,13 @@ impl Transport for &mut Scripted {
 
     fn environment_variable(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
+    }
+
+    fn shared_store(&mut self) -> Option<&mut dyn SharedStore> {
+        match &mut self.store {
+            Some(slot) => Some(&mut *slot.0),
+            None => None,
+        }
     }
 
     fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
@@ -171,6 +191,67 @@ impl Transport for Shared {
 
     fn read_file(&mut self, path: &str, max_bytes: u64) -> Result<Vec<u8>, Error> {
         (&mut *self.0.borrow_mut()).read_file(path, max_bytes)
+    }
+}
+
+/// An in-memory [`SharedStore`] that clones share, as the instances of one
+/// application share the host's bucket. `failing` makes every operation
+/// fail (a store that is down); `ops` records them (`get key`, `set key`,
+/// `delete key`, `increment key`).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore(pub Arc<Mutex<MemoryEntries>>);
+
+#[derive(Debug, Default)]
+pub struct MemoryEntries {
+    pub entries: BTreeMap<String, Vec<u8>>,
+    pub failing: bool,
+    pub ops: Vec<String>,
+}
+
+impl MemoryStore {
+    pub fn entries(&self) -> std::sync::MutexGuard<'_, MemoryEntries> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn op(&self, op: &str, key: &str) -> Result<std::sync::MutexGuard<'_, MemoryEntries>, String> {
+        let mut entries = self.entries();
+        entries.ops.push(format!("{op} {key}"));
+        if entries.failing {
+            return Err("the store is down".into());
+        }
+        Ok(entries)
+    }
+}
+
+impl SharedStore for MemoryStore {
+    fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.op("get", key)?.entries.get(key).cloned())
+    }
+
+    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.op("set", key)?
+            .entries
+            .insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), String> {
+        self.op("delete", key)?.entries.remove(key);
+        Ok(())
+    }
+
+    fn increment(&mut self, key: &str, delta: u64) -> Result<u64, String> {
+        let mut entries = self.op("increment", key)?;
+        let current = entries
+            .entries
+            .get(key)
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        let next = current.saturating_add(delta);
+        entries
+            .entries
+            .insert(key.to_string(), next.to_string().into_bytes());
+        Ok(next)
     }
 }
 

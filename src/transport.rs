@@ -3,6 +3,7 @@
 //! for the component.
 
 use crate::auth::assertion::Algorithm;
+use crate::auth::shared::SharedStore;
 use crate::error::Error;
 use crate::http::{Request, Response};
 
@@ -78,6 +79,14 @@ pub trait Transport {
     ) -> Result<Vec<u8>, Error> {
         let _ = (key_id, algorithm, digest);
         Err(no_signer())
+    }
+
+    /// A key-value store the application's instances share (the
+    /// gateway's `wasi:keyvalue` bucket), where the client keeps its token
+    /// and the discovered authority for the others; `None` (the default):
+    /// no sharing, and none of that code is linked.
+    fn shared_store(&mut self) -> Option<&mut dyn SharedStore> {
+        None
     }
 
     /// The bytes of a file the host lets the client read (a federated token

@@ -11,6 +11,9 @@ pub const CONNECTION_VAR: &str = "DATAVERSE_CONNECTION";
 pub const API_KEY_VAR: &str = "GATEWAY_API_KEY";
 /// Comma-separated entity sets (or function/action names) callers may reach.
 pub const ALLOW_VAR: &str = "GATEWAY_ALLOW";
+/// The `wasi:keyvalue` bucket the instances share their token through;
+/// unset or empty: the host's default store (the empty identifier).
+pub const TOKEN_BUCKET_VAR: &str = "GATEWAY_TOKEN_BUCKET";
 /// Shorter keys are refused: a guessable key would open the application's
 /// whole identity to anyone.
 pub const MIN_API_KEY_CHARS: usize = 16;

@@ -6,11 +6,12 @@ use std::sync::Mutex;
 
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
 
-use crate::config::Config;
+use crate::config::{Config, TOKEN_BUCKET_VAR};
 use crate::handler::{BodyError, Gateway, Request};
 use crate::reply::Reply;
+use crate::shared_store::{GatewayTransport, KeyValueBucket};
 
-mod bindings {
+pub(crate) mod bindings {
     wit_bindgen::generate!({
         world: "gateway",
         path: "../wit",
@@ -28,7 +29,7 @@ use bindings::wasi::io::streams::StreamError;
 /// The instance's gateway. A host that keeps an instance for many requests
 /// (host-test serve) reuses its client and token; `wasmtime serve` makes a
 /// new instance per request, so there every request connects anew.
-static GATEWAY: Mutex<Option<Gateway<WasiTransport>>> = Mutex::new(None);
+static GATEWAY: Mutex<Option<Gateway<GatewayTransport>>> = Mutex::new(None);
 
 struct Component;
 
@@ -60,10 +61,15 @@ fn var(name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn transport() -> WasiTransport {
-    WasiTransport {
-        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-        timeout_ms: None,
+/// A new client's transport, with the bucket its token is shared through.
+fn transport() -> GatewayTransport {
+    let bucket = var(TOKEN_BUCKET_VAR).unwrap_or_default();
+    GatewayTransport {
+        wasi: WasiTransport {
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            timeout_ms: None,
+        },
+        bucket: KeyValueBucket::open(bucket.trim()),
     }
 }
 

@@ -6,7 +6,8 @@
 //! settings), `route` (what a request asks for, the API key, the allow-list),
 //! `headers` (what crosses the gateway), `reply` (responses and JSON errors),
 //! `handler` (one request, over any `Transport`). `incoming` is the
-//! `wasi:http/incoming-handler` adapter (wasm only).
+//! `wasi:http/incoming-handler` adapter and `shared_store` the
+//! `wasi:keyvalue` one (wasm only).
 
 pub mod config;
 pub mod handler;
@@ -16,3 +17,5 @@ pub mod route;
 
 #[cfg(target_arch = "wasm32")]
 mod incoming;
+#[cfg(target_arch = "wasm32")]
+mod shared_store;

@@ -89,8 +89,9 @@ async fn wasmtime_serve(env: &GatewayEnv, extra: &[&str], ready: bool) -> Wasmti
     command
         .arg("serve")
         .args(["--addr", &addr.to_string()])
-        // Rust std imports wasi:cli; the CLI was built without the pooling allocator.
-        .args(["-Scli", "-O", "pooling-allocator=n"])
+        // Rust std imports wasi:cli; the gateway imports wasi:keyvalue (its
+        // shared token store); the CLI was built without the pooling allocator.
+        .args(["-Scli", "-Skeyvalue", "-O", "pooling-allocator=n"])
         .args(["--env", "DATAVERSE_CONNECTION", "--env", "GATEWAY_API_KEY"])
         .args(["--env", "GATEWAY_ALLOW"])
         .args(extra)
@@ -548,6 +549,13 @@ fn the_gateway_exports_only_the_incoming_handler() {
         imports.iter().all(|i| i.starts_with("wasi:")),
         "{imports:?}"
     );
+    // The shared token store: what a host must offer beside WASI and HTTP.
+    for kv in [
+        "wasi:keyvalue/store@0.2.0-draft",
+        "wasi:keyvalue/atomics@0.2.0-draft",
+    ] {
+        assert!(imports.iter().any(|i| i == kv), "{kv} in {imports:?}");
+    }
 }
 
 /// `host-test serve`'s hosting with App Service's managed identity: no
@@ -604,4 +612,82 @@ async fn host_test_serve_with_app_services_managed_identity() {
         .count();
     assert_eq!(to_endpoint, 1, "one token for the warm instance");
     assert_eq!(fake.fake.stats().discovery_requests, 0);
+}
+
+/// `N` concurrent `/whoami` requests, each on its own connection; every
+/// answer must be 200.
+async fn concurrent_whoami(addr: SocketAddr, n: usize) {
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        calls.spawn(
+            async move { call(addr, "GET", "/whoami", &[("x-api-key", API_KEY)], "").await },
+        );
+    }
+    while let Some(answer) = calls.join_next().await {
+        let answer = answer.expect("the request task ends");
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+}
+
+/// Concurrent first requests to `host-test serve` meet a cold pool, so they
+/// get instances of their own; all of them share one `wasi:keyvalue` store,
+/// and one token request serves them all (the others wait for its token).
+/// A token Dataverse then refuses is dropped by the first instance that
+/// sees the 401, which fetches one new token for everyone.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_first_requests_to_host_test_serve_cost_one_token() {
+    const N: usize = 20;
+    let fake = plain_fake().await;
+    let server = host_test_serve(env_for(&fake)).await;
+    concurrent_whoami(server.addr, N).await;
+    let stats = fake.fake.stats();
+    let instances = server.instances_created();
+    eprintln!(
+        "host-test serve: {N} concurrent first requests, {instances} instances, {} token request(s), {} discovery request(s)",
+        stats.token_requests, stats.discovery_requests
+    );
+    assert!(
+        instances >= 2,
+        "the burst should need several instances, got {instances}"
+    );
+    assert_eq!(
+        stats.token_requests, 1,
+        "one token for {instances} instances"
+    );
+    assert_eq!(stats.api_requests, N);
+    // Each instance that connected before the first found the authority
+    // discovered it itself: at most one discovery per instance.
+    assert!(stats.discovery_requests <= instances);
+
+    fake.fake.revoke_tokens();
+    concurrent_whoami(server.addr, N).await;
+    let after = fake.fake.stats();
+    assert_eq!(
+        after.token_requests, 2,
+        "the refused token is replaced once for every instance"
+    );
+}
+
+/// `wasmtime serve -S keyvalue` gives each instance a store of its own
+/// (its in-memory backend), and by default makes an instance per request:
+/// nothing is shared, so `N` concurrent first requests cost `N` tokens —
+/// the count the README gives for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_first_requests_to_wasmtime_serve_cost_one_token_each() {
+    const N: usize = 10;
+    let fake = plain_fake().await;
+    let serve = wasmtime_serve(&env_for(&fake), &[], true).await;
+    concurrent_whoami(serve.addr, N).await;
+    let stats = fake.fake.stats();
+    eprintln!(
+        "wasmtime serve -S keyvalue: {N} concurrent first requests, {} token request(s)",
+        stats.token_requests
+    );
+    assert_eq!(stats.token_requests, N);
+    assert_eq!(stats.api_requests, N);
 }

@@ -15,7 +15,8 @@ pub async fn run(seconds: u64, http: bool) -> Result<(), Failure> {
     if http {
         return run_http(seconds).await;
     }
-    let server = fake::serve_tls(Fake::demo()).await.map_err(Failure::host)?;
+    let demo = Fake::demo();
+    let server = fake::serve_tls(demo.clone()).await.map_err(Failure::host)?;
     let port = server.addr.port();
     let files = Files::create(port, &server.ca_pem, &fake::demo_connection_string())
         .map_err(|e| Failure::host(format!("writing the fake's files: {e}")))?;
@@ -34,7 +35,7 @@ pub async fn run(seconds: u64, http: bool) -> Result<(), Failure> {
     stop.sleep_or_stop(Duration::from_secs(seconds)).await;
     drop(server);
     drop(files);
-    Ok(())
+    served(&demo.stats())
 }
 
 async fn run_http(seconds: u64) -> Result<(), Failure> {
@@ -51,9 +52,19 @@ async fn run_http(seconds: u64) -> Result<(), Failure> {
         files.connection.display(),
     ))?;
     stop.sleep_or_stop(Duration::from_secs(seconds)).await;
+    let stats = server.fake.stats();
     drop(server);
     drop(files);
-    Ok(())
+    served(&stats)
+}
+
+/// The last line: what the fake served, for a load test to count token
+/// requests (`{"token_requests":…,"discovery_requests":…,"api_requests":…}`).
+fn served(stats: &fake::FakeStats) -> Result<(), Failure> {
+    output::line(&format!(
+        r#"served: {{"token_requests":{},"discovery_requests":{},"api_requests":{}}}"#,
+        stats.token_requests, stats.discovery_requests, stats.api_requests
+    ))
 }
 
 /// The CA and the connection string in a private temporary folder: the

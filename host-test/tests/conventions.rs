@@ -493,6 +493,12 @@ fn fake_server_keeps_the_secret_off_the_try_line_and_cleans_up_on_sigterm() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     assert!(!dir.exists(), "{} is left behind", dir.display());
+    // Its last line counts what it served (a load test reads its token count).
+    let served = lines.next().unwrap().unwrap();
+    assert_eq!(
+        served,
+        r#"served: {"token_requests":0,"discovery_requests":0,"api_requests":0}"#
+    );
 }
 
 /// `HTTPS_PROXY` carries every request (as a CONNECT tunnel, credentials

@@ -11,6 +11,7 @@ pub mod certificate;
 pub mod cloud;
 mod jwt_crypto;
 pub mod managed_identity;
+pub mod shared;
 pub mod token;
 pub mod workload_identity;
 

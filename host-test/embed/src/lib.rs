@@ -75,6 +75,7 @@ pub mod engine;
 pub mod error;
 pub mod identity;
 mod instance_pool;
+pub mod keyvalue;
 pub mod limits;
 pub mod network;
 pub mod pool;

@@ -1,7 +1,9 @@
 //! `host-test serve`: serves the gateway component (`wasi:http/incoming-handler`)
 //! on a loopback port, like `wasmtime serve`, but keeps instances alive
 //! between requests — a small pool of long-lived stores — so the guest's
-//! connected client, and its token, serve many requests. A trapped instance
+//! connected client, and its token, serve many requests; and all instances
+//! share one `wasi:keyvalue` store, so even a burst of concurrent first
+//! requests (one new instance each) asks Entra ID once. A trapped instance
 //! is dropped, never reused.
 //!
 //! Independent of `runtime`/`session` (which load the `client` world): its
@@ -32,6 +34,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::HostError;
 use crate::identity::IdentityEnvironment;
 use crate::instance_pool::InstancePool;
+use crate::keyvalue::SharedBuckets;
 use crate::state::HostState;
 use crate::upstream::{OutgoingHooks, Upstream};
 
@@ -146,6 +149,8 @@ struct Shared {
     env: GatewayEnv,
     upstream: Arc<dyn Upstream>,
     pool: Arc<InstancePool<Warm>>,
+    /// `wasi:keyvalue` for every instance: one token for the process.
+    buckets: SharedBuckets,
 }
 
 /// A live instance and its store.
@@ -182,6 +187,7 @@ pub async fn serve(
         env,
         upstream,
         pool: InstancePool::new(IDLE_INSTANCES, WAIT_FOR_INSTANCE),
+        buckets: SharedBuckets::default(),
     });
     let serving = shared.clone();
     let task = tokio::spawn(accept_loop(listener, None, move |stream| {
@@ -310,13 +316,14 @@ async fn run(
 async fn instantiate(shared: &Shared) -> wasmtime::Result<Warm> {
     let hooks = OutgoingHooks::new(shared.upstream.clone(), None);
     let env = shared.env.pairs();
-    let state = HostState::new(
+    let mut state = HostState::new(
         hooks,
         None,
         &env,
         Some(&shared.env.identity),
         LIMITS.max_memory_bytes,
     )?;
+    state.keyvalue = shared.buckets.clone();
     let mut store = Store::new(shared.pre.engine(), state);
     store.limiter(|state| &mut state.memory);
     store.set_epoch_deadline(LIMITS.deadline_ticks());

@@ -24,6 +24,9 @@ pub struct HostState {
     pub(crate) memory: MemoryLimit,
     /// What the `signer` import asks (none: `not-configured`).
     pub(crate) signer: Option<Arc<dyn Signer>>,
+    /// The `wasi:keyvalue` buckets (the gateway's shared token); a fresh,
+    /// unshared set unless the server hands every instance the same one.
+    pub(crate) keyvalue: crate::keyvalue::SharedBuckets,
 }
 
 impl HostState {
@@ -66,6 +69,7 @@ impl HostState {
                 peak: 0,
             },
             signer: None,
+            keyvalue: Default::default(),
         })
     }
 }

@@ -1,0 +1,185 @@
+//! `wasi:keyvalue` (0.2.0-draft: `store`, `atomics`) for the gateway's
+//! instances, backed by one in-memory map per bucket that every instance of
+//! the server shares — what the gateway needs to ask Entra ID once for the
+//! whole process. `wasmtime serve -S keyvalue` gives each instance its own
+//! map instead; a fleet on several hosts needs a store behind them all
+//! (wasmCloud's NATS JetStream).
+//!
+//! Values are held as given: the gateway's token is one of them, so nothing
+//! here logs a key's value, and a store dies with its server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wasmtime::component::{HasData, Linker, Resource};
+
+use crate::state::HostState;
+
+mod generated {
+    wasmtime::component::bindgen!({
+        world: "shared-store",
+        path: "../../wit",
+        with: {
+            "wasi:keyvalue/store.bucket": super::BucketName,
+        },
+    });
+}
+
+use generated::wasi::keyvalue::{atomics, store};
+
+/// Largest value accepted (a token record is a few KiB): a runaway guest
+/// cannot grow the host's memory through the store.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Largest number of keys in one bucket, for the same reason.
+pub const MAX_KEYS: usize = 10_000;
+
+/// One bucket's keys and values.
+type Entries = HashMap<String, Vec<u8>>;
+
+/// The buckets, shared by every instance given a clone.
+#[derive(Clone, Default)]
+pub struct SharedBuckets {
+    buckets: Arc<Mutex<HashMap<String, Entries>>>,
+}
+
+impl std::fmt::Debug for SharedBuckets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys and values stay out of logs: the values are tokens.
+        f.debug_struct("SharedBuckets").finish_non_exhaustive()
+    }
+}
+
+impl SharedBuckets {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entries>> {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The number of keys in bucket `name` (for tests and stats).
+    pub fn len(&self, name: &str) -> usize {
+        self.lock().get(name).map_or(0, HashMap::len)
+    }
+
+    /// Whether no bucket holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.lock().values().all(HashMap::is_empty)
+    }
+}
+
+/// An open bucket: its name in [`SharedBuckets`].
+pub struct BucketName(String);
+
+/// Adds `wasi:keyvalue/store` and `atomics` to `linker`, over each store's
+/// [`HostState::keyvalue`].
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    store::add_to_linker::<HostState, KeyValue>(linker, |state| state)?;
+    atomics::add_to_linker::<HostState, KeyValue>(linker, |state| state)
+}
+
+struct KeyValue;
+
+impl HasData for KeyValue {
+    type Data<'a> = &'a mut HostState;
+}
+
+type Result<T> = std::result::Result<T, store::Error>;
+
+fn bucket<'a>(state: &'a HostState, handle: &Resource<BucketName>) -> wasmtime::Result<&'a str> {
+    Ok(state.table.get(handle)?.0.as_str())
+}
+
+impl store::Host for HostState {
+    fn open(&mut self, identifier: String) -> Result<Resource<BucketName>> {
+        self.keyvalue.lock().entry(identifier.clone()).or_default();
+        self.table
+            .push(BucketName(identifier))
+            .map_err(|e| store::Error::Other(e.to_string()))
+    }
+}
+
+impl store::HostBucket for HostState {
+    fn get(&mut self, handle: Resource<BucketName>, key: String) -> Result<Option<Vec<u8>>> {
+        let name = bucket(self, &handle).map_err(other)?;
+        Ok(self
+            .keyvalue
+            .lock()
+            .get(name)
+            .and_then(|b| b.get(&key).cloned()))
+    }
+
+    fn set(&mut self, handle: Resource<BucketName>, key: String, value: Vec<u8>) -> Result<()> {
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(store::Error::Other(format!(
+                "a value may have at most {MAX_VALUE_BYTES} bytes"
+            )));
+        }
+        let name = bucket(self, &handle).map_err(other)?.to_string();
+        let mut buckets = self.keyvalue.lock();
+        let entries = buckets.entry(name).or_default();
+        if entries.len() >= MAX_KEYS && !entries.contains_key(&key) {
+            return Err(store::Error::Other(format!(
+                "a bucket may hold at most {MAX_KEYS} keys"
+            )));
+        }
+        entries.insert(key, value);
+        Ok(())
+    }
+
+    fn delete(&mut self, handle: Resource<BucketName>, key: String) -> Result<()> {
+        let name = bucket(self, &handle).map_err(other)?;
+        if let Some(entries) = self.keyvalue.lock().get_mut(name) {
+            entries.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn exists(&mut self, handle: Resource<BucketName>, key: String) -> Result<bool> {
+        let name = bucket(self, &handle).map_err(other)?;
+        Ok(self
+            .keyvalue
+            .lock()
+            .get(name)
+            .is_some_and(|b| b.contains_key(&key)))
+    }
+
+    fn list_keys(
+        &mut self,
+        handle: Resource<BucketName>,
+        _cursor: Option<u64>,
+    ) -> Result<store::KeyResponse> {
+        let name = bucket(self, &handle).map_err(other)?;
+        let mut keys: Vec<String> = self
+            .keyvalue
+            .lock()
+            .get(name)
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        Ok(store::KeyResponse { keys, cursor: None })
+    }
+
+    fn drop(&mut self, handle: Resource<BucketName>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for HostState {
+    /// Atomic across instances: the whole read-add-write holds the lock.
+    /// A value that is not a number counts as 0, as wasmCloud's stores do.
+    fn increment(&mut self, handle: Resource<BucketName>, key: String, delta: u64) -> Result<u64> {
+        let name = bucket(self, &handle).map_err(other)?.to_string();
+        let mut buckets = self.keyvalue.lock();
+        let entries = buckets.entry(name).or_default();
+        let current = entries
+            .get(&key)
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        let next = current.saturating_add(delta);
+        entries.insert(key, next.to_string().into_bytes());
+        Ok(next)
+    }
+}
+
+fn other(error: wasmtime::Error) -> store::Error {
+    store::Error::Other(error.to_string())
+}
