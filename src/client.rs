@@ -8,7 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::auth::assertion::{self, AssertionOptions, CachedAssertion};
-use crate::auth::certificate::{self, CertificateCredential};
+use crate::auth::certificate::{self, CertificateCredential, HostCertificate};
 use crate::auth::managed_identity::{self, Endpoint};
 use crate::auth::shared::{self, SharedStore};
 use crate::auth::workload_identity::{self, TokenSource};
@@ -36,6 +36,13 @@ enum Proof {
         credential: Box<CertificateCredential>,
         options: AssertionOptions,
         /// The last assertion, reused until shortly before it expires.
+        assertion: Option<CachedAssertion>,
+    },
+    /// A certificate whose key the host holds: the host signs each new
+    /// assertion's digest.
+    HostCertificate {
+        certificate: Box<HostCertificate>,
+        options: AssertionOptions,
         assertion: Option<CachedAssertion>,
     },
     /// A managed identity: the platform's identity endpoint issues the
@@ -888,6 +895,39 @@ impl<T: Transport> Client<T> {
                     &self.scope,
                 )
             }
+            // Only with a transport that signs (`load_proof`); the check
+            // lets a component that cannot sign drop this arm's code.
+            Proof::HostCertificate { .. } if !self.transport.host_signs() => {
+                return Err(crate::transport::no_signer().into());
+            }
+            Proof::HostCertificate {
+                certificate,
+                options,
+                assertion,
+            } => {
+                let reusable = assertion.as_ref().filter(|a| a.is_reusable(now));
+                let jwt = match reusable {
+                    Some(cached) => cached.jwt.clone(),
+                    None => {
+                        let jwt = host_signed_assertion(
+                            &mut self.transport,
+                            certificate,
+                            &self.settings.client_id,
+                            &self.authority.token_endpoint(),
+                            now,
+                            *options,
+                        )?;
+                        *assertion = Some(CachedAssertion::new(jwt.clone(), now));
+                        jwt
+                    }
+                };
+                token::client_assertion_request(
+                    &self.authority,
+                    &self.settings.client_id,
+                    &jwt,
+                    &self.scope,
+                )
+            }
         };
         let id = crate::uuid::v4(self.transport.random(), self.transport.random());
         let request = request.header(token::CLIENT_REQUEST_ID, id.clone());
@@ -1026,9 +1066,66 @@ pub fn token_request<T: Transport>(
             )?;
             token::client_assertion_request(authority, &settings.client_id, &jwt, scope)
         }
+        Proof::HostCertificate { .. } if !transport.host_signs() => {
+            return Err(crate::transport::no_signer());
+        }
+        Proof::HostCertificate {
+            certificate,
+            options,
+            ..
+        } => {
+            let now = transport.now();
+            let jwt = host_signed_assertion(
+                transport,
+                &certificate,
+                &settings.client_id,
+                &authority.token_endpoint(),
+                now,
+                options,
+            )?;
+            token::client_assertion_request(authority, &settings.client_id, &jwt, scope)
+        }
     };
     let id = crate::uuid::v4(transport.random(), transport.random());
     Ok(request.header(token::CLIENT_REQUEST_ID, id))
+}
+
+/// A new assertion for a certificate whose key the host holds: the header
+/// and claims built here, only their SHA-256 handed to the host's signer.
+fn host_signed_assertion<T: Transport>(
+    transport: &mut T,
+    certificate: &HostCertificate,
+    client_id: &str,
+    token_endpoint: &str,
+    now: u64,
+    options: AssertionOptions,
+) -> Result<Secret, Error> {
+    let jti = crate::uuid::v4(transport.random(), transport.random());
+    let message = assertion::signing_input(
+        certificate.der(),
+        &certificate.chain,
+        client_id,
+        token_endpoint,
+        &jti,
+        now,
+        options,
+    )?;
+    let digest = assertion::signing_digest(&message);
+    let signature = transport.host_sign(&certificate.key_id, options.algorithm, &digest)?;
+    // An RSA signature is as long as the key's modulus: anything else (an
+    // empty answer, a truncated one, a key other than the certificate's)
+    // would only come back from Entra ID as a refused assertion.
+    if signature.len() != certificate.signature_len {
+        return Err(Error::InvalidResponse(format!(
+            "the host's signer returned a {}-byte signature for {}; the certificate's {}-bit \
+             key signs {} bytes",
+            signature.len(),
+            certificate.key_id,
+            certificate.signature_len * 8,
+            certificate.signature_len
+        )));
+    }
+    Ok(assertion::with_signature(&message, &signature))
 }
 
 /// When to send a request that changes nothing once more.
@@ -1137,6 +1234,18 @@ fn load_proof<T: Transport>(
             certificate::find_in_store(&files, thumbprint, password.as_ref(), now)?
         }
         Credential::CertificatePem(pem) => certificate::from_pem(pem.expose(), now)?,
+        // The host holds the key: only its certificate comes in.
+        Credential::HostKey(_) if !transport.host_signs() => {
+            return Err(crate::transport::no_signer());
+        }
+        Credential::HostKey(key_id) => {
+            let chain = transport.host_certificate(key_id)?;
+            return Ok(Proof::HostCertificate {
+                certificate: Box::new(certificate::from_host(key_id, chain, now)?),
+                options,
+                assertion: None,
+            });
+        }
         Credential::ExternalToken => return Ok(Proof::External),
         // Not an Entra ID token request the host could send itself.
         Credential::ManagedIdentity(_) | Credential::WorkloadIdentity(_) => {

@@ -344,3 +344,164 @@ fn the_auth_interface_refuses_the_secretless_credentials() {
         );
     }
 }
+
+mod host_key {
+    use super::*;
+    use crate::auth::assertion::Algorithm;
+    use crate::auth::certificate::tests::{LEAF_CRT, NOW, der_of};
+    use crate::scripted::ScriptedSigner;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    const VAULT_KEY: &str = "https://v.vault.azure.net/certificates/app-cert";
+    const SIGNATURE: &[u8] = &[7; 256];
+
+    fn connection() -> String {
+        format!(
+            "AuthType=Certificate;Url={ORG}/;ClientId=app;TenantId=tid;\
+             KeyVaultUrl=https://V.vault.azure.net/;CertificateName=app-cert"
+        )
+    }
+
+    fn signing(answers: Vec<Response>) -> Scripted {
+        let mut t = Scripted::new(NOW, answers);
+        t.signer = Some(ScriptedSigner {
+            certificate: vec![der_of(LEAF_CRT)],
+            signatures: [Ok(SIGNATURE.to_vec())].into(),
+            signed: Vec::new(),
+        });
+        t
+    }
+
+    #[test]
+    fn the_key_vault_settings_name_the_certificate_and_need_no_thumbprint() {
+        let s = settings(&connection());
+        assert_eq!(s.credential, Credential::HostKey(VAULT_KEY.into()));
+        let s = settings(&format!("{};CertificateVersion=0a1b2c", connection()));
+        assert_eq!(
+            s.credential,
+            Credential::HostKey(format!("{VAULT_KEY}/0a1b2c"))
+        );
+        for (extra, expected) in [
+            (
+                ";Thumbprint=0000000000000000000000000000000000000000",
+                "not both",
+            ),
+            (";CertificateName=", "CertificateName is required"),
+            (";CertificateName=a/b", "letters, digits and dashes"),
+            (";KeyVaultUrl=http://v.vault.azure.net", "https, no path"),
+            (
+                ";KeyVaultUrl=https://v.vault.azure.net/keys",
+                "https, no path",
+            ),
+        ] {
+            let e = crate::settings::parse(&format!("{}{extra}", connection())).unwrap_err();
+            assert!(e.to_string().contains(expected), "{extra}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_host_signs_the_sha256_of_header_and_claims_and_the_component_holds_no_key() {
+        let mut t = signing(vec![entra_token("e-1", 3_600)]);
+        let client =
+            Client::connect(settings(&connection()), &mut t, ClientConfig::default()).unwrap();
+        drop(client);
+        let signer = t.signer.as_ref().unwrap();
+        let [(key_id, algorithm, digest)] = signer.signed.as_slice() else {
+            panic!("one signature: {:?}", signer.signed);
+        };
+        assert_eq!((key_id.as_str(), *algorithm), (VAULT_KEY, Algorithm::Rs256));
+        let body = String::from_utf8(t.sent[0].body.clone()).unwrap();
+        let jwt = body.split("client_assertion=").nth(1).unwrap();
+        let [header, claims, signature]: [&str; 3] =
+            jwt.split('.').collect::<Vec<_>>().try_into().unwrap();
+        use sha2::Digest;
+        let expected = sha2::Sha256::digest(format!("{header}.{claims}").as_bytes());
+        assert_eq!(digest.as_slice(), expected.as_slice());
+        assert_eq!(URL_SAFE_NO_PAD.decode(signature).unwrap(), SIGNATURE);
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        let x5t = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(der_of(LEAF_CRT)));
+        assert_eq!(
+            header,
+            serde_json::json!({"typ": "JWT", "alg": "RS256", "x5t": x5t})
+        );
+    }
+
+    #[test]
+    fn a_transport_without_a_signer_names_the_signing_component_before_anything_is_sent() {
+        let mut t = Scripted::new(NOW, []);
+        let failure = Client::connect(settings(&connection()), &mut t, ClientConfig::default())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&failure.error, Error::InvalidSettings(m)
+                if m.contains(crate::transport::SIGNING_COMPONENT)
+                    && m.contains(crate::transport::SIGNER_INTERFACE)),
+            "{:?}",
+            failure.error
+        );
+        assert!(t.sent.is_empty());
+    }
+
+    #[test]
+    fn a_parser_without_host_keys_refuses_key_vault_settings_naming_the_signing_component() {
+        let names_it = |e: &Error| {
+            matches!(e, Error::InvalidSettings(m)
+                if m.contains(crate::transport::SIGNING_COMPONENT)
+                    && m.contains(crate::transport::SIGNER_INTERFACE))
+        };
+        let e = crate::settings::parse_as::<false>(&connection()).unwrap_err();
+        assert!(names_it(&e), "{e:?}");
+        let fields = settings(&connection());
+        let e = fields.clone().validate_as::<false>().unwrap_err();
+        assert!(names_it(&e), "{e:?}");
+        assert_eq!(fields.clone().validate_as::<true>(), Ok(fields));
+        // Every other credential parses the same either way.
+        let secret = format!("AuthType=ClientSecret;Url={ORG}/;ClientId=app;ClientSecret=s");
+        assert_eq!(
+            crate::settings::parse_as::<false>(&secret),
+            crate::settings::parse(&secret)
+        );
+    }
+
+    #[test]
+    fn a_signature_of_the_wrong_length_is_refused_and_no_assertion_is_sent() {
+        for (signature, shown) in [(Vec::new(), "0-byte"), (vec![7; 255], "255-byte")] {
+            let mut t = signing(vec![entra_token("e-1", 3_600)]);
+            t.signer.as_mut().unwrap().signatures = [Ok(signature)].into();
+            let failure = Client::connect(settings(&connection()), &mut t, ClientConfig::default())
+                .err()
+                .unwrap();
+            assert!(
+                matches!(&failure.error, Error::InvalidResponse(m)
+                    if m.contains(shown) && m.contains("2048-bit") && m.contains(VAULT_KEY)),
+                "{:?}",
+                failure.error
+            );
+            assert!(t.sent.is_empty(), "no token request with a bad signature");
+        }
+    }
+
+    #[test]
+    fn an_expired_host_certificate_or_a_refused_signature_fails_connect() {
+        let mut t = signing(vec![]);
+        t.now = 4_000_000_000;
+        let failure = Client::connect(settings(&connection()), &mut t, ClientConfig::default())
+            .err()
+            .unwrap();
+        assert!(
+            failure.error.to_string().contains("has expired"),
+            "{}",
+            failure.error
+        );
+        let mut t = signing(vec![]);
+        t.signer.as_mut().unwrap().signatures =
+            [Err(Error::InvalidSettings("denied: keys/sign".into()))].into();
+        let failure = Client::connect(settings(&connection()), &mut t, ClientConfig::default())
+            .err()
+            .unwrap();
+        assert!(failure.error.to_string().contains("keys/sign"));
+        assert!(t.sent.is_empty(), "no token request without a signature");
+    }
+}

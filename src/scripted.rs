@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
+use crate::auth::assertion::Algorithm;
 use crate::auth::shared::SharedStore;
-
 use crate::error::Error;
 use crate::http::{Request, Response};
 use crate::transport::Transport;
@@ -38,8 +38,21 @@ pub struct Scripted {
     pub files: BTreeMap<String, Vec<u8>>,
     /// Every file read, by path, in order.
     pub read: Vec<String>,
+    /// The host's signer (`host_certificate`, `host_sign`); `None`: a host
+    /// without one.
+    pub signer: Option<ScriptedSigner>,
     /// The store shared with other instances (`shared_store`), if any.
     pub store: Option<StoreSlot>,
+}
+
+/// A host signer: the certificate it returns for any key id, the answers to
+/// `host_sign` in order, and what it was asked to sign.
+#[derive(Debug, Default)]
+pub struct ScriptedSigner {
+    pub certificate: Vec<Vec<u8>>,
+    pub signatures: VecDeque<Result<Vec<u8>, Error>>,
+    /// (key id, algorithm, digest) of every `host_sign`.
+    pub signed: Vec<(String, Algorithm, Vec<u8>)>,
 }
 
 /// A [`SharedStore`] in a [`Scripted`] (a newtype, so `Scripted` stays `Debug`).
@@ -112,6 +125,35 @@ impl Transport for &mut Scripted {
                 "the file {path} cannot be read: not found"
             ))),
         }
+    }
+
+    fn host_signs(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    fn host_certificate(&mut self, _key_id: &str) -> Result<Vec<Vec<u8>>, Error> {
+        match &self.signer {
+            Some(signer) => Ok(signer.certificate.clone()),
+            None => Err(crate::transport::no_signer()),
+        }
+    }
+
+    fn host_sign(
+        &mut self,
+        key_id: &str,
+        algorithm: Algorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let Some(signer) = &mut self.signer else {
+            return Err(crate::transport::no_signer());
+        };
+        signer
+            .signed
+            .push((key_id.to_string(), algorithm, digest.to_vec()));
+        signer
+            .signatures
+            .pop_front()
+            .unwrap_or_else(|| Err(Error::Transport("signer script exhausted".into())))
     }
 }
 

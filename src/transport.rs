@@ -2,9 +2,26 @@
 //! `wasi:http/outgoing-handler` + `wasi:clocks` + `wasi:random` implementation
 //! for the component.
 
+use crate::auth::assertion::Algorithm;
 use crate::auth::shared::SharedStore;
 use crate::error::Error;
 use crate::http::{Request, Response};
+
+/// The component the signer needs, and the interface its host implements:
+/// named in [`no_signer`], so the error says exactly what to use instead.
+pub const SIGNING_COMPONENT: &str = "dataverse_client_signing.wasm";
+pub const SIGNER_INTERFACE: &str = "dataverse:client/signer";
+
+/// The error of a transport that cannot ask a host to sign: the plain
+/// `client` component (which imports no signer, so that hosts with only
+/// standard WASI run it), the gateway and the command component. Given at
+/// `connect`, before anything is sent.
+pub fn no_signer() -> Error {
+    Error::InvalidSettings(format!(
+        "Key Vault signing (KeyVaultUrl) needs {SIGNING_COMPONENT} and a host that implements \
+         {SIGNER_INTERFACE}; this component imports no signer"
+    ))
+}
 
 /// The world outside the pure core: the network, the clock and randomness.
 /// One seam, so tests can script all three.
@@ -35,6 +52,33 @@ pub trait Transport {
     fn environment_variable(&self, name: &str) -> Option<String> {
         let _ = name;
         None
+    }
+
+    /// Whether `host_certificate` and `host_sign` can reach a signer (the
+    /// signing component's transport, a test's script). `false`, the
+    /// default, makes the client refuse a key the host holds before
+    /// anything is sent, and lets the compiler drop that code path from the
+    /// components that cannot sign.
+    fn host_signs(&self) -> bool {
+        false
+    }
+
+    /// The certificate (DER, leaf first) of a key the host holds and signs
+    /// with (the WIT `signer`): the component never gets the key itself.
+    fn host_certificate(&mut self, key_id: &str) -> Result<Vec<Vec<u8>>, Error> {
+        let _ = key_id;
+        Err(no_signer())
+    }
+
+    /// The host's signature of a SHA-256 `digest` with the key `key_id`.
+    fn host_sign(
+        &mut self,
+        key_id: &str,
+        algorithm: Algorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let _ = (key_id, algorithm, digest);
+        Err(no_signer())
     }
 
     /// A key-value store the application's instances share (the

@@ -43,7 +43,8 @@ impl<'a> GuestBackend<'a> {
     fn client(&mut self) -> Result<&mut Client<WasiTransport>, Failure> {
         if self.client.is_none() {
             let connection = resolved_connection(self.options)?.connection;
-            let settings = settings::parse(&connection).map_err(CallFailure::from)?;
+            // The command component imports no signer (settings::parse_as).
+            let settings = settings::parse_as::<false>(&connection).map_err(CallFailure::from)?;
             let transport = WasiTransport {
                 max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
                 timeout_ms: self.options.timeout_ms,

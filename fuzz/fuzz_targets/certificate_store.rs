@@ -1,5 +1,6 @@
-//! `certificate::find_in_store` and `from_pem`: certificate store files
-//! (PEM, DER, PKCS#12) as the host maps them in. Each section is one file:
+//! `certificate::find_in_store`, `from_pem` and `from_host`: certificate
+//! store files (PEM, DER, PKCS#12) as the host maps them in, and the DER
+//! chain a host's signer returns. Each section is one file:
 //! its first line is the file name, the rest its bytes. No panic; the
 //! CertificatePassword never shows in an error or the credential's Debug.
 
@@ -7,7 +8,7 @@
 
 use dataverse_fuzz::{first_line, printed, sections, text};
 use dataverse_wasm::Secret;
-use dataverse_wasm::auth::certificate::{find_in_store, from_pem};
+use dataverse_wasm::auth::certificate::{find_in_store, from_host, from_pem};
 use libfuzzer_sys::fuzz_target;
 
 /// The password of the PFX and encrypted-key fixtures (src/auth/testdata).
@@ -50,6 +51,13 @@ fuzz_target!(|data: &[u8]| {
     if let Some((_, first)) = files.first() {
         let _ = printed(&from_pem(&text(first), NOW));
     }
+    // The same files as the chain a host's signer returns (DER, leaf first).
+    let chain = files.iter().map(|(_, bytes)| bytes.clone()).collect();
+    let _ = printed(&from_host(
+        "https://v.vault.azure.net/certificates/c",
+        chain,
+        NOW,
+    ));
 });
 
 /// The first 40-hex-digit word after "found: " in a "no certificate" error.

@@ -190,7 +190,8 @@ fn connected<'a, T: Transport>(
 ) -> Result<&'a mut Client<T>, Reply> {
     if client.is_none() {
         let settings =
-            dataverse_wasm::settings::parse(config.connection.expose()).map_err(|e| {
+            // The gateway imports no signer (settings::parse_as).
+            dataverse_wasm::settings::parse_as::<false>(config.connection.expose()).map_err(|e| {
                 reply::error(
                     503,
                     "not_configured",

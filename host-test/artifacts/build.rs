@@ -1,8 +1,10 @@
-//! Builds the three guests — the `dataverse:client` component
-//! (src/component), the gateway and the command component (cli) — for
-//! wasm32-wasip2 in one cargo invocation (release, size profile), so that no
-//! test or host build needs a pre-step. They share the core but no feature
-//! of it: building them together unifies nothing.
+//! Builds the four guests — the `dataverse:client` component
+//! (src/component), the same with the host's signer imported
+//! (src/component-signing, world `client-signing`), the gateway and the
+//! command component (cli) — for wasm32-wasip2 in one cargo invocation
+//! (release, size profile), so that no test or host build needs a pre-step.
+//! They share the core but no feature of it: building them together unifies
+//! nothing (`host-signer` is a feature of the component packages only).
 //!
 //! The nested cargo uses its own target directory (`target/wasm`): sharing
 //! the outer one would deadlock on cargo's build-directory lock.
@@ -14,11 +16,16 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 /// (package, file it writes, environment variable prefix for lib.rs).
-const GUESTS: [(&str, &str, &str); 3] = [
+const GUESTS: [(&str, &str, &str); 4] = [
     (
         "dataverse-client",
         "dataverse_client.wasm",
         "DATAVERSE_CLIENT",
+    ),
+    (
+        "dataverse-client-signing",
+        "dataverse_client_signing.wasm",
+        "DATAVERSE_SIGNING_CLIENT",
     ),
     (
         "dataverse-gateway",

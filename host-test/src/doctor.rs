@@ -314,7 +314,8 @@ async fn walk(
                 .await;
         }
     }
-    let runtime = match crate::load_runtime(global) {
+    // The same component (and Key Vault signer, for KeyVaultUrl) as the commands.
+    let runtime = match crate::runtime_for(global, connection, &network) {
         Ok(runtime) => runtime,
         Err(failure) => {
             // Not a link of the chain: this machine's own problem.
@@ -497,6 +498,7 @@ fn check_settings(connection: &str) -> Result<(Settings, String), Broken> {
         Credential::ClientSecret(_) => "client secret".to_string(),
         Credential::Certificate { thumbprint, .. } => format!("certificate {thumbprint}"),
         Credential::CertificatePem(_) => "certificate (PEM)".into(),
+        Credential::HostKey(key_id) => format!("certificate whose key the host holds ({key_id})"),
         Credential::ExternalToken => "external token".into(),
         Credential::ManagedIdentity(_) => "managed identity".into(),
         Credential::WorkloadIdentity(_) => "workload identity".into(),

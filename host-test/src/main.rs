@@ -41,14 +41,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_runtime(global: &Global) -> Result<Runtime, Failure> {
-    let runtime = match &global.component {
-        Some(path) => Runtime::load(path),
-        None => Runtime::from_prehashed(
+/// The client component in wasmtime: `--component`, else the one built into
+/// this binary — the signing one (`client-signing`) when `signing`.
+fn load_runtime(global: &Global, signing: bool) -> Result<Runtime, Failure> {
+    let (wasm, sha256) = if signing {
+        (
+            dataverse_artifacts::SIGNING_CLIENT,
+            dataverse_artifacts::SIGNING_CLIENT_SHA256,
+        )
+    } else {
+        (
             dataverse_artifacts::CLIENT,
             dataverse_artifacts::CLIENT_SHA256,
-            dataverse_host::Limits::default(),
-        ),
+        )
+    };
+    let runtime = match &global.component {
+        Some(path) => Runtime::load(path),
+        None => Runtime::from_prehashed(wasm, sha256, dataverse_host::Limits::default()),
     }
     .map_err(Failure::host)?
     // AuthType=ManagedIdentity / WorkloadIdentity: the platform's identity
@@ -61,6 +70,29 @@ fn load_runtime(global: &Global) -> Result<Runtime, Failure> {
     } else {
         Ok(runtime)
     }
+}
+
+/// The runtime for `connection`: the plain client component, or, when the
+/// settings (parsed here, natively) name a certificate whose key stays in Key
+/// Vault, the signing component with a Key Vault signer acting as this
+/// machine's managed identity over `network`. Only the one used is compiled,
+/// so the other credentials never pay for the second component.
+pub fn runtime_for(
+    global: &Global,
+    connection: &str,
+    network: &Arc<Network>,
+) -> Result<Runtime, Failure> {
+    let signing = matches!(
+        dataverse_wasm::settings::parse(connection).map(|s| s.credential),
+        Ok(Credential::HostKey(_))
+    );
+    let runtime = load_runtime(global, signing)?;
+    if !signing {
+        return Ok(runtime);
+    }
+    let signer =
+        dataverse_host::KeyVaultSigner::new(network.clone(), IdentityEnvironment::from_env());
+    Ok(runtime.with_signer(Arc::new(signer)))
 }
 
 /// The network upstream as `--connect-to` and `--cacert` describe it,
@@ -107,7 +139,7 @@ pub fn connection_string(global: &Global) -> Result<String, Failure> {
 pub async fn connect(global: &Global) -> Result<Session, Failure> {
     let connection = connection_string(global)?;
     let network = Arc::new(network(global)?);
-    let runtime = load_runtime(global)?;
+    let runtime = runtime_for(global, &connection, &network)?;
     let store = global.cert_store.as_deref();
     if let Some(dir) = store
         && !dir.is_dir()
@@ -179,7 +211,7 @@ pub async fn demo_session(
     global: &Global,
     fake: Arc<dataverse_fake::Fake>,
 ) -> Result<Session, Failure> {
-    let runtime = load_runtime(global)?;
+    let runtime = load_runtime(global, false)?;
     let connection = dataverse_fake::demo_connection_string();
     runtime
         .connect(fake, &connection, client_options(global))

@@ -2,6 +2,8 @@
 //! variables reach the component (and only the instance that holds the
 //! credential), IMDS and App Service's endpoint are reached over plain http
 //! through `--connect-to`, and the authority cache stays out of their way.
+//! A certificate in Key Vault runs on the signing component, signed by the
+//! CLI's Key Vault signer as the machine's managed identity.
 
 mod common;
 
@@ -115,4 +117,117 @@ async fn app_service_identity_on_a_plain_http_endpoint_the_platform_names() {
         "{}",
         out.stderr
     );
+}
+
+/// The CLI with the demo Key Vault certificate: the fake on TLS for the
+/// org, Entra ID and the vault, on plain HTTP for IMDS (the signer's
+/// managed identity).
+/// `cache`: where the compiled components go (`DATAVERSE_CACHE_DIR`).
+async fn key_vault_run(
+    fake: std::sync::Arc<Fake>,
+    connection: &str,
+    cache: &std::path::Path,
+    args: &[&str],
+) -> Run {
+    let tls = fake::serve_tls(fake.clone()).await.unwrap();
+    let plain = fake::serve_http(move |_| fake).await.unwrap();
+    let imds = format!("{}:80:127.0.0.1:{}", fake::IMDS_HOST, plain.addr.port());
+    let vault = format!("{}:443:127.0.0.1:{}", fake::KEY_VAULT_HOST, tls.addr.port());
+    let mut words = vec![
+        "--connect-to",
+        imds.as_str(),
+        "--connect-to",
+        vault.as_str(),
+    ];
+    words.extend_from_slice(args);
+    let (mut command, dir) = command_against(&tls, Some(connection), &words);
+    command.env("DATAVERSE_CACHE_DIR", cache);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    finish(output)
+}
+
+/// The compiled components in `cache`.
+fn compiled(cache: &std::path::Path) -> usize {
+    std::fs::read_dir(cache).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+            .count()
+    })
+}
+
+fn fresh_cache(name: &str) -> std::path::PathBuf {
+    let cache = std::env::temp_dir().join(format!("host-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    cache
+}
+
+#[tokio::test]
+async fn a_key_vault_certificate_runs_on_the_signing_component_and_the_cli_signs() {
+    let cache = fresh_cache("kv-cache");
+    // A client secret compiles the plain component only.
+    let out = key_vault_run(
+        Fake::demo(),
+        &fake::demo_connection_string(),
+        &cache,
+        &["whoami"],
+    )
+    .await;
+    assert_eq!((out.code, compiled(&cache)), (0, 1), "{}", out.stderr);
+    let fake = Fake::demo();
+    let connection = fake::demo_key_vault_connection_string();
+    let out = key_vault_run(
+        fake.clone(),
+        &connection,
+        &cache,
+        &["-v", "whoami", "--json"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        compiled(&cache),
+        2,
+        "the signing component, compiled when needed"
+    );
+    let _ = std::fs::remove_dir_all(&cache);
+    let who: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(who["UserId"], fake::CERT_USER_ID);
+    let requests = fake.requests();
+    let to_vault: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.host == fake::KEY_VAULT_HOST)
+        .map(|r| r.method.as_str())
+        .collect();
+    assert_eq!(
+        to_vault,
+        ["GET", "POST"],
+        "the certificate, then one signature"
+    );
+    // -v shows the guest's exchanges: never the vault (the host signs).
+    assert!(
+        out.stderr.contains("http: POST") && !out.stderr.contains(fake::KEY_VAULT_HOST),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn doctor_walks_a_key_vault_certificate_to_its_token() {
+    let fake = Fake::demo();
+    let cache = fresh_cache("kv-doctor");
+    let connection = fake::demo_key_vault_connection_string();
+    let out = key_vault_run(fake.clone(), &connection, &cache, &["--json", "doctor"]).await;
+    let _ = std::fs::remove_dir_all(&cache);
+    let report: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(report["ok"], true, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout.contains(fake::KEY_VAULT_HOST),
+        "the settings step names the key: {}",
+        out.stdout
+    );
+    assert_eq!(fake.stats().token_requests, 1, "{}", out.stdout);
 }

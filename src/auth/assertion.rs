@@ -63,29 +63,58 @@ pub fn sign(
     now: u64,
     options: AssertionOptions,
 ) -> Result<Secret, Error> {
-    let der = credential.der();
-    let (algorithm, x5t, x5t_s256) = match options.algorithm {
-        Algorithm::Rs256 => (
-            jsonwebtoken::Algorithm::RS256,
-            Some(URL_SAFE_NO_PAD.encode(Sha1::digest(der))),
-            None,
-        ),
-        Algorithm::Ps256 => (
-            jsonwebtoken::Algorithm::PS256,
-            None,
-            Some(URL_SAFE_NO_PAD.encode(Sha256::digest(der))),
-        ),
+    let message = signing_input(
+        credential.der(),
+        credential.chain(),
+        client_id,
+        token_endpoint,
+        jti,
+        now,
+        options,
+    )?;
+    // Messages name the certificate, never key bytes.
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::InvalidSettings(format!(
+            "could not sign the client assertion with certificate {}: {e}",
+            credential.thumbprint()
+        ))
+    };
+    let key = EncodingKey::from_rsa_der(credential.pkcs1_key());
+    super::jwt_crypto::install();
+    // Our provider fails with these two (the key was already read once);
+    // jsonwebtoken's own Display would print other kinds with `Debug`.
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, jose_algorithm(options.algorithm))
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidRsaKey(reason) => failed(&format!("RSA key invalid: {reason}")),
+                ErrorKind::Signing(reason) => failed(&format!("signing failed: {reason}")),
+                _ => failed(&"the signature could not be made"),
+            })?;
+    Ok(Secret::new(format!("{message}.{signature}")))
+}
+
+/// What is signed: `base64url(header).base64url(claims)` for the
+/// certificate `der` (and its `chain`, sent as `x5c` when asked). A host
+/// that holds the key signs its SHA-256 ([`signing_digest`]).
+pub fn signing_input(
+    der: &[u8],
+    chain: &[Vec<u8>],
+    client_id: &str,
+    token_endpoint: &str,
+    jti: &str,
+    now: u64,
+    options: AssertionOptions,
+) -> Result<String, Error> {
+    let (x5t, x5t_s256) = match options.algorithm {
+        Algorithm::Rs256 => (Some(URL_SAFE_NO_PAD.encode(Sha1::digest(der))), None),
+        Algorithm::Ps256 => (None, Some(URL_SAFE_NO_PAD.encode(Sha256::digest(der)))),
     };
     let header = JoseHeader {
         typ: "JWT",
-        alg: algorithm,
-        x5c: options.send_chain.then(|| {
-            credential
-                .chain()
-                .iter()
-                .map(|c| STANDARD.encode(c))
-                .collect()
-        }),
+        alg: jose_algorithm(options.algorithm),
+        x5c: options
+            .send_chain
+            .then(|| chain.iter().map(|c| STANDARD.encode(c)).collect()),
         x5t,
         x5t_s256,
     };
@@ -98,38 +127,36 @@ pub fn sign(
         iat: now,
         exp: now.saturating_add(ASSERTION_LIFETIME_SECS),
     };
-    // Messages name the certificate, never key bytes.
-    let failed = |e: &dyn std::fmt::Display| {
-        Error::InvalidSettings(format!(
-            "could not sign the client assertion with certificate {}: {e}",
-            credential.thumbprint()
-        ))
-    };
     // What jsonwebtoken::encode does, with a header of the fields we send:
     // its own `Header` serializes as a map (it flattens `extras`), which
     // links a map serializer and every JOSE field (~8 KB of the component).
     let part = |json: serde_json::Result<Vec<u8>>| {
-        json.map(|j| URL_SAFE_NO_PAD.encode(j))
-            .map_err(|e| failed(&e))
+        json.map(|j| URL_SAFE_NO_PAD.encode(j)).map_err(|e| {
+            Error::InvalidSettings(format!("could not build the client assertion: {e}"))
+        })
     };
-    let message = format!(
+    Ok(format!(
         "{}.{}",
         part(serde_json::to_vec(&header))?,
         part(serde_json::to_vec(&claims))?
-    );
-    let key = EncodingKey::from_rsa_der(credential.pkcs1_key());
-    super::jwt_crypto::install();
-    // Our provider fails with these two (the key was already read once);
-    // jsonwebtoken's own Display would print other kinds with `Debug`.
-    let signature =
-        jsonwebtoken::crypto::sign(message.as_bytes(), &key, algorithm).map_err(|e| {
-            match e.kind() {
-                ErrorKind::InvalidRsaKey(reason) => failed(&format!("RSA key invalid: {reason}")),
-                ErrorKind::Signing(reason) => failed(&format!("signing failed: {reason}")),
-                _ => failed(&"the signature could not be made"),
-            }
-        })?;
-    Ok(Secret::new(format!("{message}.{signature}")))
+    ))
+}
+
+/// The SHA-256 of the signing input: all a host that holds the key sees.
+pub fn signing_digest(message: &str) -> [u8; 32] {
+    Sha256::digest(message.as_bytes()).into()
+}
+
+/// The assertion from its signing input and the host's signature.
+pub fn with_signature(message: &str, signature: &[u8]) -> Secret {
+    Secret::new(format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+fn jose_algorithm(algorithm: Algorithm) -> jsonwebtoken::Algorithm {
+    match algorithm {
+        Algorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
+        Algorithm::Ps256 => jsonwebtoken::Algorithm::PS256,
+    }
 }
 
 /// The JOSE header, fields in the order jsonwebtoken's `Header` writes them.

@@ -112,7 +112,9 @@ pub fn resolve(
             }
         }
     }
-    let settings = settings.validate()?;
+    // A workload identity, never a host key: `false` keeps the host-key
+    // check out of the components that cannot sign.
+    let settings = settings.validate_as::<false>()?;
     let source = match source {
         FederatedTokenSource::File(Some(path)) => TokenSource::File(path.clone()),
         FederatedTokenSource::File(None) => {

@@ -22,6 +22,7 @@ use crate::bindings::exports::dataverse::client::auth as wit_auth;
 use crate::bindings::exports::dataverse::client::connection as wit_conn;
 use crate::bindings::exports::dataverse::client::types as wit;
 use crate::bindings::exports::dataverse::client::web_api as api;
+use crate::{ComponentTransport, component_transport};
 
 // Errors.
 
@@ -199,6 +200,7 @@ impl From<wit_conn::Credential> for Credential {
             wit_conn::Credential::CertificatePem(pem) => {
                 Credential::CertificatePem(Secret::new(pem))
             }
+            wit_conn::Credential::HostKey(key_id) => Credential::HostKey(key_id),
         }
     }
 }
@@ -353,7 +355,9 @@ impl From<&Settings> for wit_conn::SettingsSummary {
             Credential::Certificate { thumbprint, .. } => {
                 (wit_conn::AuthType::Certificate, Some(thumbprint.clone()))
             }
-            Credential::CertificatePem(_) => (wit_conn::AuthType::Certificate, None),
+            Credential::CertificatePem(_) | Credential::HostKey(_) => {
+                (wit_conn::AuthType::Certificate, None)
+            }
             Credential::ExternalToken => (wit_conn::AuthType::ExternalToken, None),
             Credential::ManagedIdentity(_) => (wit_conn::AuthType::ManagedIdentity, None),
             Credential::WorkloadIdentity(_) => (wit_conn::AuthType::WorkloadIdentity, None),
@@ -363,6 +367,10 @@ impl From<&Settings> for wit_conn::SettingsSummary {
             client_id: s.client_id.clone(),
             auth_type,
             thumbprint,
+            key_id: match &s.credential {
+                Credential::HostKey(key_id) => Some(key_id.clone()),
+                _ => None,
+            },
             tenant_id: s.tenant_id.clone(),
             authority: s.authority.clone(),
             trusted_authority_hosts: s.trusted_authority_hosts.clone(),
@@ -397,7 +405,7 @@ pub fn settings(fields: wit_conn::SettingsFields) -> Result<Settings, Error> {
         require_new_instance: false,
         allow_http_loopback: fields.allow_http_loopback,
     }
-    .validate()
+    .validate_as::<{ crate::HOST_KEYS }>()
 }
 
 /// The authority as WIT shows it.
@@ -413,13 +421,13 @@ pub fn authority_info(
 }
 
 /// The transport and client behaviour the client options ask for.
-pub fn transport_and_config(options: &wit::ClientOptions) -> (WasiTransport, ClientConfig) {
-    let transport = WasiTransport {
+pub fn transport_and_config(options: &wit::ClientOptions) -> (ComponentTransport, ClientConfig) {
+    let transport = component_transport(WasiTransport {
         max_response_bytes: options
             .max_response_bytes
             .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
         timeout_ms: options.timeout_ms,
-    };
+    });
     let defaults = RetryPolicy::default();
     let config = ClientConfig {
         retry: RetryPolicy {

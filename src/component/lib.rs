@@ -2,10 +2,18 @@
 //! (`dataverse-wasm`). Each export calls the core and converts its arguments
 //! and results (`convert`); no rule of Dataverse or Entra ID lives here.
 //! Wasm only: built natively it is empty.
+//!
+//! Two components come from this source: by default the world `client`
+//! (`dataverse_client.wasm`, WASI imports only); with the feature
+//! `host-signer` the world `client-signing` (`dataverse_client_signing.wasm`,
+//! built by the package in `src/component-signing`), whose `signing` module
+//! adds the host's signer to the transport.
 
 #![cfg(target_arch = "wasm32")]
 
 mod convert;
+#[cfg(feature = "host-signer")]
+mod signing;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,16 +23,43 @@ use dataverse_wasm::client::Client;
 use dataverse_wasm::page_reader::{FetchReader, PageReader};
 use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{self, Settings};
-use dataverse_wasm::transport::WasiTransport;
 
 use convert::{authority_info, call_options, row, transport_and_config};
 
 pub mod bindings {
+    #[cfg(not(feature = "host-signer"))]
     wit_bindgen::generate!({
         world: "client",
         path: "../../wit",
         generate_all,
     });
+    #[cfg(feature = "host-signer")]
+    wit_bindgen::generate!({
+        world: "client-signing",
+        path: "../../wit",
+        generate_all,
+    });
+}
+
+/// Whether settings may name a key the host holds: only the signing
+/// component can use one (see `settings::parse_as`).
+const HOST_KEYS: bool = cfg!(feature = "host-signer");
+
+/// What the core runs on: `wasi:http`, clocks and randomness; in the signing
+/// component also the host's signer. Without it the core refuses a key the
+/// host holds (`Transport::host_signs`), before anything is sent.
+#[cfg(not(feature = "host-signer"))]
+type ComponentTransport = dataverse_wasm::transport::WasiTransport;
+#[cfg(feature = "host-signer")]
+type ComponentTransport = signing::HostTransport;
+
+#[cfg(not(feature = "host-signer"))]
+fn component_transport(wasi: dataverse_wasm::transport::WasiTransport) -> ComponentTransport {
+    wasi
+}
+#[cfg(feature = "host-signer")]
+fn component_transport(wasi: dataverse_wasm::transport::WasiTransport) -> ComponentTransport {
+    signing::HostTransport(wasi)
 }
 
 use bindings::exports::dataverse::client::auth as wit_auth;
@@ -40,7 +75,7 @@ impl wit_conn::Guest for Component {
     type Settings = SettingsResource;
 
     fn parse(connection_string: String) -> Result<wit_conn::Settings, wit::Error> {
-        let settings = settings::parse(&connection_string)?;
+        let settings = settings::parse_as::<HOST_KEYS>(&connection_string)?;
         Ok(wit_conn::Settings::new(SettingsResource(settings)))
     }
 
@@ -136,7 +171,7 @@ impl api::Guest for Component {
     type FetchPageReader = FetchPageReaderResource;
 }
 
-type Shared = Rc<RefCell<Client<WasiTransport>>>;
+type Shared = Rc<RefCell<Client<ComponentTransport>>>;
 
 /// A `Client` shared with its page readers: WIT methods take `&self`, and a
 /// component instance is single-threaded.
@@ -446,7 +481,7 @@ impl api::GuestClient for ClientResource {
 }
 
 impl ClientResource {
-    fn client(&self) -> std::cell::RefMut<'_, Client<WasiTransport>> {
+    fn client(&self) -> std::cell::RefMut<'_, Client<ComponentTransport>> {
         self.0.borrow_mut()
     }
 }

@@ -58,6 +58,12 @@ pub enum Credential {
     /// A certificate and its private key as PEM text, given directly in
     /// structured settings (never from a connection string).
     CertificatePem(Secret),
+    /// A certificate whose private key the host holds (Azure Key Vault, an
+    /// HSM), by the key id the host's signer knows: `AuthType=Certificate`
+    /// with `KeyVaultUrl` and `CertificateName` make
+    /// `{vault}/certificates/{name}[/{version}]`. The component gets the
+    /// certificate and signatures from the host, never the key.
+    HostKey(String),
     /// No credential: the host supplies access tokens (`connect-with-token`).
     ExternalToken,
     /// `AuthType=ManagedIdentity`: the platform's identity endpoint (App
@@ -174,7 +180,21 @@ const FEDERATED_TOKEN: Key = Key {
     keys: &["FederatedToken"],
 };
 
-const KEYS: [&Key; 16] = [
+// A certificate in Azure Key Vault (the key never leaves it; the host signs).
+const KEY_VAULT_URL: Key = Key {
+    name: "KeyVaultUrl",
+    keys: &["KeyVaultUrl", "KeyVaultUri", "VaultUrl", "VaultUri"],
+};
+const CERTIFICATE_NAME: Key = Key {
+    name: "CertificateName",
+    keys: &["CertificateName", "CertName"],
+};
+const CERTIFICATE_VERSION: Key = Key {
+    name: "CertificateVersion",
+    keys: &["CertificateVersion", "CertVersion"],
+};
+
+const KEYS: [&Key; 19] = [
     &URL,
     &AUTH_TYPE,
     &CLIENT_ID,
@@ -191,6 +211,9 @@ const KEYS: [&Key; 16] = [
     &RESOURCE_ID,
     &TOKEN_FILE,
     &FEDERATED_TOKEN,
+    &KEY_VAULT_URL,
+    &CERTIFICATE_NAME,
+    &CERTIFICATE_VERSION,
 ];
 
 /// ServiceClient keys that mean nothing to a server-to-server client (user
@@ -354,6 +377,87 @@ fn missing(key: &Key, context: &str, pairs: &Pairs) -> Error {
     invalid(message)
 }
 
+/// `KeyVaultUrl` + `CertificateName` (+ `CertificateVersion`): the key id
+/// `{vault}/certificates/{name}[/{version}]` the host's signer is given.
+fn key_vault_certificate(pairs: &Pairs, has_thumbprint: bool) -> Result<Credential, Error> {
+    if has_thumbprint {
+        return Err(invalid(
+            "give either CertificateThumbprint (a certificate in the host's store) or \
+             KeyVaultUrl with CertificateName (a certificate in Azure Key Vault), not both",
+        ));
+    }
+    let vault = KEY_VAULT_URL.value(pairs).unwrap_or_default();
+    let vault = normalize_vault_url(vault)?;
+    let name = CERTIFICATE_NAME.value(pairs).ok_or_else(|| {
+        missing(
+            &CERTIFICATE_NAME,
+            " with KeyVaultUrl: the name of the certificate in the vault",
+            pairs,
+        )
+    })?;
+    let name = key_vault_name(name.trim(), "CertificateName")?;
+    let mut key_id = format!("{vault}/certificates/{name}");
+    if let Some(version) = CERTIFICATE_VERSION.value(pairs) {
+        key_id.push('/');
+        key_id.push_str(key_vault_name(version.trim(), "CertificateVersion")?);
+    }
+    Ok(Credential::HostKey(key_id))
+}
+
+/// A host key id as given field by field: trimmed, not empty, no control
+/// characters (it names the key to the host's signer, and may end up in a
+/// URL or a log line).
+fn host_key_id(key_id: &str) -> Result<String, Error> {
+    let key_id = key_id.trim();
+    if key_id.is_empty() || key_id.chars().any(char::is_control) {
+        return Err(invalid(
+            "the host key id is empty or has control characters; give the id the \
+             host's signer knows, e.g. https://myvault.vault.azure.net/certificates/name",
+        ));
+    }
+    Ok(key_id.to_string())
+}
+
+/// `https://{vault}.vault.azure.net/` → `https://{vault}.vault.azure.net`
+/// (lower-case host, no path): any https host, since sovereign clouds and
+/// Managed HSM have their own suffixes.
+fn normalize_vault_url(url: &str) -> Result<String, Error> {
+    let bad = || {
+        invalid(
+            "KeyVaultUrl must be the vault's URL, e.g. https://myvault.vault.azure.net/ \
+             (https, no path)",
+        )
+    };
+    let rest = url.trim();
+    let rest = rest
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &rest[8..])
+        .ok_or_else(bad)?;
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if !is_host_and_port(host) {
+        return Err(bad());
+    }
+    Ok(format!("https://{}", host.to_ascii_lowercase()))
+}
+
+/// A Key Vault object name or version: 1-127 letters, digits and dashes
+/// (what Key Vault allows), so it is a path segment as written.
+fn key_vault_name<'a>(value: &'a str, key: &str) -> Result<&'a str, Error> {
+    let ok = !value.is_empty()
+        && value.len() <= 127
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(value)
+    } else {
+        Err(invalid(format!(
+            "{key} must be 1 to 127 letters, digits and dashes, as Key Vault names are"
+        )))
+    }
+}
+
 /// `ClientId`, `ObjectId` or `ResourceId` of a user-assigned identity (at
 /// most one), or none for the system-assigned identity.
 fn managed_identity_id(pairs: &Pairs) -> Result<Credential, Error> {
@@ -392,12 +496,26 @@ fn managed_identity_id(pairs: &Pairs) -> Result<Credential, Error> {
 /// `AuthorityHost`, `CertificatePassword`/`CertPassword` and
 /// `AllowHttpLoopback` are extensions, and so are `AuthType=ManagedIdentity`
 /// (optional `ClientId`, `ObjectId`/`PrincipalId` or `ResourceId` of a
-/// user-assigned identity) and `AuthType=WorkloadIdentity` (`ClientId`,
+/// user-assigned identity), `AuthType=Certificate` with `KeyVaultUrl`,
+/// `CertificateName` and optional `CertificateVersion` (a certificate whose
+/// key stays in Azure Key Vault: the host signs) and `AuthType=WorkloadIdentity` (`ClientId`,
 /// `TenantId` and `TokenFile`, each defaulting to its azure-identity
 /// environment variable when the client connects, or
 /// `FederatedToken=GitHubActions`).
 /// Unknown keys are ignored, like DbConnectionStringBuilder does.
 pub fn parse(connection_string: &str) -> Result<Settings, Error> {
+    parse_as::<true>(connection_string)
+}
+
+/// [`parse`] for a caller that says whether settings may name a key the
+/// host holds (`KeyVaultUrl`, the `host-key` credential). `true`: native
+/// hosts and the signing component. `false`: a component that cannot ask
+/// its host to sign (the plain client, the gateway, the command component),
+/// which refuses them with [`crate::transport::no_signer`]'s message. A
+/// const parameter rather than a flag, so that the Key Vault code is not
+/// even compiled into those components: they must not grow for a
+/// credential they cannot use.
+pub fn parse_as<const HOST_KEYS: bool>(connection_string: &str) -> Result<Settings, Error> {
     let pairs = connection_string::tokenize(connection_string).map_err(|e| {
         let shown_key = e.key.as_deref().filter(|k| is_known_key(k));
         invalid(e.message(shown_key))
@@ -436,6 +554,12 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
             let secret = secret
                 .ok_or_else(|| missing(&CLIENT_SECRET, " for AuthType=ClientSecret", &pairs))?;
             Credential::ClientSecret(Secret::new(secret))
+        }
+        AuthKind::Certificate if KEY_VAULT_URL.value(&pairs).is_some() => {
+            if !HOST_KEYS {
+                return Err(crate::transport::no_signer());
+            }
+            key_vault_certificate(&pairs, thumbprint.is_some())?
         }
         AuthKind::Certificate => {
             let thumbprint = thumbprint
@@ -505,13 +629,26 @@ pub fn parse(connection_string: &str) -> Result<Settings, Error> {
         require_new_instance,
         allow_http_loopback,
     }
-    .validate()
+    .validate_as::<HOST_KEYS>()
 }
 
 impl Settings {
     /// Normalises and checks settings built field by field (e.g. from the WIT
     /// record); [`parse`] ends here too. See the field docs for the normal forms.
     pub fn validate(self) -> Result<Settings, Error> {
+        self.validate_as::<true>()
+    }
+
+    /// [`Settings::validate`] that refuses a key the host holds unless
+    /// `HOST_KEYS` (see [`parse_as`]).
+    pub fn validate_as<const HOST_KEYS: bool>(self) -> Result<Settings, Error> {
+        self.checked(HOST_KEYS)
+    }
+
+    /// The checks, one copy for both `HOST_KEYS`: in a component that
+    /// cannot sign every call passes `false`, and the optimiser drops the
+    /// host-key check.
+    fn checked(self, host_keys: bool) -> Result<Settings, Error> {
         let org_url = check_org_url(&self.org_url, self.allow_http_loopback)?;
         let client_id = self.client_id.trim();
         let identity = matches!(
@@ -569,6 +706,8 @@ impl Settings {
                 }
                 Credential::CertificatePem(pem)
             }
+            Credential::HostKey(key_id) if host_keys => Credential::HostKey(host_key_id(&key_id)?),
+            Credential::HostKey(_) => return Err(crate::transport::no_signer()),
             Credential::ExternalToken => Credential::ExternalToken,
             Credential::ManagedIdentity(id) => Credential::ManagedIdentity(normalize_identity(id)?),
             Credential::WorkloadIdentity(FederatedTokenSource::File(Some(path))) => {

@@ -1,7 +1,12 @@
 //! dataverse-artifacts: the guests of this workspace, built by this crate's
-//! build script; the two a host embeds are here as bytes too.
+//! build script; the three a host embeds are here as bytes too.
 //!
-//! - [`CLIENT`]: the `dataverse:client` component (world `client`).
+//! - [`CLIENT`]: the `dataverse:client` component (world `client`): imports
+//!   only WASI, so any WASI host runs it. Use it unless the certificate's key
+//!   stays in Key Vault.
+//! - [`SIGNING_CLIENT`]: the same component with the host's signer imported
+//!   (world `client-signing`), for `KeyVaultUrl` settings; only a host that
+//!   implements `dataverse:client/signer` can instantiate it.
 //! - [`GATEWAY`]: the gateway component (`wasi:http/incoming-handler`).
 //! - [`COMMAND_PATH`]: the command component (world `command`, exports
 //!   `wasi:cli/run`), for `wasmtime run` and `jco run`; no host embeds it.
@@ -17,6 +22,13 @@ pub const CLIENT: &[u8] = include_bytes!(env!("DATAVERSE_CLIENT_WASM"));
 pub const CLIENT_SHA256: &str = env!("DATAVERSE_CLIENT_SHA256");
 /// Where the build wrote [`CLIENT`].
 pub const CLIENT_PATH: &str = env!("DATAVERSE_CLIENT_WASM");
+
+/// The client component that asks its host to sign (world `client-signing`).
+pub const SIGNING_CLIENT: &[u8] = include_bytes!(env!("DATAVERSE_SIGNING_CLIENT_WASM"));
+/// SHA-256 of [`SIGNING_CLIENT`], lowercase hex.
+pub const SIGNING_CLIENT_SHA256: &str = env!("DATAVERSE_SIGNING_CLIENT_SHA256");
+/// Where the build wrote [`SIGNING_CLIENT`].
+pub const SIGNING_CLIENT_PATH: &str = env!("DATAVERSE_SIGNING_CLIENT_WASM");
 
 /// The gateway component.
 pub const GATEWAY: &[u8] = include_bytes!(env!("DATAVERSE_GATEWAY_WASM"));
@@ -35,12 +47,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_guests_are_components_and_differ() {
+    fn the_embedded_guests_are_components_and_differ() {
         // A component's preamble: magic, then version 0x0d and layer 1.
         const COMPONENT: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
         assert_eq!(CLIENT[..8], COMPONENT);
+        assert_eq!(SIGNING_CLIENT[..8], COMPONENT);
         assert_eq!(GATEWAY[..8], COMPONENT);
         assert_ne!(CLIENT_SHA256, GATEWAY_SHA256);
+        assert_ne!(CLIENT_SHA256, SIGNING_CLIENT_SHA256);
         assert_eq!(CLIENT_SHA256.len(), 64);
     }
 }

@@ -53,14 +53,24 @@ pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
 }
 
 /// What every instance of either component may import: WASI (with nothing
-/// of the host behind it but what `HostState` maps in), `wasi:http`, and
-/// `wasi:keyvalue` (the gateway's shared token store).
+/// of the host behind it but what `HostState` maps in), `wasi:http`,
+/// `wasi:keyvalue` (the gateway's shared token store), and the signing
+/// client's `signer`.
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, HostError> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
         .and_then(|()| crate::keyvalue::add_to_linker(&mut linker))
         .map_err(HostError::wasmtime("linking WASI"))?;
+    // Always defined, so one linker and one binding (world `client-signing`)
+    // fit both client components: the plain one and the gateway import no
+    // signer, and a linker may define more than a component imports.
+    // Without a runtime signer it answers not-configured.
+    crate::bindings::dataverse::client::signer::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        &mut linker,
+        |state: &mut HostState| state,
+    )
+    .map_err(HostError::wasmtime("linking the signer"))?;
     Ok(linker)
 }
 

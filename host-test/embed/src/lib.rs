@@ -26,6 +26,8 @@
 //! - `identity`: [`IdentityEnvironment`], the platform variables a managed
 //!   or workload identity reads, and the token file's directory, passed
 //!   to the instances that hold the credential.
+//! - `signer`: [`Signer`], the `signer` import (a certificate whose key
+//!   stays in Key Vault), and [`KeyVaultSigner`].
 //! - `serve`: serves the gateway component over HTTP, reusing instances.
 //! - `error`: [`HostError`], why the host could not set something up.
 //! - `builders`: defaults and builders for the WIT records
@@ -82,6 +84,7 @@ pub mod rows;
 pub mod runtime;
 pub mod serve;
 pub mod session;
+pub mod signer;
 mod state;
 mod stream;
 mod trace;
@@ -101,4 +104,5 @@ pub use session::{
     ErrorKind, GuestTrap, Method, Operation, OperationKind, Page, Query, RequestOptions, Session,
     TokenInfo, WebRequest,
 };
+pub use signer::{KeyVaultSigner, Signer};
 pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};

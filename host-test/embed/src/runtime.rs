@@ -8,12 +8,13 @@ use std::sync::Arc;
 use wasmtime::component::Component;
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{Client, ClientPre};
+use crate::bindings::{ClientSigning as Client, ClientSigningPre as ClientPre};
 use crate::engine::{load_cached, new_engine};
 use crate::error::HostError;
 use crate::identity::IdentityEnvironment;
 use crate::limits::Limits;
 use crate::session::{AuthProtocol, CallError, ClientOptions, Session, SettingsSummary};
+use crate::signer::Signer;
 use crate::state::HostState;
 use crate::upstream::{ExchangeLog, OutgoingHooks, Unreachable, Upstream};
 
@@ -26,6 +27,9 @@ pub struct Runtime {
     /// Given to the instances that hold a credential (`connect`,
     /// `auth_protocol`), never to token-fed workers.
     pub(crate) identity: Option<IdentityEnvironment>,
+    /// Signs for certificates whose key the host holds; given to the
+    /// instances that hold a credential.
+    pub(crate) signer: Option<Arc<dyn Signer>>,
 }
 
 impl Runtime {
@@ -85,6 +89,7 @@ impl Runtime {
             limits,
             exchange_log: None,
             identity: None,
+            signer: None,
         })
     }
 
@@ -102,6 +107,21 @@ impl Runtime {
         self
     }
 
+    /// Signs the client assertions of certificates whose private key the
+    /// host holds (`AuthType=Certificate` with `KeyVaultUrl`): e.g. a
+    /// [`crate::KeyVaultSigner`]. Only the signing component
+    /// (`dataverse_artifacts::SIGNING_CLIENT`, world `client-signing`)
+    /// calls it; the plain one refuses such settings itself, naming the
+    /// signing component, so load the plain one unless the settings need a
+    /// signer (it is the only one a host with nothing but WASI can run,
+    /// and the signing one costs a compile of its own). Without a signer,
+    /// the signing component's `connect` fails with `invalid-settings`
+    /// saying the host has none.
+    pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Runtime {
+        self.signer = Some(signer);
+        self
+    }
+
     /// The limits every instance of this runtime runs under.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -110,6 +130,17 @@ impl Runtime {
     /// The epoch ticks a call may run for (see [`Limits::call_deadline`]).
     pub(crate) fn deadline_ticks(&self) -> u64 {
         self.limits.deadline_ticks()
+    }
+
+    /// Whether the component imports the host's signer
+    /// (`dataverse:client/signer`): the signing component does, the plain
+    /// one does not.
+    pub fn imports_signer(&self) -> bool {
+        let (imports, _) = self.interface_names();
+        imports.iter().any(|name| {
+            name.strip_prefix(dataverse_wasm::transport::SIGNER_INTERFACE)
+                .is_some_and(|version| version.is_empty() || version.starts_with('@'))
+        })
     }
 
     /// The names of the component's imports and exports, e.g.
@@ -145,6 +176,8 @@ impl Runtime {
             identity,
             self.limits.max_memory_bytes,
         )?;
+        let mut state = state;
+        state.signer = self.signer.clone().filter(|_| credential);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(self.deadline_ticks());

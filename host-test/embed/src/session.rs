@@ -117,7 +117,7 @@ pub fn describe(error: &DataverseError) -> String {
 /// One instance of the component holding one connected client.
 pub struct Session {
     store: Store<HostState>,
-    bindings: crate::bindings::Client,
+    bindings: crate::bindings::ClientSigning,
     client: ResourceAny,
     deadline_ticks: u64,
 }
@@ -125,7 +125,7 @@ pub struct Session {
 impl Session {
     pub(crate) fn new(
         store: Store<HostState>,
-        bindings: crate::bindings::Client,
+        bindings: crate::bindings::ClientSigning,
         client: ResourceAny,
         deadline_ticks: u64,
     ) -> Session {
@@ -542,7 +542,7 @@ pub const DEFAULT_CLIENT_OPTIONS: ClientOptions = ClientOptions {
 /// one instance holding one parsed `settings`.
 pub struct AuthProtocol {
     store: Store<HostState>,
-    bindings: crate::bindings::Client,
+    bindings: crate::bindings::ClientSigning,
     settings: ResourceAny,
     deadline_ticks: u64,
 }
@@ -550,7 +550,7 @@ pub struct AuthProtocol {
 impl AuthProtocol {
     pub(crate) fn new(
         store: Store<HostState>,
-        bindings: crate::bindings::Client,
+        bindings: crate::bindings::ClientSigning,
         settings: ResourceAny,
         deadline_ticks: u64,
     ) -> AuthProtocol {

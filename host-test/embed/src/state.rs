@@ -2,6 +2,7 @@
 //! guest's outgoing requests, and the guest's memory accounting.
 
 use std::path::Path;
+use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 
@@ -9,6 +10,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::identity::IdentityEnvironment;
+use crate::signer::Signer;
 use crate::upstream::OutgoingHooks;
 
 /// Where the guest finds the certificate store the host maps in.
@@ -20,6 +22,8 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) hooks: OutgoingHooks,
     pub(crate) memory: MemoryLimit,
+    /// What the `signer` import asks (none: `not-configured`).
+    pub(crate) signer: Option<Arc<dyn Signer>>,
     /// The `wasi:keyvalue` buckets (the gateway's shared token); a fresh,
     /// unshared set unless the server hands every instance the same one.
     pub(crate) keyvalue: crate::keyvalue::SharedBuckets,
@@ -64,6 +68,7 @@ impl HostState {
                 limit: memory_limit,
                 peak: 0,
             },
+            signer: None,
             keyvalue: Default::default(),
         })
     }

@@ -187,7 +187,8 @@ fn answer(
         };
     };
     let trimmed = resource.trim_end_matches('/');
-    if !trimmed.eq_ignore_ascii_case(&config.org_origin()) {
+    let key_vault = trimmed.eq_ignore_ascii_case(crate::keyvault::KEY_VAULT_RESOURCE);
+    if !trimmed.eq_ignore_ascii_case(&config.org_origin()) && !key_vault {
         return bad(
             "invalid_resource",
             &format!(

@@ -37,6 +37,7 @@ mod entra;
 mod faults;
 mod identity;
 mod ids;
+pub mod keyvault;
 pub mod oidc;
 mod percent;
 pub mod proxy;
@@ -48,6 +49,7 @@ pub use entra::certs::{self, TestCertificate, demo_certificate};
 pub use entra::federation::{FederatedCredential, VerifiedFederation};
 pub use faults::{Delivery, Fault, GeneratedBody};
 pub use identity::{FakeManagedIdentity, IMDS_HOST};
+pub use keyvault::FakeKeyVault;
 pub use oidc::{FakeOidcIssuer, TokenClaims};
 pub use serve::plain::{HttpFakeServer, loopback_config, serve_http};
 pub use serve::tls::{ServerCert, TlsFakeServer, serve_tls, serve_tls_with};
@@ -95,6 +97,19 @@ pub const IMPERSONATED_USER_ID: &str = "75df116d-d9da-4711-a94b-000d3a34ed47";
 
 /// The system-assigned managed identity of the fake's Azure resource (its
 /// client id; it has an Application User).
+/// The fake Key Vault's host, and the name of the certificate it holds.
+pub const KEY_VAULT_HOST: &str = "dataverse-demo.vault.azure.net";
+pub const KEY_VAULT_CERTIFICATE: &str = "dataverse-app";
+
+/// A connection string for the certificate app whose key stays in the fake
+/// Key Vault (the host signs: see `dataverse_host::KeyVaultSigner`).
+pub fn demo_key_vault_connection_string() -> String {
+    format!(
+        "AuthType=Certificate;Url=https://{ORG_HOST}/;ClientId={CERT_CLIENT_ID};\
+         KeyVaultUrl=https://{KEY_VAULT_HOST}/;CertificateName={KEY_VAULT_CERTIFICATE}"
+    )
+}
+
 pub const MI_CLIENT_ID: &str = "b1f7e3c2-6a4d-4e8f-9c21-5d3a7e9f1b40";
 /// The `systemuserid` of [`MI_CLIENT_ID`]'s Application User.
 pub const MI_USER_ID: &str = "2c8e4a6f-1b3d-4f5a-9e7c-0d2b4f6a8c13";
@@ -250,6 +265,10 @@ pub struct FakeConfig {
     pub github_request_token: Redacted,
     /// The `sub` of the GitHub tokens the fake issues.
     pub github_subject: String,
+    /// Azure Key Vault, holding the demo certificate's key for the
+    /// certificate app ([`CERT_CLIENT_ID`]); the system-assigned managed
+    /// identity may read and sign with it (see [`keyvault`]).
+    pub key_vault: FakeKeyVault,
 }
 
 impl Default for FakeConfig {
@@ -333,6 +352,13 @@ impl Default for FakeConfig {
             github_oidc_host: oidc::GITHUB_OIDC_HOST.into(),
             github_request_token: Redacted(oidc::GITHUB_REQUEST_TOKEN.into()),
             github_subject: oidc::GITHUB_SUBJECT.into(),
+            key_vault: FakeKeyVault {
+                host: KEY_VAULT_HOST.into(),
+                certificate_name: KEY_VAULT_CERTIFICATE.into(),
+                certificate: demo_certificate().clone(),
+                readers: vec![MI_CLIENT_ID.into()],
+                signers: vec![MI_CLIENT_ID.into()],
+            },
         }
     }
 }
@@ -577,6 +603,8 @@ impl Fake {
                 &mut state,
                 &req,
             )
+        } else if host == host_name(&self.config.key_vault.host) {
+            keyvault::handle(&self.config.key_vault, &self.config, &mut state, &req)
         } else if host == host_name(&self.config.github_oidc_host) {
             oidc::github(&self.config, &mut state, &req)
         } else if let Some(issuer) = oidc::issuer_for(&self.config, &host) {

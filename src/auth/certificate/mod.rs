@@ -20,6 +20,7 @@ use std::fmt;
 use rsa::RsaPrivateKey;
 use zeroize::Zeroizing;
 
+use crate::error::Error;
 use checks::iso8601;
 pub use store::{find_in_store, from_pem};
 use x509::CertInfo;
@@ -89,6 +90,48 @@ impl fmt::Debug for CertificateCredential {
             .field("key", &"***")
             .finish()
     }
+}
+
+/// The certificate of a key the host holds (Azure Key Vault, an HSM): what
+/// the assertion's header needs, and no key. Built by [`from_host`].
+#[derive(Clone, Debug)]
+pub struct HostCertificate {
+    /// The id the host's signer knows the key by.
+    pub key_id: String,
+    /// SHA-1 of the leaf's DER, upper-case hex.
+    pub thumbprint: String,
+    /// Leaf first, then the chain the host returned (for `x5c`).
+    pub chain: Vec<Vec<u8>>,
+    /// The length of every signature of the key: its modulus, in bytes
+    /// (RSA signatures are exactly that long).
+    pub signature_len: usize,
+}
+
+impl HostCertificate {
+    /// The leaf certificate, DER.
+    pub fn der(&self) -> &[u8] {
+        &self.chain[0]
+    }
+}
+
+/// Reads the certificate the host's signer returned for `key_id` (DER, leaf
+/// first): an RSA certificate valid at `now`, or a settings error naming it.
+pub fn from_host(key_id: &str, chain: Vec<Vec<u8>>, now: u64) -> Result<HostCertificate, Error> {
+    let label = format!("the host's certificate for {key_id}");
+    let Some(leaf) = chain.first() else {
+        return Err(Error::InvalidSettings(format!("{label} is empty")));
+    };
+    let info = CertInfo::parse(leaf.clone(), &label).map_err(Error::InvalidSettings)?;
+    let signature_len = rsa::traits::PublicKeyParts::size(info.rsa_public_key()?);
+    info.check_validity(now)?;
+    let mut chain = chain;
+    chain.truncate(MAX_CHAIN_LEN);
+    Ok(HostCertificate {
+        key_id: key_id.to_string(),
+        thumbprint: info.thumbprint,
+        chain,
+        signature_len,
+    })
 }
 
 /// An RSA private key and the PKCS#1 DER it was read from (the signer takes

@@ -39,7 +39,7 @@ fn file(name: &str, bytes: impl AsRef<[u8]>) -> StoreFile {
     (name.to_string(), bytes.as_ref().to_vec())
 }
 
-fn der_of(pem_text: &str) -> Vec<u8> {
+pub(crate) fn der_of(pem_text: &str) -> Vec<u8> {
     pem::parse(pem_text).unwrap().into_contents()
 }
 

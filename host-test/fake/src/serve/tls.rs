@@ -94,6 +94,7 @@ pub async fn serve_tls_with(fake: Arc<Fake>, cert: ServerCert) -> anyhow::Result
         config.login_host.clone(),
         config.org_host.clone(),
         config.github_oidc_host.clone(),
+        config.key_vault.host.clone(),
         crate::LOGIN_HOST.to_string(),
         crate::ORG_HOST.to_string(),
         "localhost".to_string(),
