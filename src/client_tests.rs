@@ -11,7 +11,7 @@ use crate::scripted::{Scripted, invalid_client, response, who_am_i};
 const RANDOM: u64 = 0x1234_5678_9abc_def0;
 use crate::error::ServiceFailure;
 
-fn challenge() -> Response {
+pub(super) fn challenge() -> Response {
     response(
         401,
         &[(
@@ -22,7 +22,7 @@ fn challenge() -> Response {
     )
 }
 
-fn token(value: &str) -> Response {
+pub(super) fn token(value: &str) -> Response {
     response(
         200,
         &[],

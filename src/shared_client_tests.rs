@@ -3,6 +3,7 @@
 //! wait, a refused token dropped by whoever saw the refusal, and a store
 //! that fails or holds junk costing only the sharing.
 
+use super::tests::{challenge, token};
 use super::*;
 use crate::auth::shared::{self, LEASE_POLL_MS, LEASE_WAIT_MS};
 use crate::scripted::{MemoryStore, Scripted, StoreSlot, invalid_client, response, who_am_i};
@@ -10,25 +11,6 @@ use crate::scripted::{MemoryStore, Scripted, StoreSlot, invalid_client, response
 const NOW: u64 = 1_000;
 const AUTHORITY: &str = "https://login.microsoftonline.com/tid";
 const SCOPE: &str = "https://contoso.crm.dynamics.com/.default";
-
-fn challenge() -> Response {
-    response(
-        401,
-        &[(
-            "WWW-Authenticate",
-            "Bearer authorization_uri=https://login.microsoftonline.com/tid/oauth2/authorize, resource_id=https://contoso.crm.dynamics.com/",
-        )],
-        "",
-    )
-}
-
-fn token(value: &str) -> Response {
-    response(
-        200,
-        &[],
-        &format!(r#"{{"token_type":"Bearer","expires_in":3600,"access_token":"{value}"}}"#),
-    )
-}
 
 fn settings() -> Settings {
     crate::settings::parse(
