@@ -20,6 +20,7 @@ use crate::secret::Secret;
 use crate::settings::{Credential, ManagedIdentityId, Settings};
 use crate::transport::Transport;
 use crate::webapi::batch::{self, BatchItem, BatchPart};
+use crate::webapi::bulk;
 use crate::webapi::crud::{self, Created, Row};
 use crate::webapi::execute::{self, OperationKind, OperationResult};
 use crate::webapi::fetchxml::{self, FetchPage};
@@ -458,6 +459,89 @@ impl<T: Transport> Client<T> {
         )?;
         let reply = self.call_accepting(request, options, batch::is_result)?;
         map(reply, |r| batch::parse_response(&r))
+    }
+
+    /// `rows` of one table through a bulk message (`CreateMultiple`,
+    /// `UpdateMultiple`, `UpsertMultiple`), `batch_rows` per request (at
+    /// most [`bulk::MAX_BATCH_ROWS`]). Every batch is built before the first
+    /// is sent, so a bad row fails the call with nothing written. Then each
+    /// batch is sent in turn and reported with the rows it carried: a batch
+    /// Dataverse refuses (its rows' own problem) does not stop the others;
+    /// a failure no later batch could escape (authentication, throttling
+    /// past the retry budget, a connection lost after a POST may have
+    /// arrived) stops the call, and the batches after it are reported as
+    /// not sent. Never a silent partial success: see
+    /// [`BulkReport::complete`].
+    pub fn bulk(
+        &mut self,
+        message: bulk::Message,
+        entity_set: &str,
+        logical_name: &str,
+        rows: &[serde_json::Value],
+        batch_rows: usize,
+        options: &CallOptions,
+    ) -> Result<BulkReport, Error> {
+        let ranges = bulk::batches(rows.len(), batch_rows)?;
+        let requests = ranges
+            .iter()
+            .map(|range| {
+                bulk::request(
+                    &self.settings.org_url,
+                    entity_set,
+                    logical_name,
+                    message,
+                    &rows[range.clone()],
+                    range.start,
+                )
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut batches = Vec::with_capacity(ranges.len());
+        let mut stopped = false;
+        for (range, request) in ranges.into_iter().zip(requests) {
+            if stopped {
+                batches.push(BulkBatch {
+                    rows: range,
+                    outcome: BatchOutcome::NotSent,
+                });
+                continue;
+            }
+            let targets = range.len();
+            let outcome = match self.call(request, options) {
+                Ok(reply) if message == bulk::Message::Create => {
+                    match bulk::parse_created_ids(&reply.value, targets) {
+                        Ok(ids) => BatchOutcome::Done {
+                            ids,
+                            call: reply.call,
+                        },
+                        Err(error) => BatchOutcome::Failed(Failure {
+                            error,
+                            call: Some(reply.call),
+                        }),
+                    }
+                }
+                Ok(reply) => BatchOutcome::Done {
+                    ids: Vec::new(),
+                    call: reply.call,
+                },
+                Err(failure) => {
+                    stopped = !matches!(
+                        failure.error,
+                        Error::Service(_)
+                            | Error::AccessDenied(_)
+                            | Error::NotFound(_)
+                            | Error::PreconditionFailed(_)
+                            | Error::InvalidRequest(_)
+                            | Error::InvalidResponse(_)
+                    );
+                    BatchOutcome::Failed(failure)
+                }
+            };
+            batches.push(BulkBatch {
+                rows: range,
+                outcome,
+            });
+        }
+        Ok(BulkReport { batches })
     }
 
     /// Any Web API request, with authentication, retries and typed errors.
@@ -961,6 +1045,49 @@ impl<T: Transport> Client<T> {
     }
 }
 
+/// What a bulk call did, batch by batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkReport {
+    pub batches: Vec<BulkBatch>,
+}
+
+impl BulkReport {
+    /// Whether every row was written.
+    pub fn complete(&self) -> bool {
+        self.batches
+            .iter()
+            .all(|b| matches!(b.outcome, BatchOutcome::Done { .. }))
+    }
+
+    /// The rows of the batches that failed or were not sent.
+    pub fn unwritten_rows(&self) -> usize {
+        self.batches
+            .iter()
+            .filter(|b| !matches!(b.outcome, BatchOutcome::Done { .. }))
+            .map(|b| b.rows.len())
+            .sum()
+    }
+}
+
+/// One batch: the rows it carried (indexes into the call's rows) and what
+/// became of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BulkBatch {
+    pub rows: std::ops::Range<usize>,
+    pub outcome: BatchOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Written; for `CreateMultiple` the new ids, in the rows' order.
+    Done { ids: Vec<String>, call: CallInfo },
+    /// Refused or lost: the error says which (after a lost connection the
+    /// rows may or may not have been written).
+    Failed(Failure),
+    /// Not sent: an earlier batch failed in a way every later one would.
+    NotSent,
+}
+
 /// Whether an instance that finds another holding the lease waits for its token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wait {
@@ -1361,3 +1488,7 @@ mod identity_tests;
 #[cfg(test)]
 #[path = "shared_client_tests.rs"]
 mod shared_tests;
+
+#[cfg(test)]
+#[path = "bulk_client_tests.rs"]
+mod bulk_tests;

@@ -4,6 +4,7 @@
 //! `client` only sequences the I/O.
 
 pub mod batch;
+pub mod bulk;
 pub mod crud;
 pub mod entity_key;
 pub mod error;

@@ -1,0 +1,273 @@
+//! The bulk operation messages: `CreateMultiple`, `UpdateMultiple` and
+//! `UpsertMultiple`, bound to a table's entity set —
+//! `POST {set}/Microsoft.Dynamics.CRM.{Message}` with
+//! `{"Targets":[…]}`, every target carrying
+//! `"@odata.type":"Microsoft.Dynamics.CRM.{logicalname}"` (Dataverse
+//! refuses a target without it). `CreateMultiple` answers 200 with
+//! `{"Ids":[…]}` in the order of the targets; the other two answer 204.
+//! Upsert targets name their row by alternate key in `@odata.id`
+//! (`accounts(accountnumber='A-1')`) or by primary key. Pure: requests,
+//! answers and the split into batches.
+
+use std::ops::Range;
+
+use serde_json::{Map, Value};
+
+use super::api_url;
+use super::entity_key::guid;
+use super::query::check_identifier;
+use crate::error::Error;
+use crate::http::{Method, Request, Response};
+
+/// Microsoft's guidance: start around 100 rows per request (fewer for
+/// wide rows or plug-ins), at most 1,000.
+pub const DEFAULT_BATCH_ROWS: usize = 100;
+pub const MAX_BATCH_ROWS: usize = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
+    Create,
+    Update,
+    Upsert,
+}
+
+impl Message {
+    pub fn name(self) -> &'static str {
+        match self {
+            Message::Create => "CreateMultiple",
+            Message::Update => "UpdateMultiple",
+            Message::Upsert => "UpsertMultiple",
+        }
+    }
+}
+
+/// The row ranges of `rows` rows in batches of `batch_rows`
+/// (1..=[`MAX_BATCH_ROWS`]; anything else is refused, not clamped).
+pub fn batches(rows: usize, batch_rows: usize) -> Result<Vec<Range<usize>>, Error> {
+    if !(1..=MAX_BATCH_ROWS).contains(&batch_rows) {
+        return Err(Error::InvalidRequest(format!(
+            "batch size {batch_rows} is outside 1..={MAX_BATCH_ROWS}"
+        )));
+    }
+    Ok((0..rows)
+        .step_by(batch_rows)
+        .map(|start| start..(start + batch_rows).min(rows))
+        .collect())
+}
+
+/// The request for one batch, whose first row is row `first_row` of the
+/// call (for the messages). Each row must be a JSON object; its
+/// `@odata.type` is set to the table's, and one that names another type is
+/// refused (a target of another table would fail the whole batch).
+pub fn request(
+    org_url: &str,
+    entity_set: &str,
+    logical_name: &str,
+    message: Message,
+    rows: &[Value],
+    first_row: usize,
+) -> Result<Request, Error> {
+    check_identifier("entity-set", entity_set)?;
+    check_identifier("logical-name", logical_name)?;
+    if rows.is_empty() {
+        return Err(Error::InvalidRequest(format!(
+            "{} needs at least one row",
+            message.name()
+        )));
+    }
+    let odata_type = format!("Microsoft.Dynamics.CRM.{logical_name}");
+    let mut targets = Vec::with_capacity(rows.len());
+    for (index, row) in (first_row..).zip(rows) {
+        let Value::Object(fields) = row else {
+            return Err(Error::InvalidRequest(format!(
+                "row {index} is not a JSON object"
+            )));
+        };
+        let mut target = Map::with_capacity(fields.len() + 1);
+        target.insert("@odata.type".into(), Value::String(odata_type.clone()));
+        for (name, value) in fields {
+            if name == "@odata.type" && value.as_str() != Some(odata_type.as_str()) {
+                return Err(Error::InvalidRequest(format!(
+                    "row {index} has @odata.type {value}, not {odata_type}"
+                )));
+            }
+            target.insert(name.clone(), value.clone());
+        }
+        targets.push(Value::Object(target));
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "Targets": targets }))
+        .map_err(|e| Error::InvalidRequest(format!("the rows cannot be written as JSON: {e}")))?;
+    Ok(Request::new(
+        Method::Post,
+        api_url(
+            org_url,
+            &format!("{entity_set}/Microsoft.Dynamics.CRM.{}", message.name()),
+        ),
+    )
+    .header("Content-Type", "application/json; charset=utf-8")
+    .body(body))
+}
+
+/// The ids `CreateMultiple` answered, one per target and in their order;
+/// any other count is an invalid response (the caller cannot tell which
+/// rows were created, so it must not guess).
+pub fn parse_created_ids(response: &Response, targets: usize) -> Result<Vec<String>, Error> {
+    let invalid = |why: &str| {
+        Error::InvalidResponse(format!(
+            "CreateMultiple answered HTTP {} {why}",
+            response.status
+        ))
+    };
+    let body: Value = serde_json::from_slice(&response.body)
+        .map_err(|_| invalid("with a body that is not JSON"))?;
+    let Some(ids) = body.get("Ids").and_then(Value::as_array) else {
+        return Err(invalid("without an Ids array"));
+    };
+    let ids: Option<Vec<String>> = ids.iter().map(|id| id.as_str().and_then(guid)).collect();
+    let Some(ids) = ids else {
+        return Err(invalid("with an id that is not a GUID"));
+    };
+    if ids.len() != targets {
+        return Err(invalid(&format!(
+            "with {} ids for {targets} rows",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ORG: &str = "https://o.crm.dynamics.com";
+
+    #[test]
+    fn batches_cover_every_row_once_at_the_size_given() {
+        assert_eq!(batches(0, 100).unwrap(), Vec::<Range<usize>>::new());
+        assert_eq!(batches(1, 100).unwrap(), vec![0..1]);
+        assert_eq!(batches(100, 100).unwrap(), vec![0..100]);
+        assert_eq!(batches(101, 100).unwrap(), vec![0..100, 100..101]);
+        let all = batches(10_000, 1_000).unwrap();
+        assert_eq!(all.len(), 10);
+        assert_eq!(all.iter().map(|r| r.len()).sum::<usize>(), 10_000);
+        assert_eq!(batches(3, 1).unwrap(), vec![0..1, 1..2, 2..3]);
+        for bad in [0, MAX_BATCH_ROWS + 1] {
+            assert!(matches!(batches(5, bad), Err(Error::InvalidRequest(_))));
+        }
+        assert_eq!(batches(5, MAX_BATCH_ROWS).unwrap(), vec![0..5]);
+    }
+
+    #[test]
+    fn the_request_is_the_bound_action_with_typed_targets() {
+        let rows = [
+            json!({"name": "A"}),
+            json!({"name": "B", "@odata.type": "Microsoft.Dynamics.CRM.account"}),
+        ];
+        for (message, path) in [
+            (
+                Message::Create,
+                "accounts/Microsoft.Dynamics.CRM.CreateMultiple",
+            ),
+            (
+                Message::Update,
+                "accounts/Microsoft.Dynamics.CRM.UpdateMultiple",
+            ),
+            (
+                Message::Upsert,
+                "accounts/Microsoft.Dynamics.CRM.UpsertMultiple",
+            ),
+        ] {
+            let request = request(ORG, "accounts", "account", message, &rows, 0).unwrap();
+            assert_eq!(request.method, Method::Post);
+            assert_eq!(request.url, format!("{ORG}/api/data/v9.2/{path}"));
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(
+                body,
+                json!({"Targets": [
+                    {"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "A"},
+                    {"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "B"},
+                ]})
+            );
+        }
+    }
+
+    #[test]
+    fn rows_that_would_fail_the_whole_batch_are_refused_before_sending() {
+        let cases: [(&str, &str, Vec<Value>, &str); 5] = [
+            ("accounts", "account", vec![], "needs at least one row"),
+            (
+                "accounts",
+                "account",
+                vec![json!([1])],
+                "row 10 is not a JSON object",
+            ),
+            (
+                "accounts",
+                "account",
+                vec![
+                    json!({}),
+                    json!({"@odata.type": "Microsoft.Dynamics.CRM.contact"}),
+                ],
+                "row 11 has @odata.type",
+            ),
+            (
+                "accounts/../x",
+                "account",
+                vec![json!({})],
+                "not a valid OData name",
+            ),
+            (
+                "accounts",
+                "account'",
+                vec![json!({})],
+                "not a valid OData name",
+            ),
+        ];
+        for (set, logical, rows, expected) in cases {
+            let err = request(ORG, set, logical, Message::Create, &rows, 10).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidRequest(m) if m.contains(expected)),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn created_ids_must_match_the_targets_one_for_one() {
+        let answer = |body: &str| Response {
+            status: 200,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        };
+        let ok = answer(
+            r#"{"@odata.context":"x","Ids":["8F4C3F92-312B-EE11-BDF4-000D3A993550","904c3f92-312b-ee11-bdf4-000d3a993550"]}"#,
+        );
+        assert_eq!(
+            parse_created_ids(&ok, 2).unwrap(),
+            vec![
+                "8f4c3f92-312b-ee11-bdf4-000d3a993550",
+                "904c3f92-312b-ee11-bdf4-000d3a993550"
+            ]
+        );
+        for (body, targets, why) in [
+            (
+                r#"{"Ids":["8f4c3f92-312b-ee11-bdf4-000d3a993550"]}"#,
+                2,
+                "1 ids for 2 rows",
+            ),
+            (r#"{"Ids":[]}"#, 1, "0 ids for 1 rows"),
+            (r#"{"Ids":["nope"]}"#, 1, "not a GUID"),
+            (r#"{"Ids":[7]}"#, 1, "not a GUID"),
+            (r#"{}"#, 1, "without an Ids array"),
+            ("<html>", 1, "not JSON"),
+        ] {
+            let err = parse_created_ids(&answer(body), targets).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidResponse(m) if m.contains(why)),
+                "{body}: {err:?}"
+            );
+        }
+    }
+}
