@@ -169,7 +169,7 @@ pub fn resolve(
         let Some(name) = config.default else {
             return Err(
                 "no connection string: pass --connection STR|@FILE or --profile NAME, or set \
-                 DATAVERSE_CONNECTION or DATAVERSE_CONNECTION_FILE (or try: host-test demo)"
+                 DATAVERSE_CONNECTION or DATAVERSE_CONNECTION_FILE (the native CLI's `host-test demo` runs against a built-in fake)"
                     .into(),
             );
         };

@@ -68,7 +68,19 @@ impl From<CallFailure> for Failure {
 /// exit code (a `u8`: the command component hands it to
 /// `exit-with-code`, which `ExitCode` cannot be read back for).
 pub fn parse_words<C: Parser>(words: &[String]) -> Result<C, u8> {
-    match C::try_parse_from(words) {
+    parse_words_with(C::command(), words)
+}
+
+/// [`parse_words`] with the command definition given (a front end that
+/// adjusts the shared one, e.g. the examples' program name).
+pub fn parse_words_with<C: clap::FromArgMatches>(
+    command: clap::Command,
+    words: &[String],
+) -> Result<C, u8> {
+    let parsed = command
+        .try_get_matches_from(words)
+        .and_then(|matches| C::from_arg_matches(&matches));
+    match parsed {
         Ok(cli) => Ok(cli),
         Err(e) if !e.use_stderr() => {
             let _ = e.print();

@@ -22,5 +22,5 @@ pub mod options;
 pub mod output;
 
 pub use backend::{Backend, Operation, RowRef};
-pub use failure::{Failure, parse_words, report};
+pub use failure::{Failure, parse_words, parse_words_with, report};
 pub use options::{DataCommand, Options, Output};

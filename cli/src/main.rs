@@ -45,7 +45,7 @@ fn main() {
     use std::io::Write;
 
     let words: Vec<String> = std::env::args().collect();
-    let code = match dataverse_cli::parse_words::<Cli>(&words) {
+    let code = match dataverse_cli::parse_words_with::<Cli>(command(), &words) {
         Err(code) => code,
         Ok(cli) => {
             let mut backend = guest::GuestBackend::new(&cli.options);
@@ -64,6 +64,13 @@ fn main() {
         // Does not return: the host ends the run with this code.
         bindings::wasi::cli::exit::exit_with_code(code);
     }
+}
+
+/// The definition, with the examples naming this program.
+#[cfg(any(target_arch = "wasm32", test))]
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    dataverse_cli::options::with_examples_for(Cli::command(), "dataverse-cli")
 }
 
 /// Built natively this is only a pointer: the native CLI is `host-test`.
@@ -85,6 +92,27 @@ mod tests {
     #[test]
     fn the_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_examples_name_this_program() {
+        let mut command = command();
+        let help = command
+            .find_subcommand_mut("query")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("dataverse-cli query accounts --select name --top 3"),
+            "{help}"
+        );
+        assert!(!help.contains("host-test"), "{help}");
+        let parsed: Cli = dataverse_cli::parse_words_with(
+            command,
+            &["dataverse-cli".into(), "whoami".into(), "--json".into()],
+        )
+        .unwrap();
+        assert!(parsed.options.json());
     }
 
     #[test]

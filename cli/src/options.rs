@@ -399,3 +399,22 @@ pub fn wants_json(words: &[String]) -> bool {
 fn parse_method(text: &str) -> Result<Method, String> {
     text.parse::<Method>()
 }
+
+/// `command` with the program in every subcommand's examples renamed from
+/// the native CLI's `host-test` to `program` (the command component's
+/// examples must be runnable as shown).
+pub fn with_examples_for(mut command: clap::Command, program: &str) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    for name in names {
+        command = command.mut_subcommand(&name, |sub| {
+            match sub.get_after_help().map(|help| help.to_string()) {
+                Some(help) => sub.after_help(help.replace("host-test ", &format!("{program} "))),
+                None => sub,
+            }
+        });
+    }
+    command
+}

@@ -228,6 +228,12 @@ async fn the_native_clis_exit_codes_and_json_errors() {
         "{}",
         text(&out.stdout)
     );
+    // A command's help shows examples for this program, not the native CLI.
+    let out = run(Runner::Wasmtime, &connection, &["query", "--help"], &[]).await;
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    assert!(help.contains("dataverse-cli query accounts"), "{help}");
+    assert!(!help.contains("host-test"), "{help}");
 }
 
 #[tokio::test]
