@@ -63,6 +63,38 @@ impl SharedBuckets {
     pub fn is_empty(&self) -> bool {
         self.lock().values().all(HashMap::is_empty)
     }
+
+    /// Stores `value` under `key`, within the limits.
+    fn set(&self, bucket: &str, key: String, value: Vec<u8>) -> Result<()> {
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(store::Error::Other(format!(
+                "a value may have at most {MAX_VALUE_BYTES} bytes"
+            )));
+        }
+        let mut buckets = self.lock();
+        let entries = buckets.entry(bucket.to_string()).or_default();
+        if entries.len() >= MAX_KEYS && !entries.contains_key(&key) {
+            return Err(store::Error::Other(format!(
+                "a bucket may hold at most {MAX_KEYS} keys"
+            )));
+        }
+        entries.insert(key, value);
+        Ok(())
+    }
+
+    /// Atomic across instances: the whole read-add-write holds the lock.
+    /// A value that is not a number counts as 0, as wasmCloud's stores do.
+    fn increment(&self, bucket: &str, key: String, delta: u64) -> Result<u64> {
+        let mut buckets = self.lock();
+        let entries = buckets.entry(bucket.to_string()).or_default();
+        let current = entries
+            .get(&key)
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        let next = current.saturating_add(delta);
+        entries.insert(key, next.to_string().into_bytes());
+        Ok(next)
+    }
 }
 
 /// An open bucket: its name in [`SharedBuckets`].
@@ -107,21 +139,8 @@ impl store::HostBucket for HostState {
     }
 
     fn set(&mut self, handle: Resource<BucketName>, key: String, value: Vec<u8>) -> Result<()> {
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(store::Error::Other(format!(
-                "a value may have at most {MAX_VALUE_BYTES} bytes"
-            )));
-        }
-        let name = bucket(self, &handle).map_err(other)?.to_string();
-        let mut buckets = self.keyvalue.lock();
-        let entries = buckets.entry(name).or_default();
-        if entries.len() >= MAX_KEYS && !entries.contains_key(&key) {
-            return Err(store::Error::Other(format!(
-                "a bucket may hold at most {MAX_KEYS} keys"
-            )));
-        }
-        entries.insert(key, value);
-        Ok(())
+        let name = bucket(self, &handle).map_err(other)?;
+        self.keyvalue.set(name, key, value)
     }
 
     fn delete(&mut self, handle: Resource<BucketName>, key: String) -> Result<()> {
@@ -164,22 +183,68 @@ impl store::HostBucket for HostState {
 }
 
 impl atomics::Host for HostState {
-    /// Atomic across instances: the whole read-add-write holds the lock.
-    /// A value that is not a number counts as 0, as wasmCloud's stores do.
     fn increment(&mut self, handle: Resource<BucketName>, key: String, delta: u64) -> Result<u64> {
-        let name = bucket(self, &handle).map_err(other)?.to_string();
-        let mut buckets = self.keyvalue.lock();
-        let entries = buckets.entry(name).or_default();
-        let current = entries
-            .get(&key)
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
-            .unwrap_or(0);
-        let next = current.saturating_add(delta);
-        entries.insert(key, next.to_string().into_bytes());
-        Ok(next)
+        let name = bucket(self, &handle).map_err(other)?;
+        self.keyvalue.increment(name, key, delta)
     }
 }
 
 fn other(error: wasmtime::Error) -> store::Error {
     store::Error::Other(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_keys_are_capped_so_a_guest_cannot_grow_the_host() {
+        let buckets = SharedBuckets::default();
+        assert!(
+            buckets
+                .set("b", "k".into(), vec![0; MAX_VALUE_BYTES])
+                .is_ok()
+        );
+        let too_big = buckets.set("b", "k".into(), vec![0; MAX_VALUE_BYTES + 1]);
+        assert!(
+            matches!(too_big, Err(store::Error::Other(m)) if m.contains("at most 65536 bytes"))
+        );
+        for i in 1..MAX_KEYS {
+            buckets.set("b", format!("k{i}"), vec![1]).unwrap();
+        }
+        assert_eq!(buckets.len("b"), MAX_KEYS);
+        assert!(buckets.set("b", "one-more".into(), vec![1]).is_err());
+        // Replacing a key is still allowed at the cap; other buckets are apart.
+        assert!(buckets.set("b", "k1".into(), vec![2]).is_ok());
+        assert!(buckets.set("other", "k".into(), vec![1]).is_ok());
+    }
+
+    #[test]
+    fn increments_are_shared_by_every_clone_and_start_from_zero() {
+        let buckets = SharedBuckets::default();
+        let clone = buckets.clone();
+        assert_eq!(buckets.increment("b", "lease".into(), 1).unwrap(), 1);
+        assert_eq!(clone.increment("b", "lease".into(), 1).unwrap(), 2);
+        // Not a number: counts as 0.
+        buckets.set("b", "junk".into(), b"\xff".to_vec()).unwrap();
+        assert_eq!(clone.increment("b", "junk".into(), 5).unwrap(), 5);
+        assert_eq!(
+            buckets.increment("b", "max".into(), u64::MAX).unwrap(),
+            u64::MAX
+        );
+        assert_eq!(buckets.increment("b", "max".into(), 1).unwrap(), u64::MAX);
+        // Concurrent increments from threads: each sees a distinct count.
+        let counts: Vec<u64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let b = buckets.clone();
+                    scope.spawn(move || b.increment("b", "race".into(), 1).unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = counts;
+        sorted.sort();
+        assert_eq!(sorted, (1..=8).collect::<Vec<u64>>());
+    }
 }
