@@ -24,6 +24,7 @@ use crate::webapi::bulk;
 use crate::webapi::crud::{self, Created, Row};
 use crate::webapi::execute::{self, OperationKind, OperationResult};
 use crate::webapi::fetchxml::{self, FetchPage};
+use crate::webapi::metadata::{self, TableInfo};
 use crate::webapi::options::RequestOptions;
 use crate::webapi::{self, Page, Query, WhoAmI, body_text};
 
@@ -132,6 +133,12 @@ pub struct Client<T: Transport> {
     /// The client id a managed identity's endpoint said the token is for.
     issued_to: Option<String>,
     policy: RetryPolicy,
+    /// Table definitions looked up so far, by lower-case entity set and
+    /// logical name (a definition changes only with a solution import).
+    tables: Vec<TableInfo>,
+    /// The last `x-ms-dop-hint` Dataverse answered with (ServiceClient's
+    /// RecommendedDegreesOfParallelism).
+    dop_hint: Option<u32>,
 }
 
 impl<T: Transport> Client<T> {
@@ -203,6 +210,8 @@ impl<T: Transport> Client<T> {
             last_acquisition: None,
             issued_to: None,
             policy: config.retry,
+            tables: Vec::new(),
+            dop_hint: None,
         };
         if let Err(failure) = client.token() {
             // An authority another instance found may be what the token
@@ -254,6 +263,8 @@ impl<T: Transport> Client<T> {
             last_acquisition: None,
             issued_to: None,
             policy: config.retry,
+            tables: Vec::new(),
+            dop_hint: None,
         };
         client.set_access_token(access_token, expires_at);
         Ok(client)
@@ -461,85 +472,150 @@ impl<T: Transport> Client<T> {
         map(reply, |r| batch::parse_response(&r))
     }
 
+    /// A table's definition, by entity set name (`accounts`) or logical
+    /// name (`account`), looked up once per client (`EntityDefinitions`).
+    pub fn table(&mut self, name: &str, options: &CallOptions) -> CallResult<TableInfo> {
+        if let Some(known) = self.tables.iter().find(|t| {
+            t.entity_set.eq_ignore_ascii_case(name) || t.logical_name.eq_ignore_ascii_case(name)
+        }) {
+            return Ok(Reply {
+                value: known.clone(),
+                call: CallInfo {
+                    client_request_id: String::new(),
+                    attempts: 0,
+                },
+            });
+        }
+        let request = metadata::by_entity_set(&self.settings.org_url, name)?;
+        let reply = self.call(request, options)?;
+        let reply = match map(reply, |r| metadata::parse_list(&r, name))? {
+            Reply {
+                value: Some(table),
+                call,
+            } => Reply { value: table, call },
+            Reply { value: None, .. } => {
+                let request = metadata::by_logical_name(&self.settings.org_url, name)?;
+                match self.call(request, options) {
+                    Ok(reply) => map(reply, |r| metadata::parse_one(&r, name))?,
+                    Err(Failure {
+                        error: Error::NotFound(refused),
+                        call,
+                    }) => {
+                        return Err(Failure {
+                            error: metadata::no_such_table(name, refused),
+                            call,
+                        });
+                    }
+                    Err(failure) => return Err(failure),
+                }
+            }
+        };
+        self.tables.push(reply.value.clone());
+        Ok(reply)
+    }
+
+    /// The parallelism Dataverse last recommended (`x-ms-dop-hint`), if it
+    /// has said.
+    pub fn recommended_parallelism(&self) -> Option<u32> {
+        self.dop_hint
+    }
+
     /// `rows` of one table through a bulk message (`CreateMultiple`,
     /// `UpdateMultiple`, `UpsertMultiple`), `batch_rows` per request (at
-    /// most [`bulk::MAX_BATCH_ROWS`]). Every batch is built before the first
-    /// is sent, so a bad row fails the call with nothing written. Then each
-    /// batch is sent in turn and reported with the rows it carried: a batch
-    /// Dataverse refuses (its rows' own problem) does not stop the others;
-    /// a failure no later batch could escape (authentication, throttling
-    /// past the retry budget, a connection lost after a POST may have
-    /// arrived) stops the call, and the batches after it are reported as
-    /// not sent. Never a silent partial success: see
+    /// most [`bulk::MAX_BATCH_ROWS`]), `parallel` requests at a time
+    /// (`None`: as many as Dataverse recommends, `x-ms-dop-hint`, read again
+    /// after every wave; 1 until it has said; at most
+    /// [`bulk::MAX_PARALLEL`]). Every batch is built before the first is
+    /// sent, so a bad row fails the call with nothing written. Then the
+    /// batches go in waves (see `call_many`: a throttled batch holds back
+    /// the whole wave) and each is reported with the rows it carried: a
+    /// batch Dataverse refuses (its rows' own problem) does not stop the
+    /// others; a failure no later batch could escape (authentication,
+    /// throttling past the retry budget, a connection lost after a POST may
+    /// have arrived) stops the call, and the batches of later waves are
+    /// reported as not sent. Never a silent partial success: see
     /// [`BulkReport::complete`].
     pub fn bulk(
         &mut self,
         message: bulk::Message,
-        entity_set: &str,
-        logical_name: &str,
+        table: &TableInfo,
         rows: &[serde_json::Value],
         batch_rows: usize,
+        parallel: Option<u32>,
         options: &CallOptions,
     ) -> Result<BulkReport, Error> {
         let ranges = bulk::batches(rows.len(), batch_rows)?;
-        let requests = ranges
+        if parallel.is_some_and(|n| !(1..=bulk::MAX_PARALLEL).contains(&n)) {
+            return Err(Error::InvalidRequest(format!(
+                "parallel requests must be 1..={}",
+                bulk::MAX_PARALLEL
+            )));
+        }
+        let mut requests = ranges
             .iter()
             .map(|range| {
                 bulk::request(
                     &self.settings.org_url,
-                    entity_set,
-                    logical_name,
+                    table,
                     message,
                     &rows[range.clone()],
                     range.start,
                 )
             })
-            .collect::<Result<Vec<_>, Error>>()?;
+            .collect::<Result<Vec<_>, Error>>()?
+            .into_iter();
         let mut batches = Vec::with_capacity(ranges.len());
-        let mut stopped = false;
-        for (range, request) in ranges.into_iter().zip(requests) {
-            if stopped {
+        let mut ranges = ranges.into_iter().peekable();
+        while ranges.peek().is_some() {
+            let width = parallel
+                .or(self.dop_hint)
+                .unwrap_or(1)
+                .clamp(1, bulk::MAX_PARALLEL) as usize;
+            let wave: Vec<_> = ranges.by_ref().take(width).collect();
+            let sent: Vec<Request> = requests.by_ref().take(wave.len()).collect();
+            let mut stopped = false;
+            for (range, answer) in wave.into_iter().zip(self.call_many(sent, options)) {
+                let outcome = match answer {
+                    Ok(reply) if message == bulk::Message::Create => {
+                        match bulk::parse_created_ids(&reply.value, range.len()) {
+                            Ok(ids) => BatchOutcome::Done {
+                                ids,
+                                call: reply.call,
+                            },
+                            Err(error) => BatchOutcome::Failed(Failure {
+                                error,
+                                call: Some(reply.call),
+                            }),
+                        }
+                    }
+                    Ok(reply) => BatchOutcome::Done {
+                        ids: Vec::new(),
+                        call: reply.call,
+                    },
+                    Err(failure) => {
+                        stopped |= !matches!(
+                            failure.error,
+                            Error::Service(_)
+                                | Error::AccessDenied(_)
+                                | Error::NotFound(_)
+                                | Error::PreconditionFailed(_)
+                                | Error::InvalidRequest(_)
+                                | Error::InvalidResponse(_)
+                        );
+                        BatchOutcome::Failed(failure)
+                    }
+                };
                 batches.push(BulkBatch {
                     rows: range,
-                    outcome: BatchOutcome::NotSent,
+                    outcome,
                 });
-                continue;
             }
-            let targets = range.len();
-            let outcome = match self.call(request, options) {
-                Ok(reply) if message == bulk::Message::Create => {
-                    match bulk::parse_created_ids(&reply.value, targets) {
-                        Ok(ids) => BatchOutcome::Done {
-                            ids,
-                            call: reply.call,
-                        },
-                        Err(error) => BatchOutcome::Failed(Failure {
-                            error,
-                            call: Some(reply.call),
-                        }),
-                    }
-                }
-                Ok(reply) => BatchOutcome::Done {
-                    ids: Vec::new(),
-                    call: reply.call,
-                },
-                Err(failure) => {
-                    stopped = !matches!(
-                        failure.error,
-                        Error::Service(_)
-                            | Error::AccessDenied(_)
-                            | Error::NotFound(_)
-                            | Error::PreconditionFailed(_)
-                            | Error::InvalidRequest(_)
-                            | Error::InvalidResponse(_)
-                    );
-                    BatchOutcome::Failed(failure)
-                }
-            };
-            batches.push(BulkBatch {
-                rows: range,
-                outcome,
-            });
+            if stopped {
+                batches.extend(ranges.by_ref().map(|rows| BulkBatch {
+                    rows,
+                    outcome: BatchOutcome::NotSent,
+                }));
+            }
         }
         Ok(BulkReport { batches })
     }
@@ -637,113 +713,219 @@ impl<T: Transport> Client<T> {
         options: &CallOptions,
         answers: Answers,
     ) -> CallResult<Response> {
-        let accept = |response: &Response| match answers {
-            Answers::Success | Answers::Any => false,
-            Answers::Also(accept) => accept(response),
-        };
+        let mut pending = self.prepare(request, options, options.client_request_id.as_deref())?;
+        loop {
+            let (token, from_cache) = match self.token() {
+                Ok(token) => (token, self.last_token_from_cache),
+                Err(failure) => return Err(token_failure(failure, &pending)),
+            };
+            pending.call.attempts += 1;
+            let sent = self
+                .transport
+                .send(&webapi::authorize(pending.request.clone(), &token));
+            match self.step(&mut pending, &token, from_cache, sent, answers) {
+                Step::Answer(result) => return result,
+                Step::Again(None) => {}
+                Step::Again(Some(ms)) => {
+                    self.transport.sleep(ms);
+                    pending.waited_ms = pending.waited_ms.saturating_add(ms);
+                }
+            }
+        }
+    }
+
+    /// Several calls at once: every attempt sends the calls still pending
+    /// together (`Transport::send_all`), and the ones to retry wait
+    /// together, as long as the longest wait any of them was told (one
+    /// throttle gate: when Dataverse says "slow down" to one request of the
+    /// wave, none of the others goes ahead of it). Each call keeps its own
+    /// attempts, its own request id (the first takes `options`' id, if
+    /// any) and its own retry budget. Answers in the requests' order.
+    fn call_many(
+        &mut self,
+        requests: Vec<Request>,
+        options: &CallOptions,
+    ) -> Vec<CallResult<Response>> {
+        let mut results: Vec<Option<CallResult<Response>>> = Vec::with_capacity(requests.len());
+        let mut pending = Vec::with_capacity(requests.len());
+        for (index, request) in requests.into_iter().enumerate() {
+            let id = options.client_request_id.as_deref().filter(|_| index == 0);
+            match self.prepare(request, options, id) {
+                Ok(p) => {
+                    results.push(None);
+                    pending.push((index, p));
+                }
+                Err(failure) => results.push(Some(Err(failure))),
+            }
+        }
+        while !pending.is_empty() {
+            let (token, from_cache) = match self.token() {
+                Ok(token) => (token, self.last_token_from_cache),
+                Err(failure) => {
+                    for (index, p) in pending.drain(..) {
+                        results[index] = Some(Err(token_failure(failure.clone(), &p)));
+                    }
+                    break;
+                }
+            };
+            let wave: Vec<Request> = pending
+                .iter_mut()
+                .map(|(_, p)| {
+                    p.call.attempts += 1;
+                    webapi::authorize(p.request.clone(), &token)
+                })
+                .collect();
+            let answers = self.transport.send_all(&wave);
+            let mut again = Vec::new();
+            let mut gate: Option<u64> = None;
+            for ((index, mut p), sent) in pending.drain(..).zip(answers) {
+                match self.step(&mut p, &token, from_cache, sent, Answers::Success) {
+                    Step::Answer(result) => results[index] = Some(result),
+                    Step::Again(wait) => {
+                        if let Some(ms) = wait {
+                            gate = Some(gate.unwrap_or(0).max(ms));
+                        }
+                        again.push((index, p, wait.is_some()));
+                    }
+                }
+            }
+            if let Some(ms) = gate {
+                self.transport.sleep(ms);
+            }
+            pending = again
+                .into_iter()
+                .map(|(index, mut p, waited)| {
+                    if waited {
+                        p.waited_ms = p.waited_ms.saturating_add(gate.unwrap_or(0));
+                    }
+                    (index, p)
+                })
+                .collect();
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every call answered"))
+            .collect()
+    }
+
+    /// A call ready to send: the per-call headers applied and its request id.
+    fn prepare(
+        &mut self,
+        request: Request,
+        options: &CallOptions,
+        client_request_id: Option<&str>,
+    ) -> Result<Pending, Failure> {
         let request = options.headers.apply(request)?;
-        let client_request_id = match &options.client_request_id {
+        let client_request_id = match client_request_id {
             Some(id) => check_request_id(id)?,
             None => crate::uuid::v4(self.transport.random(), self.transport.random()),
         };
         let request = request.header("x-ms-client-request-id", client_request_id.clone());
-        let idempotent = retry::is_idempotent(request.method);
-        let mut call = CallInfo {
-            client_request_id,
-            attempts: 0,
+        Ok(Pending {
+            idempotent: retry::is_idempotent(request.method),
+            request,
+            call: CallInfo {
+                client_request_id,
+                attempts: 0,
+            },
+            waited_ms: 0,
+            reauthenticated: false,
+        })
+    }
+
+    /// What one attempt's answer (`sent`, with the token it carried) means
+    /// for its call: the result, or send again (after a wait, or at once
+    /// with a new token after a 401 on a cached one: it was revoked or the
+    /// clock is off).
+    fn step(
+        &mut self,
+        pending: &mut Pending,
+        token: &Secret,
+        from_cache: bool,
+        sent: Result<Response, Error>,
+        answers: Answers,
+    ) -> Step {
+        if let Ok(response) = &sent
+            && let Some(hint) = response.header("x-ms-dop-hint")
+            && let Ok(hint) = hint.trim().parse::<u32>()
+            && hint > 0
+        {
+            self.dop_hint = Some(hint);
+        }
+        let accept = |response: &Response| match answers {
+            Answers::Success | Answers::Any => false,
+            Answers::Also(accept) => accept(response),
         };
-        let mut waited_ms = 0u64;
-        let mut reauthenticated = false;
-        loop {
-            let token = match self.token() {
-                Ok(token) => token,
-                // A failed token request reports its own wire record (Entra
-                // ID's request id and attempts): that is where it failed.
-                Err(failure) => {
-                    return Err(Failure {
-                        error: failure.error,
-                        call: failure.call.or(Some(call)),
-                    });
-                }
-            };
-            let from_cache = self.last_token_from_cache;
-            call.attempts += 1;
-            let answer = match self
-                .transport
-                .send(&webapi::authorize(request.clone(), &token))
-            {
-                Ok(response) if (200..300).contains(&response.status) || accept(&response) => {
-                    return Ok(Reply {
-                        value: response,
+        let call = pending.call.clone();
+        let answer = match sent {
+            Ok(response) if (200..300).contains(&response.status) || accept(&response) => {
+                return Step::Answer(Ok(Reply {
+                    value: response,
+                    call,
+                }));
+            }
+            Ok(response) if response.status == 401 && from_cache && !pending.reauthenticated => {
+                self.cache.clear();
+                self.forget_shared(token);
+                pending.reauthenticated = true;
+                return Step::Again(None);
+            }
+            Ok(response) => Ok(response),
+            Err(error @ (Error::Transport(_) | Error::Unsent { .. })) => Err(error),
+            // Not a network failure (an oversized body, a rejected header): final.
+            Err(error) => {
+                return Step::Answer(Err(Failure {
+                    error,
+                    call: Some(call),
+                }));
+            }
+        };
+        let outcome = match &answer {
+            Ok(response) => Outcome::Status {
+                status: response.status,
+                retry_after_secs: retry::retry_after_secs(response.header("retry-after")),
+                throttling_code: retry::throttling_code(&response.body),
+            },
+            Err(error) => transport_outcome(error),
+        };
+        let random = self.transport.random();
+        match retry::decide(
+            &self.policy,
+            pending.idempotent,
+            call.attempts,
+            pending.waited_ms,
+            outcome,
+            random,
+        ) {
+            Decision::RetryAfterMs(ms) => Step::Again(Some(ms)),
+            Decision::GiveUp => {
+                if let (Answers::Any, Ok(response)) = (answers, &answer) {
+                    return Step::Answer(Ok(Reply {
+                        value: response.clone(),
                         call,
-                    });
+                    }));
                 }
-                Ok(response) if response.status == 401 && from_cache && !reauthenticated => {
-                    self.cache.clear();
-                    self.forget_shared(&token);
-                    reauthenticated = true;
-                    continue;
-                }
-                Ok(response) => Ok(response),
-                Err(error @ (Error::Transport(_) | Error::Unsent { .. })) => Err(error),
-                // Not a network failure (an oversized body, a rejected header): final.
-                Err(error) => {
-                    return Err(Failure {
-                        error,
-                        call: Some(call),
-                    });
-                }
-            };
-            let outcome = match &answer {
-                Ok(response) => Outcome::Status {
-                    status: response.status,
-                    retry_after_secs: retry::retry_after_secs(response.header("retry-after")),
-                    throttling_code: retry::throttling_code(&response.body),
-                },
-                Err(error) => transport_outcome(error),
-            };
-            let random = self.transport.random();
-            match retry::decide(
-                &self.policy,
-                idempotent,
-                call.attempts,
-                waited_ms,
-                outcome,
-                random,
-            ) {
-                Decision::RetryAfterMs(ms) => {
-                    self.transport.sleep(ms);
-                    waited_ms = waited_ms.saturating_add(ms);
-                }
-                Decision::GiveUp => {
-                    if let (Answers::Any, Ok(response)) = (answers, &answer) {
-                        return Ok(Reply {
-                            value: response.clone(),
-                            call,
-                        });
+                let error = match answer {
+                    // A 401 on a cached token was re-acquired above, so
+                    // this one came right after a fresh token.
+                    Ok(response) if response.status == 401 => {
+                        webapi::error::refused_fresh_token(&response)
                     }
-                    let error = match answer {
-                        // A 401 on a cached token was re-acquired above, so
-                        // this one came right after a fresh token.
-                        Ok(response) if response.status == 401 => {
-                            webapi::error::refused_fresh_token(&response)
-                        }
-                        Ok(response) => webapi::parse_error(&response),
-                        Err(Error::Transport(message)) => {
-                            Error::Transport(transport_message(message, &call, idempotent))
-                        }
-                        // Nothing was sent: no caution about a write.
-                        Err(Error::Unsent { message, permanent }) => Error::Unsent {
-                            message: with_attempts(message, &call),
-                            permanent,
-                        },
-                        Err(error) => error,
-                    };
-                    return Err(Failure {
-                        error,
-                        call: Some(call),
-                    });
-                }
+                    Ok(response) => webapi::parse_error(&response),
+                    Err(Error::Transport(message)) => {
+                        Error::Transport(transport_message(message, &call, pending.idempotent))
+                    }
+                    // Nothing was sent: no caution about a write.
+                    Err(Error::Unsent { message, permanent }) => Error::Unsent {
+                        message: with_attempts(message, &call),
+                        permanent,
+                    },
+                    Err(error) => error,
+                };
+                Step::Answer(Err(Failure {
+                    error,
+                    call: Some(call),
+                }))
             }
         }
     }
@@ -1424,6 +1606,32 @@ fn transport_message(message: String, call: &CallInfo, idempotent: bool) -> Stri
         ));
     }
     message
+}
+
+/// One call in progress: its request (with the per-call headers and its
+/// request id) and what its attempts have cost so far.
+struct Pending {
+    request: Request,
+    idempotent: bool,
+    call: CallInfo,
+    waited_ms: u64,
+    reauthenticated: bool,
+}
+
+/// What an attempt's answer means for its call.
+enum Step {
+    Answer(CallResult<Response>),
+    /// Send again: after this wait, or at once (`None`, a renewed token).
+    Again(Option<u64>),
+}
+
+/// A failed token request reports its own wire record (Entra ID's request
+/// id and attempts): that is where the call failed.
+fn token_failure(failure: Failure, pending: &Pending) -> Failure {
+    Failure {
+        error: failure.error,
+        call: failure.call.or(Some(pending.call.clone())),
+    }
 }
 
 /// Which Dataverse responses a call takes as its result; the others become errors.

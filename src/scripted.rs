@@ -43,6 +43,9 @@ pub struct Scripted {
     pub signer: Option<ScriptedSigner>,
     /// The store shared with other instances (`shared_store`), if any.
     pub store: Option<StoreSlot>,
+    /// The number of requests of every `send_all`, in order (each is
+    /// answered from the script one after the other).
+    pub waves: Vec<usize>,
 }
 
 /// A host signer: the certificate it returns for any key id, the answers to
@@ -89,6 +92,11 @@ impl Transport for &mut Scripted {
             Err(Error::Transport(message.to_string()))
         };
         self.answers.pop_front().unwrap_or_else(exhausted)
+    }
+
+    fn send_all(&mut self, requests: &[Request]) -> Vec<Result<Response, Error>> {
+        self.waves.push(requests.len());
+        requests.iter().map(|request| self.send(request)).collect()
     }
 
     fn now(&self) -> u64 {

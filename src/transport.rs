@@ -29,6 +29,13 @@ pub trait Transport {
     /// Sends one request and reads the whole response.
     fn send(&mut self, request: &Request) -> Result<Response, Error>;
 
+    /// Sends several requests at once and reads their responses, in the
+    /// requests' order. The default sends them one after the other; the
+    /// `wasi:http` transport has all of them in flight together.
+    fn send_all(&mut self, requests: &[Request]) -> Vec<Result<Response, Error>> {
+        requests.iter().map(|request| self.send(request)).collect()
+    }
+
     /// Now, in Unix seconds.
     fn now(&self) -> u64;
 
@@ -250,8 +257,8 @@ mod wasi_http {
     use super::bindings::wasi::clocks::{monotonic_clock, wall_clock};
     use super::bindings::wasi::http::outgoing_handler;
     use super::bindings::wasi::http::types::{
-        ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions,
-        Scheme,
+        ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody,
+        OutgoingRequest, RequestOptions, Scheme,
     };
     use super::bindings::wasi::io::streams::StreamError;
     use super::bindings::wasi::random::random;
@@ -267,48 +274,21 @@ mod wasi_http {
 
     impl Transport for WasiTransport {
         fn send(&mut self, request: &Request) -> Result<Response, Error> {
-            let (outgoing, body) = self.outgoing(request)?;
-            let options = self.options();
-            // The host must have the request before the body is written: the
-            // body stream is a bounded pipe to the host's sender, so writing
-            // more than it buffers before `handle` waits for a reader that
-            // does not exist yet (any body over 4 KiB hung).
-            let future = outgoing_handler::handle(outgoing, options)
-                .map_err(|e| failed(&e, &request.url))?;
-            // A write fails only when the host stopped taking the body: it
-            // could not send the request (the future says why), or the
-            // server answered before reading all of it (a 401, a 413), and
-            // then its answer is the result.
-            let _ = write_body(body, &request.body);
-            let incoming = loop {
-                match future.get() {
-                    Some(result) => break result,
-                    None => future.subscribe().block(),
-                }
-            };
-            let incoming = incoming
-                .map_err(|()| Error::Transport("the response was already taken".into()))?
-                .map_err(|e| failed(&e, &request.url))?;
-            let status = incoming.status();
-            let headers: Vec<(String, String)> = incoming
-                .headers()
-                .entries()
+            let future = self.start(request)?;
+            self.finish(future, &request.url)
+        }
+
+        /// Every request is handed to the host (and its body written)
+        /// before the first response is read, so the host has them all in
+        /// flight; the responses are then read in order (one still
+        /// arriving is buffered by the host meanwhile).
+        fn send_all(&mut self, requests: &[Request]) -> Vec<Result<Response, Error>> {
+            let started: Vec<_> = requests.iter().map(|r| self.start(r)).collect();
+            started
                 .into_iter()
-                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-                .collect();
-            // Refuse a declared oversized body before reading a byte of it.
-            if content_length(&headers).is_some_and(|len| len > self.max_response_bytes) {
-                return Err(too_large(&request.url, self.max_response_bytes));
-            }
-            let body = incoming
-                .consume()
-                .map_err(|()| Error::Transport("the response body was already taken".into()))?;
-            let body = self.read_body(body, &request.url)?;
-            Ok(Response {
-                status,
-                headers,
-                body,
-            })
+                .zip(requests)
+                .map(|(future, request)| self.finish(future?, &request.url))
+                .collect()
         }
 
         fn now(&self) -> u64 {
@@ -340,6 +320,57 @@ mod wasi_http {
     }
 
     impl WasiTransport {
+        /// Hands the request to the host and writes its body.
+        fn start(&self, request: &Request) -> Result<FutureIncomingResponse, Error> {
+            let (outgoing, body) = self.outgoing(request)?;
+            let options = self.options();
+            // The host must have the request before the body is written: the
+            // body stream is a bounded pipe to the host's sender, so writing
+            // more than it buffers before `handle` waits for a reader that
+            // does not exist yet (any body over 4 KiB hung).
+            let future = outgoing_handler::handle(outgoing, options)
+                .map_err(|e| failed(&e, &request.url))?;
+            // A write fails only when the host stopped taking the body: it
+            // could not send the request (the future says why), or the
+            // server answered before reading all of it (a 401, a 413), and
+            // then its answer is the result.
+            let _ = write_body(body, &request.body);
+            Ok(future)
+        }
+
+        /// Waits for the response to a started request and reads it whole.
+        fn finish(&self, future: FutureIncomingResponse, url: &str) -> Result<Response, Error> {
+            let incoming = loop {
+                match future.get() {
+                    Some(result) => break result,
+                    None => future.subscribe().block(),
+                }
+            };
+            let incoming = incoming
+                .map_err(|()| Error::Transport("the response was already taken".into()))?
+                .map_err(|e| failed(&e, url))?;
+            let status = incoming.status();
+            let headers: Vec<(String, String)> = incoming
+                .headers()
+                .entries()
+                .into_iter()
+                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+                .collect();
+            // Refuse a declared oversized body before reading a byte of it.
+            if content_length(&headers).is_some_and(|len| len > self.max_response_bytes) {
+                return Err(too_large(url, self.max_response_bytes));
+            }
+            let body = incoming
+                .consume()
+                .map_err(|()| Error::Transport("the response body was already taken".into()))?;
+            let body = self.read_body(body, url)?;
+            Ok(Response {
+                status,
+                headers,
+                body,
+            })
+        }
+
         fn outgoing(&self, request: &Request) -> Result<(OutgoingRequest, OutgoingBody), Error> {
             // Plain http reaches loopback (the settings allowed it with
             // AllowHttpLoopback, for a local test server) and the platform's

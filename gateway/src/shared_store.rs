@@ -61,6 +61,10 @@ impl Transport for GatewayTransport {
         self.wasi.send(request)
     }
 
+    fn send_all(&mut self, requests: &[Request]) -> Vec<Result<Response, Error>> {
+        self.wasi.send_all(requests)
+    }
+
     fn now(&self) -> u64 {
         self.wasi.now()
     }

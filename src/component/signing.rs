@@ -20,6 +20,10 @@ impl Transport for HostTransport {
         self.0.send(request)
     }
 
+    fn send_all(&mut self, requests: &[Request]) -> Vec<Result<Response, Error>> {
+        self.0.send_all(requests)
+    }
+
     fn now(&self) -> u64 {
         self.0.now()
     }

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::api_url;
 use super::entity_key::guid;
+use super::metadata::TableInfo;
 use super::query::check_identifier;
 use crate::error::Error;
 use crate::http::{Method, Request, Response};
@@ -23,6 +24,10 @@ use crate::http::{Method, Request, Response};
 /// wide rows or plug-ins), at most 1,000.
 pub const DEFAULT_BATCH_ROWS: usize = 100;
 pub const MAX_BATCH_ROWS: usize = 1_000;
+
+/// Most requests in flight at once: Dataverse's limit of concurrent
+/// requests per user (more are refused with `0x80072326`).
+pub const MAX_PARALLEL: u32 = 52;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -58,24 +63,25 @@ pub fn batches(rows: usize, batch_rows: usize) -> Result<Vec<Range<usize>>, Erro
 /// The request for one batch, whose first row is row `first_row` of the
 /// call (for the messages). Each row must be a JSON object; its
 /// `@odata.type` is set to the table's, and one that names another type is
-/// refused (a target of another table would fail the whole batch).
+/// refused (a target of another table would fail the whole batch), as is
+/// an update without the primary key or an upsert that names its row
+/// neither by primary key nor by `@odata.id`.
 pub fn request(
     org_url: &str,
-    entity_set: &str,
-    logical_name: &str,
+    table: &TableInfo,
     message: Message,
     rows: &[Value],
     first_row: usize,
 ) -> Result<Request, Error> {
-    check_identifier("entity-set", entity_set)?;
-    check_identifier("logical-name", logical_name)?;
+    check_identifier("entity-set", &table.entity_set)?;
+    check_identifier("logical-name", &table.logical_name)?;
     if rows.is_empty() {
         return Err(Error::InvalidRequest(format!(
             "{} needs at least one row",
             message.name()
         )));
     }
-    let odata_type = format!("Microsoft.Dynamics.CRM.{logical_name}");
+    let odata_type = format!("Microsoft.Dynamics.CRM.{}", table.logical_name);
     let mut targets = Vec::with_capacity(rows.len());
     for (index, row) in (first_row..).zip(rows) {
         let Value::Object(fields) = row else {
@@ -83,6 +89,24 @@ pub fn request(
                 "row {index} is not a JSON object"
             )));
         };
+        let has_key = fields.get(&table.primary_id).is_some_and(|v| !v.is_null());
+        let named = has_key || fields.contains_key("@odata.id");
+        match message {
+            Message::Update if !has_key => {
+                return Err(Error::InvalidRequest(format!(
+                    "row {index} has no {}: UpdateMultiple needs every row's primary key",
+                    table.primary_id
+                )));
+            }
+            Message::Upsert if !named => {
+                return Err(Error::InvalidRequest(format!(
+                    "row {index} has neither {} nor @odata.id: UpsertMultiple needs every \
+                     row's primary key or alternate key",
+                    table.primary_id
+                )));
+            }
+            _ => {}
+        }
         let mut target = Map::with_capacity(fields.len() + 1);
         target.insert("@odata.type".into(), Value::String(odata_type.clone()));
         for (name, value) in fields {
@@ -101,7 +125,11 @@ pub fn request(
         Method::Post,
         api_url(
             org_url,
-            &format!("{entity_set}/Microsoft.Dynamics.CRM.{}", message.name()),
+            &format!(
+                "{}/Microsoft.Dynamics.CRM.{}",
+                table.entity_set,
+                message.name()
+            ),
         ),
     )
     .header("Content-Type", "application/json; charset=utf-8")
@@ -159,11 +187,21 @@ mod tests {
         assert_eq!(batches(5, MAX_BATCH_ROWS).unwrap(), vec![0..5]);
     }
 
+    fn table(entity_set: &str, logical_name: &str) -> TableInfo {
+        TableInfo {
+            logical_name: logical_name.into(),
+            entity_set: entity_set.into(),
+            primary_id: "accountid".into(),
+            primary_name: Some("name".into()),
+            table_type: "Standard".into(),
+        }
+    }
+
     #[test]
     fn the_request_is_the_bound_action_with_typed_targets() {
         let rows = [
-            json!({"name": "A"}),
-            json!({"name": "B", "@odata.type": "Microsoft.Dynamics.CRM.account"}),
+            json!({"name": "A", "accountid": "8f4c3f92-312b-ee11-bdf4-000d3a993550"}),
+            json!({"name": "B", "@odata.type": "Microsoft.Dynamics.CRM.account", "accountid": "904c3f92-312b-ee11-bdf4-000d3a993550"}),
         ];
         for (message, path) in [
             (
@@ -179,15 +217,15 @@ mod tests {
                 "accounts/Microsoft.Dynamics.CRM.UpsertMultiple",
             ),
         ] {
-            let request = request(ORG, "accounts", "account", message, &rows, 0).unwrap();
+            let request = request(ORG, &table("accounts", "account"), message, &rows, 0).unwrap();
             assert_eq!(request.method, Method::Post);
             assert_eq!(request.url, format!("{ORG}/api/data/v9.2/{path}"));
             let body: Value = serde_json::from_slice(&request.body).unwrap();
             assert_eq!(
                 body,
                 json!({"Targets": [
-                    {"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "A"},
-                    {"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "B"},
+                    {"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "A", "accountid": "8f4c3f92-312b-ee11-bdf4-000d3a993550"},
+                    {"@odata.type": "Microsoft.Dynamics.CRM.account", "name": "B", "accountid": "904c3f92-312b-ee11-bdf4-000d3a993550"},
                 ]})
             );
         }
@@ -226,12 +264,25 @@ mod tests {
             ),
         ];
         for (set, logical, rows, expected) in cases {
-            let err = request(ORG, set, logical, Message::Create, &rows, 10).unwrap_err();
+            let err = request(ORG, &table(set, logical), Message::Create, &rows, 10).unwrap_err();
             assert!(
                 matches!(&err, Error::InvalidRequest(m) if m.contains(expected)),
                 "{err:?}"
             );
         }
+        let accounts = table("accounts", "account");
+        let unnamed = [json!({"name": "A"})];
+        let err = request(ORG, &accounts, Message::Update, &unnamed, 0).unwrap_err();
+        assert!(matches!(&err, Error::InvalidRequest(m) if m.contains("row 0 has no accountid")));
+        let err = request(ORG, &accounts, Message::Upsert, &unnamed, 3).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidRequest(m) if m.contains("row 3 has neither accountid nor @odata.id"))
+        );
+        let null_key = [json!({"accountid": null})];
+        assert!(request(ORG, &accounts, Message::Update, &null_key, 0).is_err());
+        let by_key = [json!({"name": "A", "@odata.id": "accounts(accountnumber='A-1')"})];
+        assert!(request(ORG, &accounts, Message::Upsert, &by_key, 0).is_ok());
+        assert!(request(ORG, &accounts, Message::Create, &unnamed, 0).is_ok());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod entity_key;
 pub mod error;
 pub mod execute;
 pub mod fetchxml;
+pub mod metadata;
 pub mod options;
 pub mod page;
 pub mod prefer;
