@@ -65,6 +65,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub const DEMO_TENANT_ID: &str = "8f2c1f3e-5b7a-4c1d-9e3f-2a6b4c8d0e1f";
 /// The demo tenant's verified domain; accepted in place of the id in token URLs.
 pub const DEMO_TENANT_DOMAIN: &str = "contoso.onmicrosoft.com";
+/// The fake org's `x-ms-dop-hint` (a small trial environment's figure).
+pub const DEFAULT_DOP_HINT: u32 = 4;
 /// The demo Dataverse environment.
 pub const ORG_HOST: &str = "contoso.crm.dynamics.com";
 /// Entra ID's public-cloud authority host.
@@ -269,6 +271,20 @@ pub struct FakeConfig {
     /// certificate app ([`CERT_CLIENT_ID`]); the system-assigned managed
     /// identity may read and sign with it (see [`keyvault`]).
     pub key_vault: FakeKeyVault,
+    /// `x-ms-dop-hint` on every Dataverse answer: the parallelism the org
+    /// recommends.
+    pub dop_hint: u32,
+    /// Service protection: at most this many Web API requests per app per
+    /// window, the others answered 429 (`0x80072322`, `Retry-After`) and
+    /// not executed; `None` (the default): no limit.
+    pub request_limit: Option<RequestLimit>,
+}
+
+/// A service protection limit on the number of requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestLimit {
+    pub requests: u32,
+    pub window_ms: u64,
 }
 
 impl Default for FakeConfig {
@@ -359,6 +375,8 @@ impl Default for FakeConfig {
                 readers: vec![MI_CLIENT_ID.into()],
                 signers: vec![MI_CLIENT_ID.into()],
             },
+            dop_hint: DEFAULT_DOP_HINT,
+            request_limit: None,
         }
     }
 }
@@ -518,6 +536,8 @@ pub(crate) struct State {
     federations: Vec<VerifiedFederation>,
     /// OIDC tokens GitHub's endpoint issued.
     github_tokens_issued: u64,
+    /// Per app: when its service protection window began, and its requests since.
+    protection: HashMap<String, (std::time::Instant, u32)>,
 }
 
 impl State {
@@ -568,6 +588,7 @@ impl Fake {
                 identity_faults: faults::FaultQueue::default(),
                 federations: Vec::new(),
                 github_tokens_issued: 0,
+                protection: HashMap::new(),
             }),
         })
     }

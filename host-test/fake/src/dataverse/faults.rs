@@ -15,6 +15,25 @@ fn error_body(code: &str, message: &str) -> Body {
     Body::Json(json!({"error": {"code": code, "message": message}}))
 }
 
+/// Dataverse's service protection answer: 429, `Retry-After` in seconds,
+/// error `0x80072322` (the number-of-requests limit) with `message`.
+pub(crate) fn throttled(
+    message: &str,
+    retry_after_secs: u64,
+    request_id: &str,
+    req: &Request<Bytes>,
+) -> Response<Bytes> {
+    reply::finish(
+        Reply::with_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            error_body("0x80072322", message),
+        )
+        .header("retry-after", retry_after_secs.to_string()),
+        request_id,
+        req,
+    )
+}
+
 pub(crate) fn apply(
     fault: &Fault,
     config: &FakeConfig,
@@ -26,15 +45,11 @@ pub(crate) fn apply(
 ) -> Response<Bytes> {
     let reply = |reply: Reply| reply::finish(reply, request_id, req);
     match fault {
-        Fault::Throttle { retry_after_secs } => reply(
-            Reply::with_status(
-                StatusCode::TOO_MANY_REQUESTS,
-                error_body(
-                    "0x80072322",
-                    "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
-                ),
-            )
-            .header("retry-after", retry_after_secs.to_string()),
+        Fault::Throttle { retry_after_secs } => throttled(
+            "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+            *retry_after_secs,
+            request_id,
+            req,
         ),
         Fault::Status(code) => {
             let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

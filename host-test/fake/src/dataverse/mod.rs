@@ -2,9 +2,11 @@
 
 pub(crate) mod annotations;
 pub(crate) mod batch;
+pub(crate) mod bulk;
 pub(crate) mod context;
 pub(crate) mod faults;
 pub(crate) mod fetchxml;
+pub(crate) mod metadata;
 pub(crate) mod odata;
 pub(crate) mod operations;
 pub(crate) mod paging_bugs;

@@ -444,6 +444,18 @@ pub(crate) fn create(
     set: &str,
 ) -> Result<Reply, DvError> {
     let body = json_body(req)?;
+    let id = create_row(ctx, state, set, &body)?;
+    written(ctx, state, req, set, &id, true)
+}
+
+/// Adds the row `body` describes (with the primary key it names, or a new
+/// one); its id.
+pub(crate) fn create_row(
+    ctx: &Ctx,
+    state: &mut State,
+    set: &str,
+    body: &Map<String, Value>,
+) -> Result<String, DvError> {
     let table = &state.tables[set];
     let id = match body.get(table.primary_key) {
         None | Some(Value::Null) => state.ids.guid(),
@@ -453,14 +465,14 @@ pub(crate) fn create(
             .ok_or_else(|| conversion_error(v, ColumnType::Guid))?,
     };
     let mut fields = empty_fields(table);
-    apply_body(ctx, &state.tables, table, &mut fields, &body)?;
+    apply_body(ctx, &state.tables, table, &mut fields, body)?;
     fields.insert(table.primary_key.into(), Value::String(id.clone()));
     if table.position(&id).is_some() {
         return Err(already_exists());
     }
     check_alternate_key(table, &fields, None)?;
     insert(state, set, fields);
-    written(ctx, state, req, set, &id, true)
+    Ok(id)
 }
 
 /// PATCH on `set(key)`: an upsert. `If-Match` (`*` or an etag) forbids the
@@ -472,22 +484,44 @@ pub(crate) fn upsert(
     set: &str,
     raw_key: &str,
 ) -> Result<Reply, DvError> {
-    let table = &state.tables[set];
-    let key = path::parse_key(table, raw_key)?;
+    let key = path::parse_key(&state.tables[set], raw_key)?;
     let body = json_body(req)?;
-    let if_match = if_match(req);
-    match position(table, &key) {
+    let (id, created) = upsert_row(
+        ctx,
+        state,
+        set,
+        &key,
+        &body,
+        if_match(req).as_deref(),
+        if_none_match(req).as_deref(),
+    )?;
+    written(ctx, state, req, set, &id, created)
+}
+
+/// Writes `body` to the row `key` names, creating it when there is none
+/// (unless `if_match` says it must exist); its id and whether it was created.
+pub(crate) fn upsert_row(
+    ctx: &Ctx,
+    state: &mut State,
+    set: &str,
+    key: &Key,
+    body: &Map<String, Value>,
+    if_match: Option<&str>,
+    if_none_match: Option<&str>,
+) -> Result<(String, bool), DvError> {
+    let table = &state.tables[set];
+    match position(table, key) {
         Some(i) => {
-            if if_none_match(req).as_deref() == Some("*") {
+            if if_none_match == Some("*") {
                 return Err(already_exists());
             }
-            if let Some(condition) = &if_match
+            if let Some(condition) = if_match
                 && !etag_matches(condition, &table.rows[i])
             {
                 return Err(version_mismatch());
             }
             let mut fields = table.rows[i].fields.clone();
-            apply_body(ctx, &state.tables, table, &mut fields, &body)?;
+            apply_body(ctx, &state.tables, table, &mut fields, body)?;
             check_alternate_key(table, &fields, Some(i))?;
             let id = table.rows[i].id(table.primary_key);
             let version = state.next_version();
@@ -495,12 +529,12 @@ pub(crate) fn upsert(
             let mut record = Record { fields, version };
             table.derive(&mut record);
             table.rows[i] = record;
-            written(ctx, state, req, set, &id, false)
+            Ok((id, false))
         }
-        None if if_match.is_some() => Err(not_found(table, &key)),
+        None if if_match.is_some() => Err(not_found(table, key)),
         None => {
             let mut fields = empty_fields(table);
-            let id = match &key {
+            let id = match key {
                 Key::Id(id) => id.clone(),
                 Key::Alternate(pairs) => {
                     for (column, value) in pairs {
@@ -510,11 +544,11 @@ pub(crate) fn upsert(
                 }
             };
             let table = &state.tables[set];
-            apply_body(ctx, &state.tables, table, &mut fields, &body)?;
+            apply_body(ctx, &state.tables, table, &mut fields, body)?;
             fields.insert(table.primary_key.into(), Value::String(id.clone()));
             check_alternate_key(table, &fields, None)?;
             insert(state, set, fields);
-            written(ctx, state, req, set, &id, true)
+            Ok((id, true))
         }
     }
 }

@@ -11,7 +11,7 @@
 use super::context::{API_PREFIX, Ctx};
 use super::path::{self, Segment};
 use super::reply::{Body, DvError, Reply, finish, method_not_allowed, require, segment_not_found};
-use super::{batch, faults, fetchxml, operations, paging_bugs, records, relations};
+use super::{batch, bulk, faults, fetchxml, metadata, operations, paging_bugs, records, relations};
 use crate::entra::auth_faults;
 use crate::entra::token::find_app;
 use crate::{FakeApp, FakeConfig, State};
@@ -96,13 +96,51 @@ pub(crate) fn handle(
         return response;
     }
     state.stats.api_requests += 1;
-    match state.faults.take() {
-        Some(fault) => faults::apply(&fault, config, state, req, app, &request_id, respond),
-        None => {
-            let response = respond(config, state, req, app, &request_id, &HashMap::new());
-            paging_bugs::apply(&mut state.paging_bug, config, req, response)
+    let mut response = match protection_limit(config, state, app) {
+        Some(retry_after_secs) => {
+            let limit = config.request_limit.unwrap_or_default();
+            let message = format!(
+                "Number of requests exceeded the limit of {} over time window of {} seconds.",
+                limit.requests,
+                limit.window_ms.div_ceil(1000)
+            );
+            faults::throttled(&message, retry_after_secs, &request_id, req)
         }
+        None => match state.faults.take() {
+            Some(fault) => faults::apply(&fault, config, state, req, app, &request_id, respond),
+            None => {
+                let response = respond(config, state, req, app, &request_id, &HashMap::new());
+                paging_bugs::apply(&mut state.paging_bug, config, req, response)
+            }
+        },
+    };
+    // Dataverse's recommended degree of parallelism, on every answer.
+    response
+        .headers_mut()
+        .insert("x-ms-dop-hint", config.dop_hint.into());
+    response
+}
+
+/// The service protection limit on requests per app ([`FakeConfig::request_limit`]):
+/// `Some(seconds until the window ends)` for a request over the limit, which
+/// is then not executed (and not counted).
+fn protection_limit(config: &FakeConfig, state: &mut State, app: &FakeApp) -> Option<u64> {
+    let limit = config.request_limit?;
+    let now = Instant::now();
+    let window = std::time::Duration::from_millis(limit.window_ms);
+    let (start, count) = state
+        .protection
+        .entry(app.client_id.clone())
+        .or_insert((now, 0));
+    if now.duration_since(*start) >= window {
+        (*start, *count) = (now, 0);
     }
+    if *count >= limit.requests {
+        let left = window.saturating_sub(now.duration_since(*start));
+        return Some(left.as_secs_f64().ceil().max(1.0) as u64);
+    }
+    *count += 1;
+    None
 }
 
 /// Answers an authenticated request (also each part of a `$batch`).
@@ -215,6 +253,7 @@ fn route(ctx: &Ctx, state: &mut State, req: &Request<Bytes>) -> Result<Reply, Dv
             require(req, Method::GET)?;
             Ok(service_document(&ctx.base, state))
         }
+        [s] if s.name == metadata::SET => metadata::handle(ctx, state, req, s.args.as_deref()),
         [s] if s.name == "$batch" && s.args.is_none() => {
             require(req, Method::POST)?;
             batch::handle(ctx, state, req)
@@ -234,6 +273,18 @@ fn route(ctx: &Ctx, state: &mut State, req: &Request<Bytes>) -> Result<Reply, Dv
             }
         }
         [s] => operations::unbound(ctx, state, req, s),
+        [entity, action]
+            if is_set(entity)
+                && entity.args.is_none()
+                && action.args.is_none()
+                && action
+                    .name
+                    .strip_prefix("Microsoft.Dynamics.CRM.")
+                    .is_some_and(bulk::is_bulk) =>
+        {
+            let message = action.name.trim_start_matches("Microsoft.Dynamics.CRM.");
+            bulk::handle(ctx, state, req, &entity.name, message)
+        }
         [entity, second, rest @ ..] if is_set(entity) && entity.args.is_some() => {
             let (set, key) = (entity.name.as_str(), entity.args.as_deref().unwrap_or(""));
             let table = &state.tables[set];
