@@ -10,14 +10,17 @@
 
 use std::ops::ControlFlow;
 
-use dataverse_wasm::client::{CallInfo, CallOptions, Reply, TokenInfo};
+use dataverse_wasm::client::{BulkReport, CallInfo, CallOptions, Reply, TokenInfo};
 use dataverse_wasm::http::{Method, Response};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
+use dataverse_wasm::webapi::bulk::Message;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
+use dataverse_wasm::webapi::metadata::TableInfo;
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
+use serde_json::Value;
 
 use crate::Failure;
 
@@ -154,6 +157,22 @@ pub trait Backend {
         body: Vec<u8>,
         options: &CallOptions,
     ) -> Called<Response>;
+
+    /// A table's definition by entity set or logical name.
+    async fn table(&mut self, name: &str, options: &CallOptions) -> Result<TableInfo, Failure>;
+
+    /// One bulk call: `rows` of `table` (either name), `batch_rows` per
+    /// request, `parallel` at a time (`None`: the org's hint). A call that
+    /// sent anything answers with its report, even when batches failed.
+    async fn bulk(
+        &mut self,
+        message: Message,
+        table: &str,
+        rows: &[Value],
+        batch_rows: usize,
+        parallel: Option<u32>,
+        options: &CallOptions,
+    ) -> Result<(TableInfo, BulkReport), Failure>;
 
     async fn token_info(&mut self) -> Result<TokenInfo, Failure>;
 

@@ -224,6 +224,7 @@ pub async fn run<B: Backend>(
             }
             Ok(Done::NOTHING)
         }
+        DataCommand::Import(args) => crate::import::import(options, args, backend, &opts).await,
         DataCommand::Batch {
             file,
             changeset,

@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use dataverse_wasm::auth::assertion::{Algorithm, AssertionOptions};
 use dataverse_wasm::client::{
-    CallOptions, Client, ClientConfig, Failure as CallFailure, TokenInfo,
+    BulkReport, CallOptions, Client, ClientConfig, Failure as CallFailure, TokenInfo,
 };
 use dataverse_wasm::http::{Method, Response};
 use dataverse_wasm::page_reader::{FetchReader, PageReader};
@@ -17,11 +17,14 @@ use dataverse_wasm::retry::RetryPolicy;
 use dataverse_wasm::settings;
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
+use dataverse_wasm::webapi::bulk::Message;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::OperationResult;
 use dataverse_wasm::webapi::fetchxml::FetchPage;
+use dataverse_wasm::webapi::metadata::TableInfo;
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
+use serde_json::Value;
 
 use dataverse_cli::backend::{Called, OnPage};
 use dataverse_cli::commands::resolved_connection;
@@ -267,6 +270,27 @@ impl Backend for GuestBackend<'_> {
         ok(self
             .client()?
             .batch(parts, change_set, continue_on_error, options))
+    }
+
+    async fn table(&mut self, name: &str, options: &CallOptions) -> Result<TableInfo, Failure> {
+        Ok(self.client()?.table(name, options)?.value)
+    }
+
+    async fn bulk(
+        &mut self,
+        message: Message,
+        table: &str,
+        rows: &[Value],
+        batch_rows: usize,
+        parallel: Option<u32>,
+        options: &CallOptions,
+    ) -> Result<(TableInfo, BulkReport), Failure> {
+        let client = self.client()?;
+        let table = client.table(table, options)?.value;
+        let report = client
+            .bulk(message, &table, rows, batch_rows, parallel, options)
+            .map_err(CallFailure::from)?;
+        Ok((table, report))
     }
 
     async fn send(

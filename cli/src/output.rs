@@ -231,8 +231,13 @@ impl<W: Write> Progress<W> {
     }
 
     pub fn rows(&mut self, rows: u64) {
+        self.line(&format!("{rows} rows…"));
+    }
+
+    /// Rewrites the progress line with `text`.
+    pub fn line(&mut self, text: &str) {
         if let Some(out) = &mut self.out {
-            let _ = write!(out, "\r{rows} rows…");
+            let _ = write!(out, "\r\x1b[K{text}");
             let _ = out.flush();
             self.shown = true;
         }
@@ -291,7 +296,10 @@ mod tests {
         progress.rows(5000);
         progress.rows(10000);
         let out = String::from_utf8(progress.finish("10000 rows").unwrap()).unwrap();
-        assert_eq!(out, "\r5000 rows…\r10000 rows…\r\x1b[K10000 rows\n");
+        assert_eq!(
+            out,
+            "\r\x1b[K5000 rows…\r\x1b[K10000 rows…\r\x1b[K10000 rows\n"
+        );
         // What the terminal ends up showing: the text after the last erase.
         let visible = out.rsplit("\x1b[K").next().unwrap();
         assert_eq!(visible.matches("rows").count(), 1);

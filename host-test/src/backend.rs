@@ -10,14 +10,17 @@ use dataverse_host::session::{
     self as wit, BatchOptions, EntityRef, OperationKind as WitOperationKind, WebRequest,
 };
 use dataverse_host::{CallError, Session};
-use dataverse_wasm::client::{CallInfo, CallOptions, Reply, TokenInfo};
+use dataverse_wasm::client::{BatchOutcome, BulkReport, CallInfo, CallOptions, Reply, TokenInfo};
 use dataverse_wasm::http::{Method, Response};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
+use dataverse_wasm::webapi::bulk::Message;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
+use dataverse_wasm::webapi::metadata::TableInfo;
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
+use serde_json::Value;
 
 use crate::cli::Global;
 
@@ -381,6 +384,61 @@ impl Backend for SessionBackend<'_> {
         let (done, call) = self.count(result, |r| &r.call)?;
         let value = done.responses.into_iter().map(Into::into).collect();
         Ok(Reply { value, call })
+    }
+
+    async fn table(&mut self, name: &str, options: &CallOptions) -> Result<TableInfo, Failure> {
+        let result = self
+            .session()
+            .await?
+            .table(name, Some(&options.into()))
+            .await;
+        match result {
+            Ok(table) => Ok(table.into()),
+            Err(error) => {
+                self.count_failed(&error);
+                Err(failed(error))
+            }
+        }
+    }
+
+    async fn bulk(
+        &mut self,
+        message: Message,
+        table: &str,
+        rows: &[Value],
+        batch_rows: usize,
+        parallel: Option<u32>,
+        options: &CallOptions,
+    ) -> Result<(TableInfo, BulkReport), Failure> {
+        let rows: Vec<String> = rows.iter().map(Value::to_string).collect();
+        let bulk = wit::BulkOptions {
+            batch_size: u32::try_from(batch_rows).unwrap_or(u32::MAX),
+            parallel,
+        };
+        let result = self
+            .session()
+            .await?
+            .bulk(message.into(), table, &rows, bulk, Some(&options.into()))
+            .await;
+        match result {
+            Ok(result) => {
+                let (table, report): (TableInfo, BulkReport) = result.into();
+                self.attempts += report
+                    .batches
+                    .iter()
+                    .map(|b| match &b.outcome {
+                        BatchOutcome::Done { call, .. } => call.attempts,
+                        BatchOutcome::Failed(f) => f.call.as_ref().map_or(0, |c| c.attempts),
+                        BatchOutcome::NotSent => 0,
+                    })
+                    .sum::<u32>();
+                Ok((table, report))
+            }
+            Err(error) => {
+                self.count_failed(&error);
+                Err(failed(error))
+            }
+        }
     }
 
     async fn send(

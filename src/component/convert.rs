@@ -3,7 +3,9 @@
 //! more than one value) are the few functions at the end.
 
 use dataverse_wasm::auth::assertion::{Algorithm, AssertionOptions};
-use dataverse_wasm::client::{CallInfo, CallOptions, ClientConfig, Failure, Reply, TokenInfo};
+use dataverse_wasm::client::{
+    BatchOutcome, BulkReport, CallInfo, CallOptions, ClientConfig, Failure, Reply, TokenInfo,
+};
 use dataverse_wasm::error::{AuthFailure, Error, ServiceFailure};
 use dataverse_wasm::http::Method;
 use dataverse_wasm::retry::RetryPolicy;
@@ -14,6 +16,7 @@ use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
+use dataverse_wasm::webapi::metadata::TableInfo;
 use dataverse_wasm::webapi::options::RequestOptions;
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
@@ -386,6 +389,48 @@ impl From<&Settings> for wit_conn::SettingsSummary {
 #[inline(never)]
 pub fn call_options(options: Option<api::RequestOptions>) -> CallOptions {
     options.map(Into::into).unwrap_or_default()
+}
+
+impl From<TableInfo> for api::TableInfo {
+    fn from(t: TableInfo) -> Self {
+        api::TableInfo {
+            logical_name: t.logical_name,
+            entity_set: t.entity_set,
+            primary_id: t.primary_id,
+            primary_name: t.primary_name,
+            table_type: t.table_type,
+        }
+    }
+}
+
+impl From<BatchOutcome> for api::BatchOutcome {
+    fn from(outcome: BatchOutcome) -> Self {
+        match outcome {
+            BatchOutcome::Done { ids, call } => api::BatchOutcome::Written(api::WrittenBatch {
+                ids,
+                call: call.into(),
+            }),
+            BatchOutcome::Failed(failure) => api::BatchOutcome::Failed(failure.into()),
+            BatchOutcome::NotSent => api::BatchOutcome::NotSent,
+        }
+    }
+}
+
+/// A bulk call's report, with the table it wrote to. Row indexes fit in a
+/// `u32`: the rows came in one WIT list.
+pub fn bulk_result(table: TableInfo, report: BulkReport) -> api::BulkResult {
+    api::BulkResult {
+        table: table.into(),
+        batches: report
+            .batches
+            .into_iter()
+            .map(|b| api::BulkBatch {
+                first_row: b.rows.start as u32,
+                row_count: b.rows.len() as u32,
+                outcome: b.outcome.into(),
+            })
+            .collect(),
+    }
 }
 
 /// One row as the core addresses it.

@@ -23,6 +23,7 @@ use dataverse_wasm::client::Client;
 use dataverse_wasm::page_reader::{FetchReader, PageReader};
 use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{self, Settings};
+use dataverse_wasm::webapi::bulk::Message;
 
 use convert::{authority_info, call_options, row, transport_and_config};
 
@@ -451,6 +452,41 @@ impl api::GuestClient for ClientResource {
             .into())
     }
 
+    fn table(&self, name: String, options: Options) -> Result<api::TableInfo, wit::Error> {
+        let options = call_options(options);
+        Ok(self.client().table(&name, &options)?.value.into())
+    }
+
+    fn create_multiple(
+        &self,
+        table: String,
+        rows: Vec<String>,
+        bulk: api::BulkOptions,
+        options: Options,
+    ) -> Result<api::BulkResult, wit::Error> {
+        self.bulk(Message::Create, &table, &rows, bulk, options)
+    }
+
+    fn update_multiple(
+        &self,
+        table: String,
+        rows: Vec<String>,
+        bulk: api::BulkOptions,
+        options: Options,
+    ) -> Result<api::BulkResult, wit::Error> {
+        self.bulk(Message::Update, &table, &rows, bulk, options)
+    }
+
+    fn upsert_multiple(
+        &self,
+        table: String,
+        rows: Vec<String>,
+        bulk: api::BulkOptions,
+        options: Options,
+    ) -> Result<api::BulkResult, wit::Error> {
+        self.bulk(Message::Upsert, &table, &rows, bulk, options)
+    }
+
     fn send(
         &self,
         request: api::WebRequest,
@@ -481,6 +517,31 @@ impl api::GuestClient for ClientResource {
 }
 
 impl ClientResource {
+    /// The three bulk messages: the table looked up (once per client), the
+    /// rows parsed (all before anything is sent), then the core's waves.
+    fn bulk(
+        &self,
+        message: Message,
+        table: &str,
+        rows: &[String],
+        bulk: api::BulkOptions,
+        options: Options,
+    ) -> Result<api::BulkResult, wit::Error> {
+        let options = call_options(options);
+        let rows = dataverse_wasm::webapi::bulk::parse_rows(rows)?;
+        let mut client = self.client();
+        let table = client.table(table, &options)?.value;
+        let report = client.bulk(
+            message,
+            &table,
+            &rows,
+            bulk.batch_size as usize,
+            bulk.parallel,
+            &options,
+        )?;
+        Ok(convert::bulk_result(table, report))
+    }
+
     fn client(&self) -> std::cell::RefMut<'_, Client<ComponentTransport>> {
         self.0.borrow_mut()
     }

@@ -136,6 +136,79 @@ pub fn request(
     .body(body))
 }
 
+/// The `@odata.id` that names a row by an alternate key of `columns`
+/// (`accounts(accountnumber='A-1')`, the key values taken from the row), for
+/// `UpsertMultiple`. A string value is quoted (a quote doubled, as OData
+/// writes it) and percent-encoded; numbers and booleans stand bare. A row
+/// without a value for a key column cannot name its row: the error says
+/// which column.
+pub fn key_reference(
+    entity_set: &str,
+    columns: &[String],
+    row: &Map<String, Value>,
+) -> Result<String, Error> {
+    check_identifier("entity-set", entity_set)?;
+    let mut parts = Vec::with_capacity(columns.len());
+    for column in columns {
+        check_identifier("key column", column)?;
+        let literal = match row.get(column) {
+            Some(Value::String(text)) => {
+                format!(
+                    "'{}'",
+                    crate::percent::query_encode(&text.replace('\'', "''"))
+                )
+            }
+            Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
+            _ => {
+                return Err(Error::InvalidRequest(format!(
+                    "the row has no value for the key column {column}"
+                )));
+            }
+        };
+        parts.push(format!("{column}={literal}"));
+    }
+    if parts.is_empty() {
+        return Err(Error::InvalidRequest(
+            "an alternate key needs a column".into(),
+        ));
+    }
+    Ok(format!("{entity_set}({})", parts.join(",")))
+}
+
+/// A row's primary key, derived from the import's `seed` and the row's
+/// number: the same row of the same import always gets the same id, so a
+/// batch sent again (after a lost connection, by a resumed import) names
+/// the rows it may already have created instead of creating them twice.
+/// Distinct rows of one seed get distinct ids (SplitMix64 is a bijection).
+pub fn row_id(seed: u64, row: u64) -> String {
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    let high = mix(seed ^ row);
+    crate::uuid::v4(high, mix(high ^ seed.rotate_left(17)))
+}
+
+/// Rows given as JSON texts (as the WIT interface passes them), parsed; a
+/// row that is not JSON is refused with its index (not its content: rows
+/// may hold personal data).
+pub fn parse_rows(rows: &[String]) -> Result<Vec<Value>, Error> {
+    rows.iter()
+        .enumerate()
+        .map(|(index, row)| {
+            serde_json::from_str(row).map_err(|e| {
+                Error::InvalidRequest(format!(
+                    "row {index} is not JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })
+        })
+        .collect()
+}
+
 /// The ids `CreateMultiple` answered, one per target and in their order;
 /// any other count is an invalid response (the caller cannot tell which
 /// rows were created, so it must not guess).
@@ -283,6 +356,55 @@ mod tests {
         let by_key = [json!({"name": "A", "@odata.id": "accounts(accountnumber='A-1')"})];
         assert!(request(ORG, &accounts, Message::Upsert, &by_key, 0).is_ok());
         assert!(request(ORG, &accounts, Message::Create, &unnamed, 0).is_ok());
+    }
+
+    #[test]
+    fn a_key_reference_quotes_and_encodes_the_rows_values() {
+        let row = json!({"accountnumber": "O'Brien & Co", "n": 7, "flag": true, "none": null});
+        let row = row.as_object().unwrap();
+        let key = |columns: &[&str]| {
+            let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+            key_reference("accounts", &columns, row)
+        };
+        assert_eq!(
+            key(&["accountnumber"]).unwrap(),
+            "accounts(accountnumber='O''Brien%20%26%20Co')"
+        );
+        assert_eq!(key(&["n", "flag"]).unwrap(), "accounts(n=7,flag=true)");
+        for (columns, why) in [
+            (&["none"][..], "no value for the key column none"),
+            (&["missing"][..], "no value for the key column missing"),
+            (&[][..], "needs a column"),
+            (&["a'b"][..], "not a valid OData name"),
+        ] {
+            let err = key(columns).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+
+    #[test]
+    fn row_ids_are_stable_per_seed_and_distinct_per_row() {
+        assert_eq!(row_id(42, 7), row_id(42, 7));
+        assert_ne!(row_id(42, 7), row_id(43, 7));
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|r| row_id(42, r)).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(
+            ids.iter()
+                .all(|id| guid(id).as_deref() == Some(id.as_str()))
+        );
+    }
+
+    #[test]
+    fn rows_are_parsed_and_a_bad_one_is_named_by_index_not_content() {
+        let rows = vec![r#"{"name":"A"}"#.to_string(), "{\"name\": \"secret".into()];
+        assert_eq!(parse_rows(&rows[..1]).unwrap(), vec![json!({"name": "A"})]);
+        let err = parse_rows(&rows).unwrap_err().to_string();
+        assert!(
+            err.contains("row 1 is not JSON (line 1, column 16)"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+        assert_eq!(parse_rows(&[]).unwrap(), Vec::<Value>::new());
     }
 
     #[test]

@@ -18,8 +18,9 @@ use crate::decode::{self, Error, JsonError};
 use crate::pool::{Dataverse, on_worker};
 use crate::rows::{CreatedRow, FetchRowPage, NextPage, RowPage, WrittenRow};
 use crate::session::{
-    BatchOptions, BatchRequest, BatchResult, CallError, CallInfo, EntityRef, Operation, Query,
-    TokenInfo, WebRequest, WebResponse, WhoAmIResponse,
+    BatchOptions, BatchRequest, BatchResult, BulkMessage, BulkOptions, BulkResult, CallError,
+    CallInfo, EntityRef, Operation, Query, TableInfo, TokenInfo, WebRequest, WebResponse,
+    WhoAmIResponse,
 };
 use crate::stream::{self, Source};
 use crate::trace::{self, Called};
@@ -359,6 +360,86 @@ impl Dataverse {
             session.batch(requests, batch_options, options)
         });
         traced("batch", None, answer).await
+    }
+
+    /// A table's definition by entity set name (`accounts`) or logical
+    /// name (`account`), looked up once per worker.
+    pub async fn table(&self, name: &str) -> Result<TableInfo, CallError> {
+        let options = self.request_options();
+        let answer = on_worker!(self, |session| session.table(name, options));
+        traced("table", Some(name), answer).await
+    }
+
+    /// `CreateMultiple`: new rows of `table` (entity set or logical name),
+    /// `bulk.batch_size` per request, `bulk.parallel` requests at a time.
+    /// Every batch is reported: see [`BulkResult`]; a call is complete only
+    /// when every batch is `Written`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let runtime = std::sync::Arc::new(dataverse_host::Runtime::from_wasm(dataverse_artifacts::CLIENT)?);
+    /// # let dataverse = dataverse_host::Dataverse::connect(runtime, dataverse_fake::Fake::demo(), &dataverse_fake::demo_connection_string()).await?;
+    /// use dataverse_host::{BatchOutcome, BulkOptions};
+    /// let rows: Vec<_> = (0..250).map(|i| serde_json::json!({"name": format!("Row {i}")})).collect();
+    /// let bulk = BulkOptions { batch_size: 100, parallel: None };
+    /// let result = dataverse.create_multiple("account", &rows, bulk).await?;
+    /// assert_eq!(result.table.entity_set, "accounts");
+    /// assert_eq!(result.batches.len(), 3);
+    /// assert!(result.batches.iter().all(|b| matches!(b.outcome, BatchOutcome::Written(_))));
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_multiple<R: Serialize>(
+        &self,
+        table: &str,
+        rows: &[R],
+        bulk: BulkOptions,
+    ) -> Result<BulkResult, Error> {
+        self.bulk(BulkMessage::CreateMultiple, table, rows, bulk)
+            .await
+    }
+
+    /// `UpdateMultiple`: existing rows, each with its primary key.
+    pub async fn update_multiple<R: Serialize>(
+        &self,
+        table: &str,
+        rows: &[R],
+        bulk: BulkOptions,
+    ) -> Result<BulkResult, Error> {
+        self.bulk(BulkMessage::UpdateMultiple, table, rows, bulk)
+            .await
+    }
+
+    /// `UpsertMultiple`: rows named by primary key or by `@odata.id`
+    /// (`accounts(accountnumber='A-1')`), created or updated.
+    pub async fn upsert_multiple<R: Serialize>(
+        &self,
+        table: &str,
+        rows: &[R],
+        bulk: BulkOptions,
+    ) -> Result<BulkResult, Error> {
+        self.bulk(BulkMessage::UpsertMultiple, table, rows, bulk)
+            .await
+    }
+
+    /// Any of the three bulk messages.
+    pub async fn bulk<R: Serialize>(
+        &self,
+        message: BulkMessage,
+        table: &str,
+        rows: &[R],
+        bulk: BulkOptions,
+    ) -> Result<BulkResult, Error> {
+        let rows = rows
+            .iter()
+            .map(decode::body)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::Encode)?;
+        let options = self.request_options();
+        let answer = on_worker!(self, |session| {
+            session.bulk(message, table, &rows, bulk, options)
+        });
+        Ok(traced(message.name(), Some(table), answer).await?)
     }
 
     /// Any Web API request, with authentication, retries and typed errors.

@@ -12,11 +12,61 @@ use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
 use dataverse_wasm::webapi::options::RequestOptions as CoreRequestOptions;
 
 use crate::session::{
-    AuthFailure, BatchRequest, BatchResponseItem, CallInfo, DataverseError, ErrorKind, Method,
-    RequestOptions, ServiceFailure, Throttling, TokenInfo,
+    AuthFailure, BatchOutcome, BatchRequest, BatchResponseItem, BulkMessage, BulkResult, CallInfo,
+    DataverseError, ErrorKind, Method, RequestOptions, ServiceFailure, TableInfo, Throttling,
+    TokenInfo,
 };
+use dataverse_wasm::webapi::bulk::Message;
+use dataverse_wasm::webapi::metadata::TableInfo as CoreTableInfo;
 
 // From the component: results and errors.
+
+impl From<TableInfo> for CoreTableInfo {
+    fn from(t: TableInfo) -> Self {
+        CoreTableInfo {
+            logical_name: t.logical_name,
+            entity_set: t.entity_set,
+            primary_id: t.primary_id,
+            primary_name: t.primary_name,
+            table_type: t.table_type,
+        }
+    }
+}
+
+/// A bulk call's result: the table it wrote to and the core's report.
+impl From<BulkResult> for (CoreTableInfo, core::BulkReport) {
+    fn from(result: BulkResult) -> Self {
+        let batches = result
+            .batches
+            .into_iter()
+            .map(|b| {
+                let start = b.first_row as usize;
+                core::BulkBatch {
+                    rows: start..start + b.row_count as usize,
+                    outcome: match b.outcome {
+                        BatchOutcome::Written(w) => core::BatchOutcome::Done {
+                            ids: w.ids,
+                            call: (&w.call).into(),
+                        },
+                        BatchOutcome::Failed(e) => core::BatchOutcome::Failed((&e).into()),
+                        BatchOutcome::NotSent => core::BatchOutcome::NotSent,
+                    },
+                }
+            })
+            .collect();
+        (result.table.into(), core::BulkReport { batches })
+    }
+}
+
+impl From<Message> for BulkMessage {
+    fn from(m: Message) -> Self {
+        match m {
+            Message::Create => BulkMessage::CreateMultiple,
+            Message::Update => BulkMessage::UpdateMultiple,
+            Message::Upsert => BulkMessage::UpsertMultiple,
+        }
+    }
+}
 
 impl From<&CallInfo> for core::CallInfo {
     fn from(c: &CallInfo) -> Self {

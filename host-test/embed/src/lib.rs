@@ -100,9 +100,10 @@ pub use proxy::{Proxy, ProxyConfig};
 pub use rows::{CreatedRow, FetchRowPage, NextPage, RowPage, WrittenRow};
 pub use runtime::Runtime;
 pub use session::{
-    BatchOptions, BatchRequest, CallError, CallInfo, ClientOptions, DataverseError, EntityRef,
-    ErrorKind, GuestTrap, Method, Operation, OperationKind, Page, Query, RequestOptions, Session,
-    TokenInfo, WebRequest,
+    BatchOptions, BatchOutcome, BatchRequest, BulkBatch, BulkMessage, BulkOptions, BulkResult,
+    CallError, CallInfo, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method,
+    Operation, OperationKind, Page, Query, RequestOptions, Session, TableInfo, TokenInfo,
+    WebRequest, WrittenBatch,
 };
 pub use signer::{KeyVaultSigner, Signer};
 pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};

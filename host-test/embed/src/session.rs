@@ -16,10 +16,30 @@ pub use crate::bindings::exports::dataverse::client::types::{
     Method, ServiceFailure, Throttling,
 };
 pub use crate::bindings::exports::dataverse::client::web_api::{
-    BatchOptions, BatchRequest, BatchResponseItem, BatchResult, Created, EntityRef, FetchPage,
-    Operation, OperationKind, OperationResult, Page, Query, RequestOptions, Row, TokenInfo,
-    WebRequest, WebResponse, WhoAmIResponse, Written,
+    BatchOptions, BatchOutcome, BatchRequest, BatchResponseItem, BatchResult, BulkBatch,
+    BulkOptions, BulkResult, Created, EntityRef, FetchPage, Operation, OperationKind,
+    OperationResult, Page, Query, RequestOptions, Row, TableInfo, TokenInfo, WebRequest,
+    WebResponse, WhoAmIResponse, Written, WrittenBatch,
 };
+
+/// The bulk messages (`create-multiple`, `update-multiple`, `upsert-multiple`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkMessage {
+    CreateMultiple,
+    UpdateMultiple,
+    UpsertMultiple,
+}
+
+impl BulkMessage {
+    /// The call's name in traces (`create_multiple`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            BulkMessage::CreateMultiple => "create_multiple",
+            BulkMessage::UpdateMultiple => "update_multiple",
+            BulkMessage::UpsertMultiple => "upsert_multiple",
+        }
+    }
+}
 
 /// A failed call: the component's typed error, the guest trapping, or a
 /// host failure (instantiation, linking, I/O of the host itself).
@@ -485,6 +505,47 @@ impl Session {
                 options,
             )
             .await??)
+    }
+
+    /// A table's definition by entity set or logical name (cached in the instance).
+    pub async fn table(
+        &mut self,
+        name: &str,
+        options: Option<&RequestOptions>,
+    ) -> Result<TableInfo, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_table(&mut self.store, self.client, name, options)
+            .await??)
+    }
+
+    /// One of the bulk messages, `rows` as JSON objects.
+    pub async fn bulk(
+        &mut self,
+        message: BulkMessage,
+        table: &str,
+        rows: &[String],
+        bulk: BulkOptions,
+        options: Option<&RequestOptions>,
+    ) -> Result<BulkResult, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        let (store, client) = (&mut self.store, self.client);
+        Ok(match message {
+            BulkMessage::CreateMultiple => {
+                api.call_create_multiple(store, client, table, rows, bulk, options)
+                    .await
+            }
+            BulkMessage::UpdateMultiple => {
+                api.call_update_multiple(store, client, table, rows, bulk, options)
+                    .await
+            }
+            BulkMessage::UpsertMultiple => {
+                api.call_upsert_multiple(store, client, table, rows, bulk, options)
+                    .await
+            }
+        }??)
     }
 
     pub async fn send(

@@ -26,8 +26,8 @@ use tracing::field::Empty;
 
 use crate::decode::Error;
 use crate::session::{
-    BatchResult, CallError, CallInfo, Created, ErrorKind, FetchPage, OperationResult, Page, Row,
-    TokenInfo, WebResponse, WhoAmIResponse, Written,
+    BatchOutcome, BatchResult, BulkResult, CallError, CallInfo, Created, ErrorKind, FetchPage,
+    OperationResult, Page, Row, TableInfo, TokenInfo, WebResponse, WhoAmIResponse, Written,
 };
 use crate::upstream::Exchange;
 
@@ -169,6 +169,24 @@ called_by_field!(
 impl Called for CallInfo {
     fn call_info(&self) -> Option<&CallInfo> {
         Some(self)
+    }
+}
+
+/// A table lookup may answer from the instance's cache: no call to record.
+impl Called for TableInfo {
+    fn call_info(&self) -> Option<&CallInfo> {
+        None
+    }
+}
+
+/// A bulk call is many requests: the span records the last batch's.
+impl Called for BulkResult {
+    fn call_info(&self) -> Option<&CallInfo> {
+        self.batches.iter().rev().find_map(|b| match &b.outcome {
+            BatchOutcome::Written(w) => Some(&w.call),
+            BatchOutcome::Failed(e) => e.call.as_ref(),
+            BatchOutcome::NotSent => None,
+        })
     }
 }
 

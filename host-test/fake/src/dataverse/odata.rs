@@ -226,7 +226,11 @@ pub(crate) fn compare_values(a: &Value, b: &Value) -> Ordering {
             .as_f64()
             .partial_cmp(&y.as_f64())
             .unwrap_or(Ordering::Equal),
-        (Value::String(x), Value::String(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
+        // Case-insensitive without allocating: key checks compare every row.
+        (Value::String(x), Value::String(y)) => x
+            .chars()
+            .flat_map(char::to_lowercase)
+            .cmp(y.chars().flat_map(char::to_lowercase)),
         _ => a.to_string().cmp(&b.to_string()),
     }
 }

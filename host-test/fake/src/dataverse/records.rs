@@ -40,6 +40,15 @@ pub(crate) fn not_found(table: &Table, key: &Key) -> DvError {
 pub(crate) fn position(table: &Table, key: &Key) -> Option<usize> {
     match key {
         Key::Id(id) => table.position(id),
+        Key::Alternate(pairs)
+            if pairs.len() == table.alternate_key.len()
+                && pairs
+                    .iter()
+                    .all(|(c, _)| table.alternate_key.contains(&c.as_str())) =>
+        {
+            let fields: Map<String, Value> = pairs.iter().cloned().collect();
+            table.position_by_key(&fields)
+        }
         Key::Alternate(pairs) => table.rows.iter().position(|r| {
             pairs
                 .iter()
@@ -349,20 +358,9 @@ fn check_alternate_key(
     fields: &Map<String, Value>,
     skip: Option<usize>,
 ) -> Result<(), DvError> {
-    if table.alternate_key.is_empty()
-        || table
-            .alternate_key
-            .iter()
-            .any(|c| fields.get(*c).is_none_or(Value::is_null))
-    {
-        return Ok(());
-    }
-    let clash = table.rows.iter().enumerate().any(|(i, r)| {
-        Some(i) != skip
-            && table.alternate_key.iter().all(|c| {
-                odata::compare_values(r.get(c), fields.get(*c).unwrap_or(&Value::Null)).is_eq()
-            })
-    });
+    let clash = table
+        .position_by_key(fields)
+        .is_some_and(|i| Some(i) != skip);
     if clash {
         return Err(DvError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -392,7 +390,7 @@ fn insert(state: &mut State, set: &str, fields: Map<String, Value>) {
     let table = state.tables.get_mut(set).expect("routed to a known set");
     let mut record = Record { fields, version };
     table.derive(&mut record);
-    table.rows.push(record);
+    table.push(record);
 }
 
 /// The answer to a successful write: 204 + `OData-EntityId`, or with
@@ -528,7 +526,7 @@ pub(crate) fn upsert_row(
             let table = state.tables.get_mut(set).expect("routed to a known set");
             let mut record = Record { fields, version };
             table.derive(&mut record);
-            table.rows[i] = record;
+            table.replace(i, record);
             Ok((id, false))
         }
         None if if_match.is_some() => Err(not_found(table, key)),
@@ -570,7 +568,7 @@ pub(crate) fn delete(
         return Err(version_mismatch());
     }
     let table = state.tables.get_mut(set).expect("routed to a known set");
-    let id = table.rows.remove(i).id(table.primary_key);
+    let id = table.remove(i).id(table.primary_key);
     let (tables, version) = (&mut state.tables, &mut state.version);
     for other in tables.values_mut() {
         for lookup in other.lookups.iter().filter(|l| l.target_set == set) {
@@ -629,7 +627,7 @@ pub(crate) fn property(
     record.fields.insert(column.into(), new_value);
     record.version = version;
     table.derive(&mut record);
-    table.rows[i] = record;
+    table.replace(i, record);
     let mut reply = Reply::no_content();
     reply.entity = Some(ctx.entity_url(set, &id));
     Ok(reply)

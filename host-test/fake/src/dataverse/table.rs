@@ -7,7 +7,7 @@
 
 use crate::ids::stable_guid;
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One row. `fields` holds every attribute including the primary key;
 /// `version` is Dataverse's `versionnumber`, surfaced as `@odata.etag`.
@@ -88,8 +88,13 @@ pub(crate) struct Table {
     pub(crate) alternate_key: &'static [&'static str],
     pub(crate) lookups: &'static [Lookup],
     pub(crate) collections: &'static [OneToMany],
-    /// Rows in creation order, which is the default result order.
+    /// Rows in creation order, which is the default result order. Change
+    /// them through `push`, `replace` and `remove`, which keep the indexes.
     pub(crate) rows: Vec<Record>,
+    /// Row positions by lower-case primary key.
+    by_id: HashMap<String, usize>,
+    /// Row positions by alternate key value (see `alternate_key_of`).
+    by_key: HashMap<String, usize>,
 }
 
 impl Table {
@@ -101,11 +106,75 @@ impl Table {
     }
 
     pub(crate) fn position(&self, id: &str) -> Option<usize> {
-        self.rows.iter().position(|r| {
-            r.get(self.primary_key)
-                .as_str()
-                .is_some_and(|v| v.eq_ignore_ascii_case(id))
-        })
+        self.by_id.get(&id.to_ascii_lowercase()).copied()
+    }
+
+    /// The row whose alternate key has the values `fields` give it, if
+    /// the key is whole in `fields` (the same equality as `$filter eq`:
+    /// strings without case, numbers by value).
+    pub(crate) fn position_by_key(&self, fields: &Map<String, Value>) -> Option<usize> {
+        self.alternate_key_of(fields)
+            .and_then(|key| self.by_key.get(&key).copied())
+    }
+
+    /// The index entry of a row's alternate key; `None` when the table has
+    /// none or the row lacks a value for one of its columns.
+    fn alternate_key_of(&self, fields: &Map<String, Value>) -> Option<String> {
+        if self.alternate_key.is_empty() {
+            return None;
+        }
+        let mut key = String::new();
+        for column in self.alternate_key {
+            match fields.get(*column)? {
+                Value::Null => return None,
+                Value::String(text) => key.push_str(&format!("s{}\u{0}", text.to_lowercase())),
+                Value::Number(n) => key.push_str(&format!("n{}\u{0}", n.as_f64().unwrap_or(0.0))),
+                other => key.push_str(&format!("o{other}\u{0}")),
+            }
+        }
+        Some(key)
+    }
+
+    /// Adds a row at the end.
+    pub(crate) fn push(&mut self, record: Record) {
+        let position = self.rows.len();
+        self.by_id.insert(record.id(self.primary_key), position);
+        if let Some(key) = self.alternate_key_of(&record.fields) {
+            self.by_key.insert(key, position);
+        }
+        self.rows.push(record);
+    }
+
+    /// Replaces row `i` (its primary key stays; its alternate key may change).
+    pub(crate) fn replace(&mut self, i: usize, record: Record) {
+        if let Some(old) = self.alternate_key_of(&self.rows[i].fields) {
+            self.by_key.remove(&old);
+        }
+        if let Some(key) = self.alternate_key_of(&record.fields) {
+            self.by_key.insert(key, i);
+        }
+        self.rows[i] = record;
+    }
+
+    /// Removes row `i`; the rows after it move up.
+    pub(crate) fn remove(&mut self, i: usize) -> Record {
+        let record = self.rows.remove(i);
+        self.reindex();
+        record
+    }
+
+    fn indexed(mut self) -> Table {
+        self.reindex();
+        self
+    }
+
+    fn reindex(&mut self) {
+        let rows = std::mem::take(&mut self.rows);
+        self.by_id.clear();
+        self.by_key.clear();
+        for record in rows {
+            self.push(record);
+        }
     }
 
     pub(crate) fn find(&self, id: &str) -> Option<&Record> {
@@ -215,7 +284,10 @@ pub(crate) fn accounts(count: usize) -> Table {
             referencing_column: "_parentcustomerid_value",
         }],
         rows,
+        by_id: HashMap::new(),
+        by_key: HashMap::new(),
     }
+    .indexed()
 }
 
 /// Six contacts (names from Microsoft's sample data); most work for one of
@@ -270,7 +342,10 @@ pub(crate) fn contacts(account_count: usize) -> Table {
         }],
         collections: &[],
         rows,
+        by_id: HashMap::new(),
+        by_key: HashMap::new(),
     }
+    .indexed()
 }
 
 /// Accounts 1–3 get a primary contact (contacts 1, 3 and 4).
