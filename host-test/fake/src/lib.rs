@@ -536,6 +536,8 @@ pub(crate) struct State {
     federations: Vec<VerifiedFederation>,
     /// OIDC tokens GitHub's endpoint issued.
     github_tokens_issued: u64,
+    /// Deleted rows (entity set, id, the version of the deletion), for delta links.
+    tombstones: Vec<(&'static str, String, u64)>,
     /// Per app: when its service protection window began, and its requests since.
     protection: HashMap<String, (std::time::Instant, u32)>,
 }
@@ -589,6 +591,7 @@ impl Fake {
                 federations: Vec::new(),
                 github_tokens_issued: 0,
                 protection: HashMap::new(),
+                tombstones: Vec::new(),
             }),
         })
     }

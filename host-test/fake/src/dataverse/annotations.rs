@@ -26,6 +26,8 @@ pub(crate) struct Prefer {
     pub(crate) continue_on_error: bool,
     /// The `odata.include-annotations` value, unquoted (e.g. `*`).
     pub(crate) include_annotations: Option<String>,
+    /// `odata.track-changes`: the last page carries a delta link.
+    pub(crate) track_changes: bool,
 }
 
 impl Prefer {
@@ -43,6 +45,7 @@ impl Prefer {
                     ("odata.maxpagesize", Some(n)) => {
                         prefer.max_page_size = n.parse().ok().filter(|&n: &usize| n > 0);
                     }
+                    ("odata.track-changes", None) => prefer.track_changes = true,
                     ("odata.continue-on-error", None | Some("true")) => {
                         prefer.continue_on_error = true;
                     }

@@ -18,6 +18,8 @@ pub(crate) struct QueryOptions {
     pub(crate) top: Option<usize>,
     pub(crate) count: bool,
     pub(crate) skiptoken: Option<SkipToken>,
+    /// `$deltatoken` (from a delta link): the row version changes are read after.
+    pub(crate) deltatoken: Option<u64>,
     /// `$expand` items, checked against the table's navigation properties
     /// (their `$select` is checked by the caller, which knows the other table).
     pub(crate) expand: Vec<Expand>,
@@ -79,6 +81,7 @@ pub(crate) fn parse(raw_query: Option<&str>, table: &Table) -> Result<QueryOptio
                 }
             }
             "$skiptoken" => q.skiptoken = Some(parse_skiptoken(&value)?),
+            "$deltatoken" => q.deltatoken = Some(parse_deltatoken(&value)?),
             "$expand" => q.expand = parse_expand(&value, table)?,
             "$apply" | "$search" | "$compute" | "fetchXml" | "savedQuery"
             | "userQuery" => {
@@ -525,6 +528,24 @@ fn parse_filter(value: &str, table: &Table) -> Result<Filter, String> {
         ));
     }
     Ok(filter)
+}
+
+// ---- $deltatoken ----------------------------------------------------------
+
+/// A delta token like Dataverse's (`919042!08/22/2017 08:10:44`: the row
+/// version, then when): `{version}!{unix seconds}`, percent-encoded in links.
+pub(crate) fn deltatoken(version: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{version}%21{now}")
+}
+
+fn parse_deltatoken(decoded: &str) -> Result<u64, String> {
+    decoded
+        .split_once('!')
+        .and_then(|(version, _)| version.parse().ok())
+        .ok_or_else(|| format!("The $deltatoken value '{decoded}' is not valid."))
 }
 
 // ---- $skiptoken -----------------------------------------------------------

@@ -143,8 +143,11 @@ pub(crate) fn retrieve_multiple(
             })
         })
         .filter(|r| query.filter.as_ref().is_none_or(|f| f.matches(r)))
+        // A delta link's read: the rows written after its token.
+        .filter(|r| query.deltatoken.is_none_or(|since| r.version > since))
         .collect();
     odata::sort(&mut rows, &query.orderby);
+    let tracking = prefer.track_changes || query.deltatoken.is_some();
     let id_of = |r: &Record| r.id(table.primary_key);
 
     let (start, page_number) = match &query.skiptoken {
@@ -165,9 +168,14 @@ pub(crate) fn retrieve_multiple(
 
     let mut body = Map::new();
     let select = query.select.as_deref();
+    let context = context_url(&ctx.base, set, table, select, &query.expand);
     body.insert(
         "@odata.context".into(),
-        Value::String(context_url(&ctx.base, set, table, select, &query.expand)),
+        Value::String(if tracking {
+            format!("{context}/$delta")
+        } else {
+            context
+        }),
     );
     if query.count {
         body.insert("@odata.count".into(), json!(rows.len().min(MAX_PAGE_SIZE)));
@@ -176,7 +184,39 @@ pub(crate) fn retrieve_multiple(
         .iter()
         .map(|r| render(&state.tables, table, r, select, &query.expand, &prefer).map(Value::Object))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut values = values;
+    let last_page = available <= page.len();
+    if last_page && let Some(since) = query.deltatoken {
+        // Rows deleted since the token, as Dataverse reports them.
+        values.extend(
+            state
+                .tombstones
+                .iter()
+                .filter(|(s, _, version)| *s == set && *version > since)
+                .map(|(_, id, _)| {
+                    json!({
+                        "@odata.context": format!("{}/$metadata#{set}/$deletedEntity", ctx.base),
+                        "id": id,
+                        "reason": "deleted",
+                    })
+                }),
+        );
+    }
     body.insert("value".into(), Value::Array(values));
+    if last_page && tracking {
+        let mut options: Vec<String> = query
+            .passthrough
+            .iter()
+            .filter(|o| !o.starts_with("$deltatoken="))
+            .cloned()
+            .collect();
+        options.push(format!("$deltatoken={}", odata::deltatoken(state.version)));
+        let path = scope.as_ref().map_or(set, |s| s.path.as_str());
+        body.insert(
+            "@odata.deltaLink".into(),
+            Value::String(format!("{}/{path}?{}", ctx.base, options.join("&"))),
+        );
+    }
     if available > page.len() {
         let (first, last) = (id_of(page[0]), id_of(page[page.len() - 1]));
         let mut options = query.passthrough.clone();
@@ -193,6 +233,9 @@ pub(crate) fn retrieve_multiple(
     let mut applied: Vec<String> = prefer.applied_annotations().into_iter().collect();
     if let Some(n) = requested {
         applied.push(format!("odata.maxpagesize={n}"));
+    }
+    if prefer.track_changes {
+        applied.push("odata.track-changes".into());
     }
     Ok(preference_applied(
         Reply::json(Value::Object(body)),
@@ -569,6 +612,14 @@ pub(crate) fn delete(
     }
     let table = state.tables.get_mut(set).expect("routed to a known set");
     let id = table.remove(i).id(table.primary_key);
+    let set_name = state
+        .tables
+        .keys()
+        .copied()
+        .find(|k| *k == set)
+        .expect("routed to a known set");
+    let deleted_at = state.next_version();
+    state.tombstones.push((set_name, id.clone(), deleted_at));
     let (tables, version) = (&mut state.tables, &mut state.version);
     for other in tables.values_mut() {
         for lookup in other.lookups.iter().filter(|l| l.target_set == set) {
@@ -640,3 +691,103 @@ pub(crate) fn query_options(req: &Request<Bytes>, table: &Table) -> Result<Query
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod change_tracking_tests {
+    use crate::test_support::*;
+    use bytes::Bytes;
+    use http::Request;
+
+    fn get(fake: &crate::Fake, token: &str, url: &str, prefer: &str) -> serde_json::Value {
+        let req = Request::get(url)
+            .header("authorization", format!("Bearer {token}"))
+            .header("prefer", prefer);
+        let resp = fake.handle(req.body(Bytes::new()).unwrap());
+        assert_eq!(resp.status(), 200, "{:?}", resp.body());
+        json(&resp)
+    }
+
+    #[test]
+    fn a_delta_link_returns_the_rows_written_and_deleted_since() {
+        let (fake, token) = demo();
+        // The first read, in pages of 10: the delta link comes with the last page.
+        let mut url = format!("{BASE}/accounts?$select=name");
+        let mut rows = 0;
+        let delta = loop {
+            let page = get(
+                &fake,
+                &token,
+                &url,
+                "odata.track-changes, odata.maxpagesize=10",
+            );
+            assert!(
+                page["@odata.context"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/$delta")
+            );
+            rows += page["value"].as_array().unwrap().len();
+            match page["@odata.nextLink"].as_str() {
+                Some(next) => {
+                    assert!(page.get("@odata.deltaLink").is_none());
+                    url = next.to_string();
+                }
+                None => break page["@odata.deltaLink"].as_str().unwrap().to_string(),
+            }
+        };
+        assert_eq!(rows, 25);
+        assert!(
+            delta.starts_with(&format!("{BASE}/accounts?$select=name&$deltatoken=")),
+            "{delta}"
+        );
+        let patch = send(
+            &fake,
+            &token,
+            "PATCH",
+            &format!("accounts({})", account_id(1)),
+            &[("if-match", "*")],
+            r#"{"name":"Changed"}"#,
+        );
+        assert_eq!(patch.status(), 204);
+        assert_eq!(
+            send(
+                &fake,
+                &token,
+                "POST",
+                "accounts",
+                &[],
+                r#"{"name":"Added"}"#
+            )
+            .status(),
+            204
+        );
+        assert_eq!(
+            send(
+                &fake,
+                &token,
+                "DELETE",
+                &format!("accounts({})", account_id(2)),
+                &[],
+                ""
+            )
+            .status(),
+            204
+        );
+        let changes = get(&fake, &token, &delta, "");
+        let value = changes["value"].as_array().unwrap();
+        assert_eq!(value.len(), 3, "{value:?}");
+        assert_eq!(value[0]["name"], "Changed");
+        assert_eq!(value[1]["name"], "Added");
+        assert_eq!(value[2]["id"], account_id(2));
+        assert_eq!(value[2]["reason"], "deleted");
+        assert_eq!(
+            value[2]["@odata.context"],
+            format!("{BASE}/$metadata#accounts/$deletedEntity")
+        );
+        let next = changes["@odata.deltaLink"].as_str().unwrap();
+        assert_ne!(next, delta);
+        assert_eq!(get(&fake, &token, next, "")["value"], serde_json::json!([]));
+        let bad = api_get(&fake, &token, "/api/data/v9.2/accounts?$deltatoken=garbage");
+        assert_eq!(bad.status(), 400);
+    }
+}
