@@ -21,6 +21,7 @@ use crate::settings::{Credential, ManagedIdentityId, Settings};
 use crate::transport::Transport;
 use crate::webapi::batch::{self, BatchItem, BatchPart};
 use crate::webapi::bulk;
+use crate::webapi::changes::{self, ChangePage};
 use crate::webapi::crud::{self, Created, Row};
 use crate::webapi::execute::{self, OperationKind, OperationResult};
 use crate::webapi::fetchxml::{self, FetchPage};
@@ -315,6 +316,30 @@ impl<T: Transport> Client<T> {
             webapi::page::next_page_request(&self.settings.org_url, next_link, page_size)?;
         let reply = self.call(request, options)?;
         map(reply, |r| webapi::page::parse(&r))
+    }
+
+    /// The first page of `query`'s rows, read with change tracking: the last
+    /// page carries the delta link that later reads start from.
+    pub fn track_changes(
+        &mut self,
+        query: &Query,
+        options: &CallOptions,
+    ) -> CallResult<ChangePage> {
+        let request = changes::first_request(&self.settings.org_url, query)?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| changes::parse(&r))
+    }
+
+    /// The page at a change read's next link or delta link.
+    pub fn changes(
+        &mut self,
+        link: &str,
+        page_size: Option<u32>,
+        options: &CallOptions,
+    ) -> CallResult<ChangePage> {
+        let request = changes::link_request(&self.settings.org_url, link, page_size)?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| changes::parse(&r))
     }
 
     pub fn fetch_xml(

@@ -14,6 +14,7 @@ use dataverse_wasm::client::{BulkReport, CallInfo, CallOptions, Reply, TokenInfo
 use dataverse_wasm::http::{Method, Response};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
 use dataverse_wasm::webapi::bulk::Message;
+use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
@@ -157,6 +158,17 @@ pub trait Backend {
         body: Vec<u8>,
         options: &CallOptions,
     ) -> Called<Response>;
+
+    /// The first page of `query` read with change tracking.
+    async fn track_changes(&mut self, query: &Query, options: &CallOptions) -> Called<ChangePage>;
+
+    /// The page at a change read's next link or delta link.
+    async fn changes(
+        &mut self,
+        link: &str,
+        page_size: Option<u32>,
+        options: &CallOptions,
+    ) -> Called<ChangePage>;
 
     /// A table's definition by entity set or logical name.
     async fn table(&mut self, name: &str, options: &CallOptions) -> Result<TableInfo, Failure>;

@@ -224,6 +224,7 @@ pub async fn run<B: Backend>(
             }
             Ok(Done::NOTHING)
         }
+        DataCommand::Export(args) => crate::export::export(options, args, backend, &opts).await,
         DataCommand::Import(args) => crate::import::import(options, args, backend, &opts).await,
         DataCommand::Batch {
             file,

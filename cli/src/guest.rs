@@ -18,6 +18,7 @@ use dataverse_wasm::settings;
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
 use dataverse_wasm::webapi::bulk::Message;
+use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::OperationResult;
 use dataverse_wasm::webapi::fetchxml::FetchPage;
@@ -270,6 +271,19 @@ impl Backend for GuestBackend<'_> {
         ok(self
             .client()?
             .batch(parts, change_set, continue_on_error, options))
+    }
+
+    async fn track_changes(&mut self, query: &Query, options: &CallOptions) -> Called<ChangePage> {
+        ok(self.client()?.track_changes(query, options))
+    }
+
+    async fn changes(
+        &mut self,
+        link: &str,
+        page_size: Option<u32>,
+        options: &CallOptions,
+    ) -> Called<ChangePage> {
+        ok(self.client()?.changes(link, page_size, options))
     }
 
     async fn table(&mut self, name: &str, options: &CallOptions) -> Result<TableInfo, Failure> {

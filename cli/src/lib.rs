@@ -8,7 +8,7 @@
 //! arguments, make the calls, print — over a [`Backend`], the calls a front
 //! end offers. `output`: the three output formats. `failure`, `exit`,
 //! `json_error`: what a failure prints and the exit code it ends with.
-//! `import`: the bulk import, its file reader and checkpoint.
+//! `export`: the change-tracking export. `import`: the bulk import, its file reader and checkpoint.
 //! `connection`: where the connection string comes from. `checks`: the
 //! core's validators, run before anything is sent.
 
@@ -17,6 +17,7 @@ pub mod checks;
 pub mod commands;
 pub mod connection;
 pub mod exit;
+pub mod export;
 pub mod failure;
 pub mod import;
 pub mod json_error;

@@ -281,6 +281,15 @@ pub enum DataCommand {
         #[arg(long)]
         function: bool,
     },
+    /// Every row of an entity set as NDJSON; with --delta, what changed since the last run
+    #[command(
+        after_help = "With --delta STATE the read ends with a delta link, kept in STATE; the next run \
+        prints only the rows created or updated since, and the deleted ones as \
+        {\"@odata.context\":\"…$deletedEntity\",\"id\":…,\"reason\":\"deleted\"}. STATE is \
+        replaced only after the last page is printed.\n\n\
+        Example:\n  host-test export accounts --select name,accountnumber --delta accounts.delta"
+    )]
+    Export(ExportArgs),
     /// Rows of an NDJSON or CSV file into a table, in bulk; resumable
     #[command(
         after_help = "Rows go through CreateMultiple (each created row gets a primary key derived from the \
@@ -323,6 +332,21 @@ pub enum DataCommand {
     /// Named connection profiles (~/.config/dataverse/config.toml)
     #[command(subcommand, after_help = "Example:\n  host-test profile list")]
     Profile(ProfileCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The entity set (plural) name, e.g. accounts
+    pub entity_set: String,
+    /// Columns, comma-separated ($select)
+    #[arg(long, value_delimiter = ',')]
+    pub select: Vec<String>,
+    /// Rows per page (at most 5000)
+    #[arg(long = "page-size", value_name = "N")]
+    pub page_size: Option<u32>,
+    /// Keep the delta link in this file and start from it next time
+    #[arg(long, value_name = "STATE")]
+    pub delta: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -14,6 +14,7 @@ use dataverse_wasm::client::{BatchOutcome, BulkReport, CallInfo, CallOptions, Re
 use dataverse_wasm::http::{Method, Response};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
 use dataverse_wasm::webapi::bulk::Message;
+use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
@@ -384,6 +385,37 @@ impl Backend for SessionBackend<'_> {
         let (done, call) = self.count(result, |r| &r.call)?;
         let value = done.responses.into_iter().map(Into::into).collect();
         Ok(Reply { value, call })
+    }
+
+    async fn track_changes(&mut self, query: &Query, options: &CallOptions) -> Called<ChangePage> {
+        let result = self
+            .session()
+            .await?
+            .track_changes(&wit_query(query), Some(&options.into()))
+            .await;
+        let (p, call) = self.count(result, |p| &p.call)?;
+        Ok(Reply {
+            value: p.into(),
+            call,
+        })
+    }
+
+    async fn changes(
+        &mut self,
+        link: &str,
+        page_size: Option<u32>,
+        options: &CallOptions,
+    ) -> Called<ChangePage> {
+        let result = self
+            .session()
+            .await?
+            .changes(link, page_size, Some(&options.into()))
+            .await;
+        let (p, call) = self.count(result, |p| &p.call)?;
+        Ok(Reply {
+            value: p.into(),
+            call,
+        })
     }
 
     async fn table(&mut self, name: &str, options: &CallOptions) -> Result<TableInfo, Failure> {

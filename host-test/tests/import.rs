@@ -420,3 +420,126 @@ async fn bad_arguments_fail_before_anything_is_written() {
     );
     assert_eq!(fake.account_names().len(), SEEDED);
 }
+
+fn lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_rows_changed_then_exported_again_give_only_the_changes() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let folder = Folder::new("delta");
+    let file = folder.file("accounts.ndjson");
+    ndjson(&file, numbered(10_000));
+    let connection = fake::demo_connection_string();
+    let run = run_against(
+        &server,
+        Some(&connection),
+        &[
+            "--json",
+            "import",
+            "accounts",
+            &file,
+            "--batch-size",
+            "1000",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let state = folder.file("accounts.delta");
+    let export = [
+        "--json",
+        "export",
+        "accounts",
+        "--select",
+        "name,accountnumber",
+        "--page-size",
+        "5000",
+        "--delta",
+        &state,
+    ];
+    let first = run_against(&server, Some(&connection), &export).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let rows = lines(&first.stdout);
+    assert_eq!(rows.len(), SEEDED + 10_000);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(
+        saved["delta_link"]
+            .as_str()
+            .unwrap()
+            .contains("$deltatoken=")
+    );
+    let id_of = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["accountid"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let (changed_a, changed_b, gone) = (
+        id_of("Imported 00010"),
+        id_of("Imported 09999"),
+        id_of("Imported 00030"),
+    );
+    for args in [
+        vec![
+            "update",
+            "accounts",
+            &changed_a,
+            "--data",
+            r#"{"name":"Changed 10"}"#,
+        ],
+        vec![
+            "update",
+            "accounts",
+            &changed_b,
+            "--data",
+            r#"{"name":"Changed 9999"}"#,
+        ],
+        vec!["delete", "accounts", &gone],
+        vec!["create", "accounts", "--data", r#"{"name":"Added later"}"#],
+    ] {
+        let run = run_against(&server, Some(&connection), &args).await;
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+
+    let second = run_against(&server, Some(&connection), &export).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let changes = lines(&second.stdout);
+    let names: Vec<&str> = changes.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["Changed 10", "Changed 9999", "Added later"]);
+    let deleted: Vec<&Value> = changes
+        .iter()
+        .filter(|c| {
+            c["@odata.context"]
+                .as_str()
+                .is_some_and(|ctx| ctx.ends_with("#accounts/$deletedEntity"))
+        })
+        .collect();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["id"], gone.as_str());
+    assert_eq!(deleted[0]["reason"], "deleted");
+    assert_eq!(changes.len(), 4);
+
+    // Nothing changed since: nothing printed, a new link kept.
+    let third = run_against(&server, Some(&connection), &export).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert_eq!(third.stdout, "");
+    // Another read's state is not taken for this one.
+    let other = run_against(
+        &server,
+        Some(&connection),
+        &["export", "accounts", "--select", "name", "--delta", &state],
+    )
+    .await;
+    assert_eq!(other.code, 2, "{}", other.stderr);
+    assert!(
+        other.stderr.contains("continues the export of accounts"),
+        "{}",
+        other.stderr
+    );
+}

@@ -13,6 +13,7 @@ use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{Credential, Settings};
 use dataverse_wasm::transport::{DEFAULT_MAX_RESPONSE_BYTES, WasiTransport};
 use dataverse_wasm::webapi::batch::{BatchItem, BatchPart};
+use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
@@ -389,6 +390,20 @@ impl From<&Settings> for wit_conn::SettingsSummary {
 #[inline(never)]
 pub fn call_options(options: Option<api::RequestOptions>) -> CallOptions {
     options.map(Into::into).unwrap_or_default()
+}
+
+impl From<Reply<ChangePage>> for api::ChangePage {
+    fn from(reply: Reply<ChangePage>) -> Self {
+        let page = reply.value;
+        api::ChangePage {
+            changes: page.changes,
+            changed: page.changed,
+            deleted: page.deleted,
+            next_link: page.next_link,
+            delta_link: page.delta_link,
+            call: reply.call.into(),
+        }
+    }
 }
 
 impl From<TableInfo> for api::TableInfo {

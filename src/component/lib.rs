@@ -452,6 +452,25 @@ impl api::GuestClient for ClientResource {
             .into())
     }
 
+    fn track_changes(
+        &self,
+        query: api::Query,
+        options: Options,
+    ) -> Result<api::ChangePage, wit::Error> {
+        let options = call_options(options);
+        Ok(self.client().track_changes(&query.into(), &options)?.into())
+    }
+
+    fn changes(
+        &self,
+        link: String,
+        page_size: Option<u32>,
+        options: Options,
+    ) -> Result<api::ChangePage, wit::Error> {
+        let options = call_options(options);
+        Ok(self.client().changes(&link, page_size, &options)?.into())
+    }
+
     fn table(&self, name: String, options: Options) -> Result<api::TableInfo, wit::Error> {
         let options = call_options(options);
         Ok(self.client().table(&name, &options)?.value.into())

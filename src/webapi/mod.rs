@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod bulk;
+pub mod changes;
 pub mod crud;
 pub mod entity_key;
 pub mod error;

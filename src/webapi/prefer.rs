@@ -15,6 +15,9 @@ pub const MAX_PAGE_SIZE: u32 = 5000;
 /// `$batch`: run the remaining requests after one fails.
 pub const CONTINUE_ON_ERROR: &str = "odata.continue-on-error";
 
+/// A collection read that ends with a delta link (change tracking).
+pub const TRACK_CHANGES: &str = "odata.track-changes";
+
 /// Create/update answer with the row instead of 204 No Content.
 pub const RETURN_REPRESENTATION: &str = "return=representation";
 

@@ -19,8 +19,8 @@ use crate::pool::{Dataverse, on_worker};
 use crate::rows::{CreatedRow, FetchRowPage, NextPage, RowPage, WrittenRow};
 use crate::session::{
     BatchOptions, BatchRequest, BatchResult, BulkMessage, BulkOptions, BulkResult, CallError,
-    CallInfo, EntityRef, Operation, Query, TableInfo, TokenInfo, WebRequest, WebResponse,
-    WhoAmIResponse,
+    CallInfo, ChangePage, EntityRef, Operation, Query, TableInfo, TokenInfo, WebRequest,
+    WebResponse, WhoAmIResponse,
 };
 use crate::stream::{self, Source};
 use crate::trace::{self, Called};
@@ -360,6 +360,27 @@ impl Dataverse {
             session.batch(requests, batch_options, options)
         });
         traced("batch", None, answer).await
+    }
+
+    /// The first page of `query` read with change tracking: every row now,
+    /// and on the last page (follow `next_link` with [`Dataverse::changes`])
+    /// the delta link to keep for later.
+    pub async fn track_changes(&self, query: &Query) -> Result<ChangePage, CallError> {
+        let options = self.request_options();
+        let answer = on_worker!(self, |session| session.track_changes(query, options));
+        traced("track_changes", Some(&query.entity_set), answer).await
+    }
+
+    /// The page at a change read's next link or delta link: from a delta
+    /// link, the rows written and deleted since.
+    pub async fn changes(
+        &self,
+        link: &str,
+        page_size: Option<u32>,
+    ) -> Result<ChangePage, CallError> {
+        let options = self.request_options();
+        let answer = on_worker!(self, |session| session.changes(link, page_size, options));
+        traced("changes", None, answer).await
     }
 
     /// A table's definition by entity set name (`accounts`) or logical

@@ -13,13 +13,26 @@ use dataverse_wasm::webapi::options::RequestOptions as CoreRequestOptions;
 
 use crate::session::{
     AuthFailure, BatchOutcome, BatchRequest, BatchResponseItem, BulkMessage, BulkResult, CallInfo,
-    DataverseError, ErrorKind, Method, RequestOptions, ServiceFailure, TableInfo, Throttling,
-    TokenInfo,
+    ChangePage, DataverseError, ErrorKind, Method, RequestOptions, ServiceFailure, TableInfo,
+    Throttling, TokenInfo,
 };
 use dataverse_wasm::webapi::bulk::Message;
+use dataverse_wasm::webapi::changes::ChangePage as CoreChangePage;
 use dataverse_wasm::webapi::metadata::TableInfo as CoreTableInfo;
 
 // From the component: results and errors.
+
+impl From<ChangePage> for CoreChangePage {
+    fn from(p: ChangePage) -> Self {
+        CoreChangePage {
+            changes: p.changes,
+            changed: p.changed,
+            deleted: p.deleted,
+            next_link: p.next_link,
+            delta_link: p.delta_link,
+        }
+    }
+}
 
 impl From<TableInfo> for CoreTableInfo {
     fn from(t: TableInfo) -> Self {

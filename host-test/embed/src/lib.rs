@@ -101,9 +101,9 @@ pub use rows::{CreatedRow, FetchRowPage, NextPage, RowPage, WrittenRow};
 pub use runtime::Runtime;
 pub use session::{
     BatchOptions, BatchOutcome, BatchRequest, BulkBatch, BulkMessage, BulkOptions, BulkResult,
-    CallError, CallInfo, ClientOptions, DataverseError, EntityRef, ErrorKind, GuestTrap, Method,
-    Operation, OperationKind, Page, Query, RequestOptions, Session, TableInfo, TokenInfo,
-    WebRequest, WrittenBatch,
+    CallError, CallInfo, ChangePage, ClientOptions, DataverseError, EntityRef, ErrorKind,
+    GuestTrap, Method, Operation, OperationKind, Page, Query, RequestOptions, Session, TableInfo,
+    TokenInfo, WebRequest, WrittenBatch,
 };
 pub use signer::{KeyVaultSigner, Signer};
 pub use upstream::{Exchange, ExchangeLog, Unreachable, Upstream};

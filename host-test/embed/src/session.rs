@@ -17,7 +17,7 @@ pub use crate::bindings::exports::dataverse::client::types::{
 };
 pub use crate::bindings::exports::dataverse::client::web_api::{
     BatchOptions, BatchOutcome, BatchRequest, BatchResponseItem, BatchResult, BulkBatch,
-    BulkOptions, BulkResult, Created, EntityRef, FetchPage, Operation, OperationKind,
+    BulkOptions, BulkResult, ChangePage, Created, EntityRef, FetchPage, Operation, OperationKind,
     OperationResult, Page, Query, RequestOptions, Row, TableInfo, TokenInfo, WebRequest,
     WebResponse, WhoAmIResponse, Written, WrittenBatch,
 };
@@ -504,6 +504,33 @@ impl Session {
                 batch_options,
                 options,
             )
+            .await??)
+    }
+
+    /// The first page of `query` read with change tracking.
+    pub async fn track_changes(
+        &mut self,
+        query: &Query,
+        options: Option<&RequestOptions>,
+    ) -> Result<ChangePage, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_track_changes(&mut self.store, self.client, query, options)
+            .await??)
+    }
+
+    /// The page at a change read's next link or delta link.
+    pub async fn changes(
+        &mut self,
+        link: &str,
+        page_size: Option<u32>,
+        options: Option<&RequestOptions>,
+    ) -> Result<ChangePage, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_changes(&mut self.store, self.client, link, page_size, options)
             .await??)
     }
 

@@ -26,8 +26,9 @@ use tracing::field::Empty;
 
 use crate::decode::Error;
 use crate::session::{
-    BatchOutcome, BatchResult, BulkResult, CallError, CallInfo, Created, ErrorKind, FetchPage,
-    OperationResult, Page, Row, TableInfo, TokenInfo, WebResponse, WhoAmIResponse, Written,
+    BatchOutcome, BatchResult, BulkResult, CallError, CallInfo, ChangePage, Created, ErrorKind,
+    FetchPage, OperationResult, Page, Row, TableInfo, TokenInfo, WebResponse, WhoAmIResponse,
+    Written,
 };
 use crate::upstream::Exchange;
 
@@ -155,6 +156,7 @@ macro_rules! called_by_field {
 }
 
 called_by_field!(
+    ChangePage,
     Page,
     FetchPage,
     Row,
