@@ -68,6 +68,8 @@ pub enum BenchPart {
     InProcess,
     /// The CLI and dataverse-floor as processes, against the fake server in another process
     Cold,
+    /// Rows/s writing new rows: CreateMultiple vs a $batch of creates vs one create per call
+    Bulk,
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +124,9 @@ pub enum Command {
         /// Only this part
         #[arg(long, value_enum)]
         only: Option<BenchPart>,
+        /// Rows each way of the bulk part writes
+        #[arg(long = "bulk-rows", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        bulk_rows: u64,
         /// Write the report here instead of target/bench/bench.json
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,

@@ -44,8 +44,16 @@ pub async fn run(global: &Global, command: Command) -> Result<(), Failure> {
             iterations,
             runs,
             only,
+            bulk_rows,
             out,
-        } => crate::bench::run(global, iterations as usize, runs as usize, only, out).await,
+        } => {
+            let sizes = crate::bench::Sizes {
+                iterations: iterations as usize,
+                runs: runs as usize,
+                bulk_rows: bulk_rows as usize,
+            };
+            crate::bench::run(global, sizes, only, out).await
+        }
         Command::BenchAuth { iterations } => crate::bench::auth(global, iterations as usize).await,
         Command::Serve { port, gateway } => crate::serve::serve(global, port, gateway).await,
     }

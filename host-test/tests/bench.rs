@@ -143,3 +143,39 @@ fn cold_bench_prints_the_ratio_table_and_writes_every_figure_as_product_floor_ra
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bulk_bench_writes_rows_per_second_for_the_three_ways_against_the_floor() {
+    let dir = std::env::temp_dir().join(format!("host-test-bulk-bench-{}", std::process::id()));
+    let out = dir.join("bench.json");
+    let run = finish(
+        cli()
+            .args(["bench", "--only", "bulk", "--bulk-rows", "200"])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for way in ["create_multiple", "batch_of_creates", "create_per_call"] {
+        assert!(run.stdout.contains(way), "{way}:\n{}", run.stdout);
+    }
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let bulk = &report["bulk_rows_per_s"];
+    assert_eq!(bulk["rows"], 200);
+    for way in ["create_multiple", "batch_of_creates", "create_per_call"] {
+        let (product, floor, ratio) = (
+            bulk[way]["product"].as_f64().unwrap(),
+            bulk[way]["floor"].as_f64().unwrap(),
+            bulk[way]["ratio"].as_f64().unwrap(),
+        );
+        assert!(product > 0.0 && floor > 0.0, "{way}: {bulk}");
+        assert!(
+            (ratio - floor / product).abs() <= 1e-9 * ratio,
+            "{way}: {bulk}"
+        );
+    }
+    assert!(bulk["create_multiple_parallel_auto"].as_f64() > Some(0.0));
+    assert!(report.get("cold_ms").is_none() && report.get("in_process").is_none());
+    let _ = std::fs::remove_dir_all(dir);
+}

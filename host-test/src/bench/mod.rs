@@ -3,9 +3,12 @@
 //!   same core compiled natively, both in this process) and `cold` (issue
 //!   13: the CLI and the floor binary `dataverse-floor` as whole processes,
 //!   against the fake served by another process), in one report.
+//!   And `bulk` (issue 17): rows/s of CreateMultiple, a `$batch` of creates
+//!   and one create per call, component against floor.
 //! - `bench-auth` ([`auth`]): what token acquisition costs by credential.
 
 mod auth;
+mod bulk;
 mod cold;
 mod in_process;
 mod processes;
@@ -18,26 +21,50 @@ pub use auth::run as auth;
 use crate::Failure;
 use crate::cli::{BenchPart, Global};
 
-/// `bench`: the parts asked for (both unless `only`), one report at `out`
+/// How much each part of `bench` measures.
+pub struct Sizes {
+    pub iterations: usize,
+    pub runs: usize,
+    pub bulk_rows: usize,
+}
+
+/// `bench`: the parts asked for (all unless `only`), one report at `out`
 /// (`target/bench/bench.json` by default).
 pub async fn run(
     global: &Global,
-    iterations: usize,
-    runs: usize,
+    sizes: Sizes,
     only: Option<BenchPart>,
     out: Option<PathBuf>,
 ) -> Result<(), Failure> {
+    let Sizes {
+        iterations,
+        runs,
+        bulk_rows,
+    } = sizes;
     let mut report = serde_json::Map::new();
     let mut add = |part: serde_json::Value| {
         if let serde_json::Value::Object(entries) = part {
             report.extend(entries);
         }
     };
-    if only != Some(BenchPart::Cold) {
+    let wanted = |part: BenchPart| only.is_none_or(|only| only == part);
+    if wanted(BenchPart::InProcess) {
         add(in_process::run(global, iterations).await?);
     }
-    if only != Some(BenchPart::InProcess) {
+    if wanted(BenchPart::Cold) {
         add(cold::run(global, runs, iterations).await?);
+    }
+    if wanted(BenchPart::Bulk) {
+        let wasm = match &global.component {
+            Some(path) => std::fs::read(path).map_err(Failure::host)?,
+            None => dataverse_artifacts::CLIENT.to_vec(),
+        };
+        let runtime = dataverse_host::Runtime::from_wasm(&wasm).map_err(Failure::host)?;
+        // On a runtime worker, as the in-process part runs its calls.
+        let part = tokio::spawn(async move { bulk::run(&runtime, bulk_rows).await })
+            .await
+            .map_err(Failure::host)??;
+        add(part);
     }
     report.insert("host_profile".into(), host_profile().into());
     let file = write_report(
