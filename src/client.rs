@@ -25,6 +25,7 @@ use crate::webapi::changes::{self, ChangePage};
 use crate::webapi::crud::{self, Created, Row};
 use crate::webapi::execute::{self, OperationKind, OperationResult};
 use crate::webapi::fetchxml::{self, FetchPage};
+use crate::webapi::file::{self, FileChunk, UploadSession};
 use crate::webapi::metadata::{self, TableInfo};
 use crate::webapi::options::RequestOptions;
 use crate::webapi::{self, Page, Query, WhoAmI, body_text};
@@ -497,6 +498,55 @@ impl<T: Transport> Client<T> {
         map(reply, |r| batch::parse_response(&r))
     }
 
+    /// Opens a chunked upload of a file column (see [`crate::file_upload`]).
+    pub fn start_upload(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        column: &str,
+        file_name: &str,
+        options: &CallOptions,
+    ) -> CallResult<UploadSession> {
+        let request =
+            file::upload_start(&self.settings.org_url, entity_set, key, column, file_name)?;
+        let reply = self.call(request, options)?;
+        let org_url = self.settings.org_url.clone();
+        map(reply, |r| file::parse_upload_session(&org_url, &r))
+    }
+
+    /// Sends one chunk of an upload; `last` when it reaches the file's size.
+    pub fn upload_chunk(
+        &mut self,
+        request: Request,
+        last: bool,
+        options: &CallOptions,
+    ) -> CallResult<()> {
+        let reply = self.call(request, options)?;
+        map(reply, |r| file::check_chunk_answer(&r, last))
+    }
+
+    /// `length` bytes of a file column's file from `offset`.
+    pub fn download_chunk(
+        &mut self,
+        entity_set: &str,
+        key: &str,
+        column: &str,
+        offset: u64,
+        length: u64,
+        options: &CallOptions,
+    ) -> CallResult<FileChunk> {
+        let request = file::download(
+            &self.settings.org_url,
+            entity_set,
+            key,
+            column,
+            offset,
+            length,
+        )?;
+        let reply = self.call(request, options)?;
+        map(reply, |r| file::parse_download(r, offset, length))
+    }
+
     /// A table's definition, by entity set name (`accounts`) or logical
     /// name (`account`), looked up once per client (`EntityDefinitions`).
     pub fn table(&mut self, name: &str, options: &CallOptions) -> CallResult<TableInfo> {
@@ -745,9 +795,8 @@ impl<T: Transport> Client<T> {
                 Err(failure) => return Err(token_failure(failure, &pending)),
             };
             pending.call.attempts += 1;
-            let sent = self
-                .transport
-                .send(&webapi::authorize(pending.request.clone(), &token));
+            webapi::authorize_in_place(&mut pending.request, &token);
+            let sent = self.transport.send(&pending.request);
             match self.step(&mut pending, &token, from_cache, sent, answers) {
                 Step::Answer(result) => return result,
                 Step::Again(None) => {}

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod file_upload;
 pub mod http;
 pub mod page_reader;
 mod percent;

@@ -357,13 +357,14 @@ mod wasi_http {
                 .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
                 .collect();
             // Refuse a declared oversized body before reading a byte of it.
-            if content_length(&headers).is_some_and(|len| len > self.max_response_bytes) {
+            let declared = content_length(&headers);
+            if declared.is_some_and(|len| len > self.max_response_bytes) {
                 return Err(too_large(url, self.max_response_bytes));
             }
             let body = incoming
                 .consume()
                 .map_err(|()| Error::Transport("the response body was already taken".into()))?;
-            let body = self.read_body(body, url)?;
+            let body = self.read_body(body, url, declared)?;
             Ok(Response {
                 status,
                 headers,
@@ -434,10 +435,22 @@ mod wasi_http {
             Some(options)
         }
 
-        /// Reads the body as a list of chunks and joins them once at the end:
-        /// growing one buffer by doubling would leave up to twice the limit
-        /// behind in linear memory (which never shrinks).
-        fn read_body(&self, body: IncomingBody, url: &str) -> Result<Vec<u8>, Error> {
+        /// Reads the body. With a declared length of at most 8 MiB (already
+        /// checked against the limit) into one buffer of that size: a file
+        /// chunk is in memory once. Without, as a list of chunks joined once at the
+        /// end: growing one buffer by doubling would leave up to twice the
+        /// limit behind in linear memory (which never shrinks).
+        fn read_body(
+            &self,
+            body: IncomingBody,
+            url: &str,
+            declared: Option<u64>,
+        ) -> Result<Vec<u8>, Error> {
+            // At most 8 MiB up front: a lying length costs no more than that.
+            const PREALLOCATE_MAX: u64 = 8 * 1024 * 1024;
+            let mut whole: Option<Vec<u8>> = declared
+                .filter(|len| *len <= PREALLOCATE_MAX)
+                .map(|len| Vec::with_capacity(len as usize));
             let mut chunks: Vec<Vec<u8>> = Vec::new();
             let mut total = 0usize;
             {
@@ -451,7 +464,12 @@ mod wasi_http {
                             if total as u64 > self.max_response_bytes {
                                 return Err(too_large(url, self.max_response_bytes));
                             }
-                            chunks.push(chunk);
+                            match &mut whole {
+                                // A body longer than declared still only
+                                // grows to the limit checked above.
+                                Some(buffer) => buffer.extend_from_slice(&chunk),
+                                None => chunks.push(chunk),
+                            }
                         }
                         Err(StreamError::Closed) => break,
                         Err(StreamError::LastOperationFailed(e)) => {
@@ -465,6 +483,9 @@ mod wasi_http {
                 }
             }
             let _ = IncomingBody::finish(body);
+            if let Some(buffer) = whole {
+                return Ok(buffer);
+            }
             if chunks.len() == 1 {
                 return Ok(chunks.pop().unwrap_or_default());
             }

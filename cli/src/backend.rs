@@ -159,6 +159,28 @@ pub trait Backend {
         options: &CallOptions,
     ) -> Called<Response>;
 
+    /// Uploads `size` bytes of `source` to a file column, in chunks; the
+    /// bytes sent.
+    async fn upload(
+        &mut self,
+        row: &RowRef,
+        column: &str,
+        file_name: &str,
+        size: u64,
+        source: &mut (dyn std::io::Read + Send),
+        options: &CallOptions,
+    ) -> Result<u64, Failure>;
+
+    /// Downloads a file column's file into `sink`, in chunks: the bytes
+    /// written and the file's name, when Dataverse says.
+    async fn download(
+        &mut self,
+        row: &RowRef,
+        column: &str,
+        sink: &mut (dyn std::io::Write + Send),
+        options: &CallOptions,
+    ) -> Result<(u64, Option<String>), Failure>;
+
     /// The first page of `query` read with change tracking.
     async fn track_changes(&mut self, query: &Query, options: &CallOptions) -> Called<ChangePage>;
 

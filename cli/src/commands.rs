@@ -224,6 +224,69 @@ pub async fn run<B: Backend>(
             }
             Ok(Done::NOTHING)
         }
+        DataCommand::Upload {
+            entity_set,
+            key,
+            column,
+            file,
+            file_name,
+        } => {
+            let target = row_ref(&entity_set, &key)?;
+            checks::identifier("column", &column)?;
+            let mut source = std::fs::File::open(&file)
+                .map_err(|e| Failure::usage(format!("{file} cannot be read: {e}")))?;
+            let size = source
+                .metadata()
+                .map_err(|e| Failure::usage(format!("{file} cannot be read: {e}")))?
+                .len();
+            let name = file_name.unwrap_or_else(|| {
+                std::path::Path::new(&file)
+                    .file_name()
+                    .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned())
+            });
+            let sent = backend
+                .upload(&target, &column, &name, size, &mut source, &opts)
+                .await?;
+            output::fields(
+                options.output(),
+                &[("Uploaded", json!(sent)), ("FileName", json!(name))],
+            )?;
+            Ok(Done::NOTHING)
+        }
+        DataCommand::Download {
+            entity_set,
+            key,
+            column,
+            out,
+        } => {
+            let target = row_ref(&entity_set, &key)?;
+            checks::identifier("column", &column)?;
+            if out == "-" {
+                let mut sink = std::io::stdout();
+                backend.download(&target, &column, &mut sink, &opts).await?;
+                return Ok(Done::NOTHING);
+            }
+            // Into a temporary file renamed at the end: a failed download
+            // leaves no half file under the name asked for.
+            let temporary = format!("{out}.part");
+            let mut sink = std::fs::File::create(&temporary)
+                .map_err(|e| Failure::usage(format!("{out} cannot be written: {e}")))?;
+            let (bytes, name) = match backend.download(&target, &column, &mut sink, &opts).await {
+                Ok(done) => done,
+                Err(failure) => {
+                    let _ = std::fs::remove_file(&temporary);
+                    return Err(failure);
+                }
+            };
+            drop(sink);
+            std::fs::rename(&temporary, &out)
+                .map_err(|e| Failure::host(format!("{out} cannot be written: {e}")))?;
+            output::fields(
+                options.output(),
+                &[("Downloaded", json!(bytes)), ("FileName", json!(name))],
+            )?;
+            Ok(Done::NOTHING)
+        }
         DataCommand::Export(args) => crate::export::export(options, args, backend, &opts).await,
         DataCommand::Import(args) => crate::import::import(options, args, backend, &opts).await,
         DataCommand::Batch {

@@ -11,6 +11,7 @@ use dataverse_wasm::auth::assertion::{Algorithm, AssertionOptions};
 use dataverse_wasm::client::{
     BulkReport, CallOptions, Client, ClientConfig, Failure as CallFailure, TokenInfo,
 };
+use dataverse_wasm::file_upload::FileUpload;
 use dataverse_wasm::http::{Method, Response};
 use dataverse_wasm::page_reader::{FetchReader, PageReader};
 use dataverse_wasm::retry::RetryPolicy;
@@ -22,6 +23,7 @@ use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::OperationResult;
 use dataverse_wasm::webapi::fetchxml::FetchPage;
+use dataverse_wasm::webapi::file::MAX_CHUNK_BYTES;
 use dataverse_wasm::webapi::metadata::TableInfo;
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
@@ -271,6 +273,71 @@ impl Backend for GuestBackend<'_> {
         ok(self
             .client()?
             .batch(parts, change_set, continue_on_error, options))
+    }
+
+    async fn upload(
+        &mut self,
+        row: &RowRef,
+        column: &str,
+        file_name: &str,
+        size: u64,
+        source: &mut (dyn std::io::Read + Send),
+        options: &CallOptions,
+    ) -> Result<u64, Failure> {
+        let client = self.client()?;
+        let mut upload = FileUpload::start(
+            client,
+            &row.entity_set,
+            &row.key,
+            column,
+            file_name,
+            size,
+            options.clone(),
+        )?
+        .value;
+        let chunk_bytes = upload.chunk_bytes();
+        while upload.sent() < size {
+            let want = (size - upload.sent()).min(chunk_bytes) as usize;
+            let mut chunk = vec![0u8; want];
+            source.read_exact(&mut chunk).map_err(|e| {
+                Failure::host(format!(
+                    "the file could not be read at byte {}: {e}",
+                    upload.sent()
+                ))
+            })?;
+            upload.send(client, chunk)?;
+        }
+        Ok(upload.sent())
+    }
+
+    async fn download(
+        &mut self,
+        row: &RowRef,
+        column: &str,
+        sink: &mut (dyn std::io::Write + Send),
+        options: &CallOptions,
+    ) -> Result<(u64, Option<String>), Failure> {
+        let client = self.client()?;
+        let (mut written, mut name) = (0u64, None);
+        loop {
+            let piece = client
+                .download_chunk(
+                    &row.entity_set,
+                    &row.key,
+                    column,
+                    written,
+                    MAX_CHUNK_BYTES,
+                    options,
+                )?
+                .value;
+            sink.write_all(&piece.data)
+                .map_err(|e| Failure::host(format!("the file could not be written: {e}")))?;
+            written += piece.data.len() as u64;
+            name = piece.file_name.or(name);
+            if written >= piece.file_size || piece.data.is_empty() {
+                return Ok((written, name));
+            }
+        }
     }
 
     async fn track_changes(&mut self, query: &Query, options: &CallOptions) -> Called<ChangePage> {

@@ -281,6 +281,35 @@ pub enum DataCommand {
         #[arg(long)]
         function: bool,
     },
+    /// Upload a file to a file or image column, in chunks
+    #[command(
+        after_help = "The file goes in chunks of Dataverse's x-ms-chunk-size (at most 4 MiB); the \
+        component holds one chunk at a time.\n\nExample:\n  host-test upload accounts <id> sample_filecolumn report.pdf"
+    )]
+    Upload {
+        entity_set: String,
+        key: String,
+        /// The file or image column's logical name
+        column: String,
+        /// The file to upload
+        file: String,
+        /// The name Dataverse keeps (default: the file's own name)
+        #[arg(long = "file-name", value_name = "NAME")]
+        file_name: Option<String>,
+    },
+    /// Download a file or image column's file, in chunks
+    #[command(
+        after_help = "Example:\n  host-test download accounts <id> sample_filecolumn --out report.pdf"
+    )]
+    Download {
+        entity_set: String,
+        key: String,
+        /// The file or image column's logical name
+        column: String,
+        /// Where to write it (- for standard output)
+        #[arg(long, value_name = "FILE")]
+        out: String,
+    },
     /// Every row of an entity set as NDJSON; with --delta, what changed since the last run
     #[command(
         after_help = "With --delta STATE the read ends with a delta link, kept in STATE; the next run \

@@ -387,6 +387,66 @@ impl Backend for SessionBackend<'_> {
         Ok(Reply { value, call })
     }
 
+    async fn upload(
+        &mut self,
+        row: &RowRef,
+        column: &str,
+        file_name: &str,
+        size: u64,
+        source: &mut (dyn std::io::Read + Send),
+        options: &CallOptions,
+    ) -> Result<u64, Failure> {
+        let target = entity(row);
+        let result = self
+            .session()
+            .await?
+            .upload_file(
+                &target,
+                column,
+                file_name,
+                size,
+                source,
+                Some(&options.into()),
+            )
+            .await;
+        match result {
+            Ok(done) => {
+                self.attempts += done.chunks + 1;
+                Ok(done.bytes)
+            }
+            Err(error) => {
+                self.count_failed(&error);
+                Err(failed(error))
+            }
+        }
+    }
+
+    async fn download(
+        &mut self,
+        row: &RowRef,
+        column: &str,
+        sink: &mut (dyn std::io::Write + Send),
+        options: &CallOptions,
+    ) -> Result<(u64, Option<String>), Failure> {
+        let target = entity(row);
+        let chunk = dataverse_wasm::webapi::file::MAX_CHUNK_BYTES as u32;
+        let result = self
+            .session()
+            .await?
+            .download_file(&target, column, chunk, sink, Some(&options.into()))
+            .await;
+        match result {
+            Ok(done) => {
+                self.attempts += done.chunks;
+                Ok((done.bytes, done.file_name))
+            }
+            Err(error) => {
+                self.count_failed(&error);
+                Err(failed(error))
+            }
+        }
+    }
+
     async fn track_changes(&mut self, query: &Query, options: &CallOptions) -> Called<ChangePage> {
         let result = self
             .session()

@@ -17,6 +17,7 @@ use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
+use dataverse_wasm::webapi::file::FileChunk;
 use dataverse_wasm::webapi::metadata::TableInfo;
 use dataverse_wasm::webapi::options::RequestOptions;
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
@@ -390,6 +391,17 @@ impl From<&Settings> for wit_conn::SettingsSummary {
 #[inline(never)]
 pub fn call_options(options: Option<api::RequestOptions>) -> CallOptions {
     options.map(Into::into).unwrap_or_default()
+}
+
+impl From<Reply<FileChunk>> for api::FileChunk {
+    fn from(reply: Reply<FileChunk>) -> Self {
+        api::FileChunk {
+            data: reply.value.data,
+            file_size: reply.value.file_size,
+            file_name: reply.value.file_name,
+            call: reply.call.into(),
+        }
+    }
 }
 
 impl From<Reply<ChangePage>> for api::ChangePage {

@@ -20,6 +20,7 @@ use std::rc::Rc;
 
 use dataverse_wasm::auth::authority;
 use dataverse_wasm::client::Client;
+use dataverse_wasm::file_upload::FileUpload;
 use dataverse_wasm::page_reader::{FetchReader, PageReader};
 use dataverse_wasm::secret::Secret;
 use dataverse_wasm::settings::{self, Settings};
@@ -170,6 +171,7 @@ impl api::Guest for Component {
     type Client = ClientResource;
     type PageReader = PageReaderResource;
     type FetchPageReader = FetchPageReaderResource;
+    type FileUpload = FileUploadResource;
 }
 
 type Shared = Rc<RefCell<Client<ComponentTransport>>>;
@@ -211,6 +213,28 @@ impl api::GuestFetchPageReader for FetchPageReaderResource {
 
     fn rows_read(&self) -> u64 {
         self.reader.borrow().rows_read()
+    }
+}
+
+/// A chunked file upload over its client.
+pub struct FileUploadResource {
+    client: Shared,
+    upload: RefCell<FileUpload>,
+}
+
+impl api::GuestFileUpload for FileUploadResource {
+    fn chunk_size(&self) -> u32 {
+        self.upload.borrow().chunk_bytes() as u32
+    }
+
+    fn sent(&self) -> u64 {
+        self.upload.borrow().sent()
+    }
+
+    fn send(&self, chunk: Vec<u8>) -> Result<wit::CallInfo, wit::Error> {
+        let mut client = self.client.borrow_mut();
+        let reply = self.upload.borrow_mut().send(&mut client, chunk)?;
+        Ok(reply.call.into())
     }
 }
 
@@ -449,6 +473,46 @@ impl api::GuestClient for ClientResource {
         Ok(self
             .client()
             .batch(&parts, change_set, continue_on_error, &options)?
+            .into())
+    }
+
+    fn start_upload(
+        &self,
+        target: api::EntityRef,
+        column: String,
+        file_name: String,
+        size: u64,
+        options: Options,
+    ) -> Result<api::FileUpload, wit::Error> {
+        let (set, key) = row(&target);
+        let upload = FileUpload::start(
+            &mut self.client(),
+            set,
+            key,
+            &column,
+            &file_name,
+            size,
+            call_options(options),
+        )?;
+        Ok(api::FileUpload::new(FileUploadResource {
+            client: self.0.clone(),
+            upload: RefCell::new(upload.value),
+        }))
+    }
+
+    fn download(
+        &self,
+        target: api::EntityRef,
+        column: String,
+        offset: u64,
+        length: u32,
+        options: Options,
+    ) -> Result<api::FileChunk, wit::Error> {
+        let (set, key) = row(&target);
+        let options = call_options(options);
+        Ok(self
+            .client()
+            .download_chunk(set, key, &column, offset, u64::from(length), &options)?
             .into())
     }
 

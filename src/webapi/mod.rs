@@ -11,6 +11,7 @@ pub mod entity_key;
 pub mod error;
 pub mod execute;
 pub mod fetchxml;
+pub mod file;
 pub mod metadata;
 pub mod options;
 pub mod page;
@@ -38,18 +39,30 @@ pub fn api_url(org_url: &str, relative: &str) -> String {
 /// Adds the headers every Web API call carries: the token, and the OData
 /// ones unless the request already has them (a caller of `send` may ask for
 /// another `Accept`, e.g. `odata.metadata=full`; two would be ambiguous).
-pub fn authorize(request: Request, token: &Secret) -> Request {
-    let mut request = request.header("Authorization", format!("Bearer {}", token.expose()));
+pub fn authorize(mut request: Request, token: &Secret) -> Request {
+    authorize_in_place(&mut request, token);
+    request
+}
+
+/// [`authorize`] without taking the request: a retry re-authorizes the same
+/// request (its `Authorization` replaced) instead of copying it, so a 4 MiB
+/// file chunk is in memory once.
+pub fn authorize_in_place(request: &mut Request, token: &Secret) {
+    request
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("Authorization"));
+    request
+        .headers
+        .push(("Authorization".into(), format!("Bearer {}", token.expose())));
     for (name, value) in [
         ("Accept", "application/json"),
         ("OData-MaxVersion", "4.0"),
         ("OData-Version", "4.0"),
     ] {
         if request.header_value(name).is_none() {
-            request = request.header(name, value);
+            request.headers.push((name.into(), value.into()));
         }
     }
-    request
 }
 
 /// A GET of `{org}/api/data/v9.2/{relative}`.

@@ -22,6 +22,21 @@ pub use crate::bindings::exports::dataverse::client::web_api::{
     WebResponse, WhoAmIResponse, Written, WrittenBatch,
 };
 
+/// What [`Session::upload_file`] sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileUploaded {
+    pub bytes: u64,
+    pub chunks: u32,
+}
+
+/// What [`Session::download_file`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDownloaded {
+    pub bytes: u64,
+    pub chunks: u32,
+    pub file_name: Option<String>,
+}
+
 /// The bulk messages (`create-multiple`, `update-multiple`, `upsert-multiple`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BulkMessage {
@@ -505,6 +520,110 @@ impl Session {
                 options,
             )
             .await??)
+    }
+
+    /// Uploads `size` bytes from `source` to a file column, one chunk at a
+    /// time (the component holds one chunk, at most 4 MiB): `start-upload`,
+    /// then `send` until the size is reached. A source that ends early or
+    /// fails is a host error, and the upload is left unfinished (Dataverse
+    /// keeps the column's old file).
+    pub async fn upload_file(
+        &mut self,
+        row: &EntityRef,
+        column: &str,
+        file_name: &str,
+        size: u64,
+        source: &mut (dyn std::io::Read + Send),
+        options: Option<&RequestOptions>,
+    ) -> Result<FileUploaded, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        let upload = api
+            .call_start_upload(
+                &mut self.store,
+                self.client,
+                row,
+                column,
+                file_name,
+                size,
+                options,
+            )
+            .await??;
+        let uploads = self.bindings.dataverse_client_web_api().file_upload();
+        let sent = async {
+            let chunk_bytes = uploads.call_chunk_size(&mut self.store, upload).await?;
+            let mut done = FileUploaded {
+                bytes: 0,
+                chunks: 0,
+            };
+            let mut chunk = vec![0u8; chunk_bytes as usize];
+            while done.bytes < size {
+                let want = (size - done.bytes).min(u64::from(chunk_bytes)) as usize;
+                source.read_exact(&mut chunk[..want]).map_err(|e| {
+                    CallError::Host(wasmtime::Error::msg(format!(
+                        "the file to upload could not be read at byte {}: {e}",
+                        done.bytes
+                    )))
+                })?;
+                self.store.set_epoch_deadline(self.deadline_ticks);
+                uploads
+                    .call_send(&mut self.store, upload, &chunk[..want])
+                    .await??;
+                done.bytes += want as u64;
+                done.chunks += 1;
+            }
+            Ok::<_, CallError>(done)
+        }
+        .await;
+        if matches!(&sent, Err(error) if error.kills_instance()) {
+            return sent;
+        }
+        upload.resource_drop_async(&mut self.store).await?;
+        sent
+    }
+
+    /// Downloads a file column's file into `sink`, `chunk` bytes (1 to
+    /// 4 MiB) per request, the component holding one chunk at a time.
+    pub async fn download_file(
+        &mut self,
+        row: &EntityRef,
+        column: &str,
+        chunk: u32,
+        sink: &mut (dyn std::io::Write + Send),
+        options: Option<&RequestOptions>,
+    ) -> Result<FileDownloaded, CallError> {
+        let api = self.bindings.dataverse_client_web_api().client();
+        let mut done = FileDownloaded {
+            bytes: 0,
+            chunks: 0,
+            file_name: None,
+        };
+        loop {
+            self.store.set_epoch_deadline(self.deadline_ticks);
+            let piece = api
+                .call_download(
+                    &mut self.store,
+                    self.client,
+                    row,
+                    column,
+                    done.bytes,
+                    chunk,
+                    options,
+                )
+                .await??;
+            sink.write_all(&piece.data).map_err(|e| {
+                CallError::Host(wasmtime::Error::msg(format!(
+                    "the downloaded file could not be written at byte {}: {e}",
+                    done.bytes
+                )))
+            })?;
+            done.bytes += piece.data.len() as u64;
+            done.chunks += 1;
+            done.file_name = piece.file_name.or(done.file_name);
+            if done.bytes >= piece.file_size || piece.data.is_empty() {
+                return Ok(done);
+            }
+        }
     }
 
     /// The first page of `query` read with change tracking.

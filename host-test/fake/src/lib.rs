@@ -536,6 +536,10 @@ pub(crate) struct State {
     federations: Vec<VerifiedFederation>,
     /// OIDC tokens GitHub's endpoint issued.
     github_tokens_issued: u64,
+    /// Files of file columns, by (entity set, row id, column).
+    files: HashMap<(String, String, String), dataverse::files::StoredFile>,
+    /// Chunked uploads in progress, by session token.
+    uploads: HashMap<String, dataverse::files::Upload>,
     /// Deleted rows (entity set, id, the version of the deletion), for delta links.
     tombstones: Vec<(&'static str, String, u64)>,
     /// Per app: when its service protection window began, and its requests since.
@@ -592,6 +596,8 @@ impl Fake {
                 github_tokens_issued: 0,
                 protection: HashMap::new(),
                 tombstones: Vec::new(),
+                files: HashMap::new(),
+                uploads: HashMap::new(),
             }),
         })
     }

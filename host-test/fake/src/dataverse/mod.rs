@@ -6,6 +6,7 @@ pub(crate) mod bulk;
 pub(crate) mod context;
 pub(crate) mod faults;
 pub(crate) mod fetchxml;
+pub(crate) mod files;
 pub(crate) mod metadata;
 pub(crate) mod odata;
 pub(crate) mod operations;

@@ -11,7 +11,9 @@
 use super::context::{API_PREFIX, Ctx};
 use super::path::{self, Segment};
 use super::reply::{Body, DvError, Reply, finish, method_not_allowed, require, segment_not_found};
-use super::{batch, bulk, faults, fetchxml, metadata, operations, paging_bugs, records, relations};
+use super::{
+    batch, bulk, faults, fetchxml, files, metadata, operations, paging_bugs, records, relations,
+};
 use crate::entra::auth_faults;
 use crate::entra::token::find_app;
 use crate::{FakeApp, FakeConfig, State};
@@ -288,7 +290,10 @@ fn route(ctx: &Ctx, state: &mut State, req: &Request<Bytes>) -> Result<Reply, Dv
         [entity, second, rest @ ..] if is_set(entity) && entity.args.is_some() => {
             let (set, key) = (entity.name.as_str(), entity.args.as_deref().unwrap_or(""));
             let table = &state.tables[set];
-            if second.name.starts_with("Microsoft.Dynamics.CRM.") && rest.is_empty() {
+            if files::is_file_column(set, &second.name) && second.args.is_none() {
+                let column = second.name.clone();
+                files::handle(ctx, state, req, set, key, &column, rest)
+            } else if second.name.starts_with("Microsoft.Dynamics.CRM.") && rest.is_empty() {
                 operations::bound(ctx, state, req, set, key, second)
             } else if table.lookup_by_navigation(&second.name).is_some()
                 || table.collection(&second.name).is_some()
