@@ -39,8 +39,9 @@ pub(crate) fn handle(
     let table = &state.tables[set];
     let odata_type = format!("Microsoft.Dynamics.CRM.{}", table.logical_name);
     let primary_key = table.primary_key;
-    // One transaction: keep what the table was, put it back on a failure.
-    let (before, version) = (table.clone(), state.version);
+    // One transaction: every change journaled, undone on a failure.
+    let version = state.version;
+    state.tables.get_mut(set).expect("a known set").begin();
     let mut ids = Vec::with_capacity(targets.len());
     let mut apply = || -> Result<(), DvError> {
         for (index, target) in targets.iter().enumerate() {
@@ -85,11 +86,14 @@ pub(crate) fn handle(
         }
         Ok(())
     };
-    if let Err(error) = apply() {
-        *state.tables.get_mut(set).expect("a known set") = before;
+    let applied = apply();
+    let table = state.tables.get_mut(set).expect("a known set");
+    if let Err(error) = applied {
+        table.rollback();
         state.version = version;
         return Err(error);
     }
+    table.commit();
     if message == "CreateMultiple" {
         Ok(Reply::json(json!({
             "@odata.context": format!("{}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse", ctx.base),

@@ -95,6 +95,15 @@ pub(crate) struct Table {
     by_id: HashMap<String, usize>,
     /// Row positions by alternate key value (see `alternate_key_of`).
     by_key: HashMap<String, usize>,
+    /// While a transaction runs (`begin`): how to undo each change since.
+    journal: Option<Vec<Undo>>,
+}
+
+/// One change to undo.
+#[derive(Clone, Debug)]
+enum Undo {
+    Pushed,
+    Replaced(usize, Record),
 }
 
 impl Table {
@@ -135,8 +144,40 @@ impl Table {
         Some(key)
     }
 
+    /// Starts a transaction: the changes until `commit` can be undone.
+    pub(crate) fn begin(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    pub(crate) fn commit(&mut self) {
+        self.journal = None;
+    }
+
+    /// Undoes every change since `begin`, last first.
+    pub(crate) fn rollback(&mut self) {
+        let Some(journal) = self.journal.take() else {
+            return;
+        };
+        for undo in journal.into_iter().rev() {
+            match undo {
+                Undo::Pushed => {
+                    if let Some(record) = self.rows.pop() {
+                        self.by_id.remove(&record.id(self.primary_key));
+                        if let Some(key) = self.alternate_key_of(&record.fields) {
+                            self.by_key.remove(&key);
+                        }
+                    }
+                }
+                Undo::Replaced(i, old) => self.replace(i, old),
+            }
+        }
+    }
+
     /// Adds a row at the end.
     pub(crate) fn push(&mut self, record: Record) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(Undo::Pushed);
+        }
         let position = self.rows.len();
         self.by_id.insert(record.id(self.primary_key), position);
         if let Some(key) = self.alternate_key_of(&record.fields) {
@@ -147,6 +188,9 @@ impl Table {
 
     /// Replaces row `i` (its primary key stays; its alternate key may change).
     pub(crate) fn replace(&mut self, i: usize, record: Record) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(Undo::Replaced(i, self.rows[i].clone()));
+        }
         if let Some(old) = self.alternate_key_of(&self.rows[i].fields) {
             self.by_key.remove(&old);
         }
@@ -286,6 +330,7 @@ pub(crate) fn accounts(count: usize) -> Table {
         rows,
         by_id: HashMap::new(),
         by_key: HashMap::new(),
+        journal: None,
     }
     .indexed()
 }
@@ -344,6 +389,7 @@ pub(crate) fn contacts(account_count: usize) -> Table {
         rows,
         by_id: HashMap::new(),
         by_key: HashMap::new(),
+        journal: None,
     }
     .indexed()
 }
