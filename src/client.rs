@@ -620,13 +620,8 @@ impl<T: Transport> Client<T> {
         options: &CallOptions,
     ) -> Result<BulkReport, Error> {
         let ranges = bulk::batches(rows.len(), batch_rows)?;
-        if parallel.is_some_and(|n| !(1..=bulk::MAX_PARALLEL).contains(&n)) {
-            return Err(Error::InvalidRequest(format!(
-                "parallel requests must be 1..={}",
-                bulk::MAX_PARALLEL
-            )));
-        }
-        let mut requests = ranges
+        check_parallel(parallel)?;
+        let requests = ranges
             .iter()
             .map(|range| {
                 bulk::request(
@@ -637,8 +632,68 @@ impl<T: Transport> Client<T> {
                     range.start,
                 )
             })
-            .collect::<Result<Vec<_>, Error>>()?
-            .into_iter();
+            .collect::<Result<Vec<_>, Error>>()?;
+        let created = |response: &Response, targets: usize| match message {
+            bulk::Message::Create => bulk::parse_created_ids(response, targets),
+            _ => Ok(Vec::new()),
+        };
+        Ok(self.in_waves(
+            ranges,
+            requests,
+            parallel,
+            options,
+            Answers::Success,
+            &created,
+        ))
+    }
+
+    /// Deletes rows of one table by key (GUIDs, or alternate keys), in
+    /// batches: an elastic table's `DeleteMultiple`, a standard table's
+    /// `$batch` of DELETEs (Dataverse has no `DeleteMultiple` for those),
+    /// each part's answer checked (a row already gone counts as deleted:
+    /// deleting is idempotent). Waves and reports as [`Client::bulk`].
+    pub fn delete_multiple(
+        &mut self,
+        table: &TableInfo,
+        keys: &[String],
+        batch_rows: usize,
+        parallel: Option<u32>,
+        options: &CallOptions,
+    ) -> Result<BulkReport, Error> {
+        let ranges = bulk::batches(keys.len(), batch_rows)?;
+        check_parallel(parallel)?;
+        let requests = ranges
+            .iter()
+            .map(|range| {
+                let seed = (u128::from(self.transport.random()) << 64)
+                    | u128::from(self.transport.random());
+                bulk::delete_request(&self.settings.org_url, table, &keys[range.clone()], seed)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let elastic = bulk::is_elastic(table);
+        let answers = if elastic {
+            Answers::Success
+        } else {
+            Answers::Also(batch::is_result)
+        };
+        let deleted = |response: &Response, targets: usize| {
+            bulk::parse_deleted(response, elastic, targets).map(|()| Vec::new())
+        };
+        Ok(self.in_waves(ranges, requests, parallel, options, answers, &deleted))
+    }
+
+    /// Sends one request per batch in waves (see [`Client::bulk`]) and
+    /// reports each batch: `parse` reads a batch's answer into its ids.
+    fn in_waves(
+        &mut self,
+        ranges: Vec<std::ops::Range<usize>>,
+        requests: Vec<Request>,
+        parallel: Option<u32>,
+        options: &CallOptions,
+        answers: Answers,
+        parse: &dyn Fn(&Response, usize) -> Result<Vec<String>, Error>,
+    ) -> BulkReport {
+        let mut requests = requests.into_iter();
         let mut batches = Vec::with_capacity(ranges.len());
         let mut ranges = ranges.into_iter().peekable();
         while ranges.peek().is_some() {
@@ -649,23 +704,17 @@ impl<T: Transport> Client<T> {
             let wave: Vec<_> = ranges.by_ref().take(width).collect();
             let sent: Vec<Request> = requests.by_ref().take(wave.len()).collect();
             let mut stopped = false;
-            for (range, answer) in wave.into_iter().zip(self.call_many(sent, options)) {
+            for (range, answer) in wave.into_iter().zip(self.call_many(sent, options, answers)) {
                 let outcome = match answer {
-                    Ok(reply) if message == bulk::Message::Create => {
-                        match bulk::parse_created_ids(&reply.value, range.len()) {
-                            Ok(ids) => BatchOutcome::Done {
-                                ids,
-                                call: reply.call,
-                            },
-                            Err(error) => BatchOutcome::Failed(Failure {
-                                error,
-                                call: Some(reply.call),
-                            }),
-                        }
-                    }
-                    Ok(reply) => BatchOutcome::Done {
-                        ids: Vec::new(),
-                        call: reply.call,
+                    Ok(reply) => match parse(&reply.value, range.len()) {
+                        Ok(ids) => BatchOutcome::Done {
+                            ids,
+                            call: reply.call,
+                        },
+                        Err(error) => BatchOutcome::Failed(Failure {
+                            error,
+                            call: Some(reply.call),
+                        }),
                     },
                     Err(failure) => {
                         stopped |= !matches!(
@@ -692,7 +741,7 @@ impl<T: Transport> Client<T> {
                 }));
             }
         }
-        Ok(BulkReport { batches })
+        BulkReport { batches }
     }
 
     /// Any Web API request, with authentication, retries and typed errors.
@@ -819,6 +868,7 @@ impl<T: Transport> Client<T> {
         &mut self,
         requests: Vec<Request>,
         options: &CallOptions,
+        answers: Answers,
     ) -> Vec<CallResult<Response>> {
         let mut results: Vec<Option<CallResult<Response>>> = Vec::with_capacity(requests.len());
         let mut pending = Vec::with_capacity(requests.len());
@@ -849,11 +899,11 @@ impl<T: Transport> Client<T> {
                     webapi::authorize(p.request.clone(), &token)
                 })
                 .collect();
-            let answers = self.transport.send_all(&wave);
+            let replies = self.transport.send_all(&wave);
             let mut again = Vec::new();
             let mut gate: Option<u64> = None;
-            for ((index, mut p), sent) in pending.drain(..).zip(answers) {
-                match self.step(&mut p, &token, from_cache, sent, Answers::Success) {
+            for ((index, mut p), sent) in pending.drain(..).zip(replies) {
+                match self.step(&mut p, &token, from_cache, sent, answers) {
                     Step::Answer(result) => results[index] = Some(result),
                     Step::Again(wait) => {
                         if let Some(ms) = wait {
@@ -1697,6 +1747,17 @@ enum Step {
     Answer(CallResult<Response>),
     /// Send again: after this wait, or at once (`None`, a renewed token).
     Again(Option<u64>),
+}
+
+/// A bulk call's width, when the caller gives one: 1..=52.
+fn check_parallel(parallel: Option<u32>) -> Result<(), Error> {
+    if parallel.is_some_and(|n| !(1..=bulk::MAX_PARALLEL).contains(&n)) {
+        return Err(Error::InvalidRequest(format!(
+            "parallel requests must be 1..={}",
+            bulk::MAX_PARALLEL
+        )));
+    }
+    Ok(())
 }
 
 /// A failed token request reports its own wire record (Entra ID's request

@@ -358,3 +358,103 @@ async fn aks_workload_identity_from_a_token_file_in_a_preopened_directory() {
         text(&unmapped.stderr)
     );
 }
+
+/// The data-sync commands inside the component: `import` reads its file
+/// and writes its checkpoint through a preopened directory and sends its
+/// batches concurrently over `wasi:http`; `export --delta` keeps its
+/// state there; `upload` / `download` move a file column's file in chunks.
+#[tokio::test]
+async fn wasmtime_run_imports_exports_and_moves_a_file_through_a_preopened_directory() {
+    let server = plain_fake().await;
+    let connection = server.connection_string();
+    let dir = std::env::temp_dir().join(format!("dataverse-cli-sync-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows: String = (0..1_000)
+        .map(|i| format!("{{\"name\":\"Guest {i:04}\"}}\n"))
+        .collect();
+    std::fs::write(dir.join("rows.ndjson"), rows).unwrap();
+    let dirs = [format!("{}::/data", dir.display())];
+    let import = run(
+        Runner::Wasmtime,
+        &connection,
+        &[
+            "--json",
+            "import",
+            "account",
+            "/data/rows.ndjson",
+            "--batch-size",
+            "100",
+            "--parallel",
+            "4",
+        ],
+        &dirs,
+    )
+    .await;
+    assert!(
+        import.status.success(),
+        "{}{}",
+        text(&import.stdout),
+        text(&import.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(text(&import.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["Created"], 1_000);
+    let names = server.fake.account_names();
+    assert_eq!(names.len(), 25 + 1_000);
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "no row twice");
+    let checkpoint = std::fs::read_to_string(dir.join("rows.ndjson.checkpoint")).unwrap();
+    assert!(checkpoint.contains("\"done\": true"), "{checkpoint}");
+
+    let export = [
+        "--json",
+        "export",
+        "accounts",
+        "--select",
+        "name",
+        "--delta",
+        "/data/state.json",
+    ];
+    let first = run(Runner::Wasmtime, &connection, &export, &dirs).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(text(&first.stdout).lines().count(), 1_025);
+    let again = run(Runner::Wasmtime, &connection, &export, &dirs).await;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(text(&again.stdout), "", "nothing changed since");
+
+    let bytes: Vec<u8> = (0..5 * 1024 * 1024 + 9).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("big.bin"), &bytes).unwrap();
+    let key = "accountnumber='A-0001'";
+    let up = run(
+        Runner::Wasmtime,
+        &connection,
+        &[
+            "upload",
+            "accounts",
+            key,
+            "sample_filecolumn",
+            "/data/big.bin",
+        ],
+        &dirs,
+    )
+    .await;
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let down = run(
+        Runner::Wasmtime,
+        &connection,
+        &[
+            "download",
+            "accounts",
+            key,
+            "sample_filecolumn",
+            "--out",
+            "/data/copy.bin",
+        ],
+        &dirs,
+    )
+    .await;
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(std::fs::read(dir.join("copy.bin")).unwrap() == bytes);
+    let _ = std::fs::remove_dir_all(&dir);
+}

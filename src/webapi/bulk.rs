@@ -14,6 +14,7 @@ use std::ops::Range;
 use serde_json::{Map, Value};
 
 use super::api_url;
+use super::batch::BatchPart;
 use super::entity_key::guid;
 use super::metadata::TableInfo;
 use super::query::check_identifier;
@@ -134,6 +135,98 @@ pub fn request(
     )
     .header("Content-Type", "application/json; charset=utf-8")
     .body(body))
+}
+
+/// Whether a table takes `DeleteMultiple` (elastic tables) rather than a
+/// `$batch` of DELETEs (standard tables, which have no such message).
+pub fn is_elastic(table: &TableInfo) -> bool {
+    table.table_type.eq_ignore_ascii_case("elastic")
+}
+
+/// The request that deletes the rows `keys` name: `DeleteMultiple` with
+/// typed targets (a GUID as the primary key, an alternate key as
+/// `@odata.id`) for an elastic table, else a `$batch` of DELETEs that goes
+/// on after a failed part (each part's answer is checked).
+pub fn delete_request(
+    org_url: &str,
+    table: &TableInfo,
+    keys: &[String],
+    boundary_seed: u128,
+) -> Result<Request, Error> {
+    if keys.is_empty() {
+        return Err(Error::InvalidRequest(
+            "delete-multiple needs at least one key".into(),
+        ));
+    }
+    let paths = keys
+        .iter()
+        .map(|key| super::entity_key::entity_path(&table.entity_set, key))
+        .collect::<Result<Vec<_>, Error>>()?;
+    if !is_elastic(table) {
+        let parts: Vec<BatchPart> = paths
+            .into_iter()
+            .map(|url| BatchPart {
+                method: Method::Delete,
+                url,
+                headers: Vec::new(),
+                body: None,
+            })
+            .collect();
+        return super::batch::request(org_url, &parts, false, true, boundary_seed);
+    }
+    check_identifier("logical-name", &table.logical_name)?;
+    let odata_type = format!("Microsoft.Dynamics.CRM.{}", table.logical_name);
+    let targets: Vec<Value> = keys
+        .iter()
+        .zip(paths)
+        .map(|(key, path)| {
+            let mut target = Map::new();
+            target.insert("@odata.type".into(), Value::String(odata_type.clone()));
+            match guid(key) {
+                Some(id) => target.insert(table.primary_id.clone(), Value::String(id)),
+                None => target.insert("@odata.id".into(), Value::String(path)),
+            };
+            Value::Object(target)
+        })
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "Targets": targets }))
+        .map_err(|e| Error::InvalidRequest(format!("the keys cannot be written as JSON: {e}")))?;
+    Ok(Request::new(
+        Method::Post,
+        api_url(
+            org_url,
+            &format!("{}/Microsoft.Dynamics.CRM.DeleteMultiple", table.entity_set),
+        ),
+    )
+    .header("Content-Type", "application/json; charset=utf-8")
+    .body(body))
+}
+
+/// Whether a delete batch's answer says every row is gone: `DeleteMultiple`
+/// answers 2xx; a `$batch` answers one part per key, each 204 (deleted) or
+/// 404 (already gone); the first other part is the batch's error.
+pub fn parse_deleted(response: &Response, elastic: bool, keys: usize) -> Result<(), Error> {
+    if elastic {
+        return Ok(());
+    }
+    let items = super::batch::parse_response(response)?;
+    if items.len() != keys {
+        return Err(Error::InvalidResponse(format!(
+            "the delete batch answered {} parts for {keys} rows",
+            items.len()
+        )));
+    }
+    match items
+        .into_iter()
+        .find(|item| !matches!(item.status, 200..=299 | 404))
+    {
+        None => Ok(()),
+        Some(item) => Err(super::parse_error(&Response {
+            status: item.status,
+            headers: item.headers,
+            body: item.body.into_bytes(),
+        })),
+    }
 }
 
 /// The `@odata.id` that names a row by an alternate key of `columns`
@@ -356,6 +449,85 @@ mod tests {
         let by_key = [json!({"name": "A", "@odata.id": "accounts(accountnumber='A-1')"})];
         assert!(request(ORG, &accounts, Message::Upsert, &by_key, 0).is_ok());
         assert!(request(ORG, &accounts, Message::Create, &unnamed, 0).is_ok());
+    }
+
+    fn batch_answer(statuses: &[(u16, &str)]) -> Response {
+        let mut text = String::new();
+        for (status, body) in statuses {
+            text.push_str(&format!(
+                "--batchresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\r\n{body}\r\n"
+            ));
+        }
+        text.push_str("--batchresponse_1--\r\n");
+        Response {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "multipart/mixed; boundary=batchresponse_1".into(),
+            )],
+            body: text.into_bytes(),
+        }
+    }
+
+    #[test]
+    fn deletes_are_a_batch_of_deletes_or_an_elastic_tables_delete_multiple() {
+        let id = "8f4c3f92-312b-ee11-bdf4-000d3a993550".to_string();
+        let keys = vec![id.clone(), "accountnumber='A-1'".to_string()];
+        let standard = table("accounts", "account");
+        let request = delete_request(ORG, &standard, &keys, 7).unwrap();
+        assert_eq!(request.url, format!("{ORG}/api/data/v9.2/$batch"));
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        assert!(
+            body.contains(&format!("DELETE /api/data/v9.2/accounts({id}) HTTP/1.1")),
+            "{body}"
+        );
+        assert!(body.contains("accounts(accountnumber='A-1')"), "{body}");
+        assert!(
+            request
+                .header_value("Prefer")
+                .unwrap()
+                .contains("odata.continue-on-error")
+        );
+
+        let elastic = TableInfo {
+            table_type: "Elastic".into(),
+            ..table("sensordata", "sensor")
+        };
+        let request = delete_request(ORG, &elastic, &keys, 7).unwrap();
+        assert_eq!(
+            request.url,
+            format!("{ORG}/api/data/v9.2/sensordata/Microsoft.Dynamics.CRM.DeleteMultiple")
+        );
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"Targets": [
+                {"@odata.type": "Microsoft.Dynamics.CRM.sensor", "accountid": id},
+                {"@odata.type": "Microsoft.Dynamics.CRM.sensor", "@odata.id": "sensordata(accountnumber='A-1')"},
+            ]})
+        );
+        assert!(delete_request(ORG, &standard, &[], 7).is_err());
+        assert!(delete_request(ORG, &standard, &["nope".into()], 7).is_err());
+
+        // Deleted or already gone: done. Anything else: that part's error.
+        assert!(parse_deleted(&batch_answer(&[(204, ""), (404, "{}")]), false, 2).is_ok());
+        let refused = batch_answer(&[
+            (204, ""),
+            (
+                403,
+                r#"{"error":{"code":"0x80040220","message":"missing prvDeleteAccount"}}"#,
+            ),
+        ]);
+        let err = parse_deleted(&refused, false, 2).unwrap_err();
+        assert!(
+            matches!(&err, Error::AccessDenied(f) if f.message.contains("prvDeleteAccount")),
+            "{err:?}"
+        );
+        assert!(matches!(
+            parse_deleted(&batch_answer(&[(204, "")]), false, 2),
+            Err(Error::InvalidResponse(m)) if m.contains("1 parts for 2 rows")
+        ));
+        assert!(parse_deleted(&batch_answer(&[]), true, 2).is_ok());
     }
 
     #[test]
