@@ -159,6 +159,16 @@ pub trait Backend {
         options: &CallOptions,
     ) -> Called<Response>;
 
+    /// Deletes rows of `table` by key, in batches.
+    async fn delete_multiple(
+        &mut self,
+        table: &str,
+        keys: &[String],
+        batch_rows: usize,
+        parallel: Option<u32>,
+        options: &CallOptions,
+    ) -> Result<(TableInfo, BulkReport), Failure>;
+
     /// Uploads `size` bytes of `source` to a file column, in chunks; the
     /// bytes sent.
     async fn upload(

@@ -224,6 +224,61 @@ pub async fn run<B: Backend>(
             }
             Ok(Done::NOTHING)
         }
+        DataCommand::DeleteMultiple {
+            table,
+            file,
+            batch_size,
+            parallel,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::usage(format!("{file} cannot be read: {e}")))?;
+            let keys: Vec<String> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            for key in &keys {
+                checks::entity_path("accounts", key)?;
+            }
+            let (table, report) = backend
+                .delete_multiple(&table, &keys, batch_size, parallel.0, &opts)
+                .await?;
+            let mut failed = 0;
+            for batch in &report.batches {
+                let why = match &batch.outcome {
+                    dataverse_wasm::client::BatchOutcome::Done { .. } => continue,
+                    dataverse_wasm::client::BatchOutcome::Failed(f) => f.error.to_string(),
+                    dataverse_wasm::client::BatchOutcome::NotSent => "not sent".into(),
+                };
+                failed += batch.rows.len();
+                crate::failure::warn(
+                    options,
+                    &format!(
+                        "keys {}..{} (lines of {file}, blank ones not counted) were not deleted: {why}",
+                        batch.rows.start + 1,
+                        batch.rows.end
+                    ),
+                );
+            }
+            output::fields(
+                options.output(),
+                &[
+                    ("Table", json!(table.entity_set)),
+                    ("Deleted", json!(keys.len() - failed)),
+                    ("Failed", json!(failed)),
+                ],
+            )?;
+            if failed > 0 {
+                return Err(Failure {
+                    code: exit::DATAVERSE,
+                    message: format!("{failed} of {} rows were not deleted", keys.len()),
+                    detail: None,
+                    error: None,
+                });
+            }
+            Ok(Done::rows(keys.len() as u64))
+        }
         DataCommand::Upload {
             entity_set,
             key,

@@ -275,6 +275,22 @@ impl Backend for GuestBackend<'_> {
             .batch(parts, change_set, continue_on_error, options))
     }
 
+    async fn delete_multiple(
+        &mut self,
+        table: &str,
+        keys: &[String],
+        batch_rows: usize,
+        parallel: Option<u32>,
+        options: &CallOptions,
+    ) -> Result<(TableInfo, BulkReport), Failure> {
+        let client = self.client()?;
+        let table = client.table(table, options)?.value;
+        let report = client
+            .delete_multiple(&table, keys, batch_rows, parallel, options)
+            .map_err(CallFailure::from)?;
+        Ok((table, report))
+    }
+
     async fn upload(
         &mut self,
         row: &RowRef,

@@ -281,6 +281,25 @@ pub enum DataCommand {
         #[arg(long)]
         function: bool,
     },
+    /// Delete the rows whose keys a file lists (one per line), in batches
+    #[command(
+        name = "delete-multiple",
+        after_help = "An elastic table gets DeleteMultiple, a standard table a $batch of DELETEs per \
+        batch; a row already gone counts as deleted. The exit code is 4 when any batch failed \
+        (each is named with its lines and error).\n\nExample:\n  host-test delete-multiple accounts ids.txt --batch-size 500"
+    )]
+    DeleteMultiple {
+        /// The table: entity set or logical name
+        table: String,
+        /// Keys, one per line: GUIDs or alternate keys such as accountnumber='A-1'
+        file: String,
+        /// Rows per request (1..=1000)
+        #[arg(long = "batch-size", value_name = "N", default_value_t = 100)]
+        batch_size: usize,
+        /// Requests at a time: auto (the org's x-ms-dop-hint) or 1..=52
+        #[arg(long, value_name = "auto|N", default_value = "auto", value_parser = parse_parallel)]
+        parallel: Parallel,
+    },
     /// Upload a file to a file or image column, in chunks
     #[command(
         after_help = "The file goes in chunks of Dataverse's x-ms-chunk-size (at most 4 MiB); the \

@@ -79,6 +79,32 @@ impl<'g> SessionBackend<'g> {
         }
     }
 
+    /// A bulk call's result in the core's types, its attempts counted.
+    fn bulk_answer(
+        &mut self,
+        result: Result<wit::BulkResult, CallError>,
+    ) -> Result<(TableInfo, BulkReport), Failure> {
+        match result {
+            Ok(result) => {
+                let (table, report): (TableInfo, BulkReport) = result.into();
+                self.attempts += report
+                    .batches
+                    .iter()
+                    .map(|b| match &b.outcome {
+                        BatchOutcome::Done { call, .. } => call.attempts,
+                        BatchOutcome::Failed(f) => f.call.as_ref().map_or(0, |c| c.attempts),
+                        BatchOutcome::NotSent => 0,
+                    })
+                    .sum::<u32>();
+                Ok((table, report))
+            }
+            Err(error) => {
+                self.count_failed(&error);
+                Err(failed(error))
+            }
+        }
+    }
+
     fn count_failed(&mut self, error: &CallError) {
         if let CallError::Dataverse(e) = error
             && let Some(call) = &e.call
@@ -387,6 +413,26 @@ impl Backend for SessionBackend<'_> {
         Ok(Reply { value, call })
     }
 
+    async fn delete_multiple(
+        &mut self,
+        table: &str,
+        keys: &[String],
+        batch_rows: usize,
+        parallel: Option<u32>,
+        options: &CallOptions,
+    ) -> Result<(TableInfo, BulkReport), Failure> {
+        let bulk = wit::BulkOptions {
+            batch_size: u32::try_from(batch_rows).unwrap_or(u32::MAX),
+            parallel,
+        };
+        let result = self
+            .session()
+            .await?
+            .delete_multiple(table, keys, bulk, Some(&options.into()))
+            .await;
+        self.bulk_answer(result)
+    }
+
     async fn upload(
         &mut self,
         row: &RowRef,
@@ -512,25 +558,7 @@ impl Backend for SessionBackend<'_> {
             .await?
             .bulk(message.into(), table, &rows, bulk, Some(&options.into()))
             .await;
-        match result {
-            Ok(result) => {
-                let (table, report): (TableInfo, BulkReport) = result.into();
-                self.attempts += report
-                    .batches
-                    .iter()
-                    .map(|b| match &b.outcome {
-                        BatchOutcome::Done { call, .. } => call.attempts,
-                        BatchOutcome::Failed(f) => f.call.as_ref().map_or(0, |c| c.attempts),
-                        BatchOutcome::NotSent => 0,
-                    })
-                    .sum::<u32>();
-                Ok((table, report))
-            }
-            Err(error) => {
-                self.count_failed(&error);
-                Err(failed(error))
-            }
-        }
+        self.bulk_answer(result)
     }
 
     async fn send(

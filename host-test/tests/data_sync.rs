@@ -618,3 +618,68 @@ async fn a_file_column_round_trips_through_upload_and_download() {
     assert!(!std::path::Path::new(&missing).exists());
     assert!(!std::path::Path::new(&format!("{missing}.part")).exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_multiple_removes_the_rows_a_file_lists_in_batches() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let folder = Folder::new("delete-multiple");
+    let connection = fake::demo_connection_string();
+    let all = run_against(
+        &server,
+        Some(&connection),
+        &["--json", "query", "accounts", "--select", "name", "--all"],
+    )
+    .await;
+    let ids: Vec<String> = lines(&all.stdout)
+        .iter()
+        .map(|r| r["accountid"].as_str().unwrap().to_string())
+        .collect();
+    // Rows 4..=20 by id, two by alternate key, one that does not exist.
+    let mut keys: Vec<String> = ids[3..20].to_vec();
+    keys.push("accountnumber='A-0001'".into());
+    keys.push("accountnumber='A-0002'".into());
+    keys.push("00000000-0000-0000-0000-000000000001".into());
+    let file = folder.file("keys.txt");
+    std::fs::write(&file, keys.join("\n\n") + "\n").unwrap();
+    let run = run_against(
+        &server,
+        Some(&connection),
+        &[
+            "--json",
+            "delete-multiple",
+            "account",
+            &file,
+            "--batch-size",
+            "7",
+            "--parallel",
+            "2",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        summary(&run.stdout),
+        json!({"Table": "accounts", "Deleted": 20, "Failed": 0})
+    );
+    let names = fake.account_names();
+    assert_eq!(names.len(), 25 - 19);
+    assert_eq!(names[0], "Adventure Works");
+    // 20 keys in batches of 7: three $batch requests, no DeleteMultiple.
+    let batches = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_and_query == "/api/data/v9.2/$batch")
+        .count();
+    assert_eq!(batches, 3);
+    // A malformed key: refused before anything is sent.
+    std::fs::write(&file, "not a key\n").unwrap();
+    let bad = run_against(
+        &server,
+        Some(&connection),
+        &["delete-multiple", "accounts", &file],
+    )
+    .await;
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert_eq!(fake.account_names().len(), 6);
+}

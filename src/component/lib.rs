@@ -570,6 +570,26 @@ impl api::GuestClient for ClientResource {
         self.bulk(Message::Upsert, &table, &rows, bulk, options)
     }
 
+    fn delete_multiple(
+        &self,
+        table: String,
+        keys: Vec<String>,
+        bulk: api::BulkOptions,
+        options: Options,
+    ) -> Result<api::BulkResult, wit::Error> {
+        let options = call_options(options);
+        let mut client = self.client();
+        let table = client.table(&table, &options)?.value;
+        let report = client.delete_multiple(
+            &table,
+            &keys,
+            bulk.batch_size as usize,
+            bulk.parallel,
+            &options,
+        )?;
+        Ok(convert::bulk_result(table, report))
+    }
+
     fn send(
         &self,
         request: api::WebRequest,

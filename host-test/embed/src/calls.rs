@@ -443,6 +443,22 @@ impl Dataverse {
             .await
     }
 
+    /// Deletes rows of `table` by key (GUIDs or alternate keys), in
+    /// batches: `DeleteMultiple` on an elastic table, a `$batch` of DELETEs
+    /// on a standard one.
+    pub async fn delete_multiple(
+        &self,
+        table: &str,
+        keys: &[String],
+        bulk: BulkOptions,
+    ) -> Result<BulkResult, CallError> {
+        let options = self.request_options();
+        let answer = on_worker!(self, |session| {
+            session.delete_multiple(table, keys, bulk, options)
+        });
+        traced("delete_multiple", Some(table), answer).await
+    }
+
     /// Any of the three bulk messages.
     pub async fn bulk<R: Serialize>(
         &self,

@@ -666,6 +666,21 @@ impl Session {
             .await??)
     }
 
+    /// Deletes rows by key, in batches (see the WIT's `delete-multiple`).
+    pub async fn delete_multiple(
+        &mut self,
+        table: &str,
+        keys: &[String],
+        bulk: BulkOptions,
+        options: Option<&RequestOptions>,
+    ) -> Result<BulkResult, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_delete_multiple(&mut self.store, self.client, table, keys, bulk, options)
+            .await??)
+    }
+
     /// One of the bulk messages, `rows` as JSON objects.
     pub async fn bulk(
         &mut self,
