@@ -26,7 +26,7 @@ use crate::webapi::crud::{self, Created, Row};
 use crate::webapi::execute::{self, OperationKind, OperationResult};
 use crate::webapi::fetchxml::{self, FetchPage};
 use crate::webapi::file::{self, FileChunk, UploadSession};
-use crate::webapi::metadata::{self, TableInfo};
+use crate::webapi::metadata::{self, Attribute, TableInfo};
 use crate::webapi::options::RequestOptions;
 use crate::webapi::{self, Page, Query, WhoAmI, body_text};
 
@@ -138,6 +138,8 @@ pub struct Client<T: Transport> {
     /// Table definitions looked up so far, by lower-case entity set and
     /// logical name (a definition changes only with a solution import).
     tables: Vec<TableInfo>,
+    /// Column types looked up so far, by table logical name.
+    attributes: Vec<(String, Vec<Attribute>)>,
     /// The last `x-ms-dop-hint` Dataverse answered with (ServiceClient's
     /// RecommendedDegreesOfParallelism).
     dop_hint: Option<u32>,
@@ -213,6 +215,7 @@ impl<T: Transport> Client<T> {
             issued_to: None,
             policy: config.retry,
             tables: Vec::new(),
+            attributes: Vec::new(),
             dop_hint: None,
         };
         if let Err(failure) = client.token() {
@@ -266,6 +269,7 @@ impl<T: Transport> Client<T> {
             issued_to: None,
             policy: config.retry,
             tables: Vec::new(),
+            attributes: Vec::new(),
             dop_hint: None,
         };
         client.set_access_token(access_token, expires_at);
@@ -589,6 +593,30 @@ impl<T: Transport> Client<T> {
         Ok(reply)
     }
 
+    /// A table's columns and their types (by logical name), looked up once
+    /// per client.
+    pub fn attributes(
+        &mut self,
+        logical_name: &str,
+        options: &CallOptions,
+    ) -> CallResult<Vec<Attribute>> {
+        if let Some((_, known)) = self.attributes.iter().find(|(t, _)| t == logical_name) {
+            return Ok(Reply {
+                value: known.clone(),
+                call: CallInfo {
+                    client_request_id: String::new(),
+                    attempts: 0,
+                },
+            });
+        }
+        let request = metadata::attributes(&self.settings.org_url, logical_name)?;
+        let reply = self.call(request, options)?;
+        let reply = map(reply, |r| metadata::parse_attributes(&r))?;
+        self.attributes
+            .push((logical_name.to_string(), reply.value.clone()));
+        Ok(reply)
+    }
+
     /// The parallelism Dataverse last recommended (`x-ms-dop-hint`), if it
     /// has said.
     pub fn recommended_parallelism(&self) -> Option<u32> {
@@ -691,7 +719,7 @@ impl<T: Transport> Client<T> {
         parallel: Option<u32>,
         options: &CallOptions,
         answers: Answers,
-        parse: &dyn Fn(&Response, usize) -> Result<Vec<String>, Error>,
+        parse: &BatchParser,
     ) -> BulkReport {
         let mut requests = requests.into_iter();
         let mut batches = Vec::with_capacity(ranges.len());
@@ -1748,6 +1776,9 @@ enum Step {
     /// Send again: after this wait, or at once (`None`, a renewed token).
     Again(Option<u64>),
 }
+
+/// Reads one batch's answer (for its number of rows) into the ids written.
+type BatchParser<'a> = dyn Fn(&Response, usize) -> Result<Vec<String>, Error> + 'a;
 
 /// A bulk call's width, when the caller gives one: 1..=52.
 fn check_parallel(parallel: Option<u32>) -> Result<(), Error> {

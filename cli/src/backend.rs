@@ -18,7 +18,7 @@ use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
-use dataverse_wasm::webapi::metadata::TableInfo;
+use dataverse_wasm::webapi::metadata::{Attribute, TableInfo};
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
 use serde_json::Value;
@@ -158,6 +158,13 @@ pub trait Backend {
         body: Vec<u8>,
         options: &CallOptions,
     ) -> Called<Response>;
+
+    /// A table's columns and their types.
+    async fn attributes(
+        &mut self,
+        table: &str,
+        options: &CallOptions,
+    ) -> Result<Vec<Attribute>, Failure>;
 
     /// Deletes rows of `table` by key, in batches.
     async fn delete_multiple(

@@ -42,6 +42,9 @@ impl Failure {
         match (&self.error, self.code) {
             (Some(failure), _) => kind_name(&failure.error),
             (None, exit::USAGE) => "usage",
+            // Rows Dataverse refused (an import's rejects, a failed delete
+            // batch, no delta link): the command's own summary of them.
+            (None, exit::DATAVERSE) => "service",
             (None, _) => "host",
         }
     }

@@ -24,7 +24,7 @@ use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::OperationResult;
 use dataverse_wasm::webapi::fetchxml::FetchPage;
 use dataverse_wasm::webapi::file::MAX_CHUNK_BYTES;
-use dataverse_wasm::webapi::metadata::TableInfo;
+use dataverse_wasm::webapi::metadata::{Attribute, TableInfo};
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
 use serde_json::Value;
@@ -273,6 +273,16 @@ impl Backend for GuestBackend<'_> {
         ok(self
             .client()?
             .batch(parts, change_set, continue_on_error, options))
+    }
+
+    async fn attributes(
+        &mut self,
+        table: &str,
+        options: &CallOptions,
+    ) -> Result<Vec<Attribute>, Failure> {
+        let client = self.client()?;
+        let table = client.table(table, options)?.value;
+        Ok(client.attributes(&table.logical_name, options)?.value)
     }
 
     async fn delete_multiple(

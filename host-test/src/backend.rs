@@ -18,7 +18,7 @@ use dataverse_wasm::webapi::changes::ChangePage;
 use dataverse_wasm::webapi::crud::{Created, Row};
 use dataverse_wasm::webapi::execute::{OperationKind, OperationResult};
 use dataverse_wasm::webapi::fetchxml::FetchPage;
-use dataverse_wasm::webapi::metadata::TableInfo;
+use dataverse_wasm::webapi::metadata::{Attribute, TableInfo};
 use dataverse_wasm::webapi::who_am_i::WhoAmI;
 use dataverse_wasm::webapi::{Page, Query};
 use serde_json::Value;
@@ -411,6 +411,31 @@ impl Backend for SessionBackend<'_> {
         let (done, call) = self.count(result, |r| &r.call)?;
         let value = done.responses.into_iter().map(Into::into).collect();
         Ok(Reply { value, call })
+    }
+
+    async fn attributes(
+        &mut self,
+        table: &str,
+        options: &CallOptions,
+    ) -> Result<Vec<Attribute>, Failure> {
+        let result = self
+            .session()
+            .await?
+            .attributes(table, Some(&options.into()))
+            .await;
+        match result {
+            Ok(columns) => Ok(columns
+                .into_iter()
+                .map(|a| Attribute {
+                    logical_name: a.logical_name,
+                    attribute_type: a.attribute_type,
+                })
+                .collect()),
+            Err(error) => {
+                self.count_failed(&error);
+                Err(failed(error))
+            }
+        }
     }
 
     async fn delete_multiple(

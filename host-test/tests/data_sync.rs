@@ -327,7 +327,7 @@ async fn a_csv_file_upserts_by_alternate_key() {
     let file = folder.file("accounts.csv");
     std::fs::write(
         &file,
-        "accountnumber,name\nA-0001,Contoso Renamed\nA-0002,\"Fabrikam, Renamed\"\nNEW-1,New One\n",
+        "accountnumber,name,revenue\nA-0001,Contoso Renamed,1250.5\nA-0002,\"Fabrikam, Renamed\",\nNEW-1,New One,7\nNEW-2,Not a number,lots\n",
     )
     .unwrap();
     let args = [
@@ -339,11 +339,21 @@ async fn a_csv_file_upserts_by_alternate_key() {
         "accountnumber",
     ];
     let run = run_against(&server, Some(&fake::demo_connection_string()), &args).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The fourth row's revenue is not a number: rejected, the others written.
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let done = summary(&run.stdout);
     assert_eq!(
-        (done["Upserted"].as_u64(), done["Created"].as_u64()),
-        (Some(3), Some(0))
+        (
+            done["Upserted"].as_u64(),
+            done["Created"].as_u64(),
+            done["Failed"].as_u64()
+        ),
+        (Some(3), Some(0), Some(1))
+    );
+    let rejects = std::fs::read_to_string(format!("{file}.rejects.ndjson")).unwrap();
+    assert!(
+        rejects.contains("column revenue needs a number"),
+        "{rejects}"
     );
     let names = fake.account_names();
     assert_eq!(names.len(), SEEDED + 1);

@@ -540,6 +540,24 @@ impl api::GuestClient for ClientResource {
         Ok(self.client().table(&name, &options)?.value.into())
     }
 
+    fn attributes(
+        &self,
+        table: String,
+        options: Options,
+    ) -> Result<Vec<api::Attribute>, wit::Error> {
+        let options = call_options(options);
+        let mut client = self.client();
+        let table = client.table(&table, &options)?.value;
+        let columns = client.attributes(&table.logical_name, &options)?.value;
+        Ok(columns
+            .into_iter()
+            .map(|a| api::Attribute {
+                logical_name: a.logical_name,
+                attribute_type: a.attribute_type,
+            })
+            .collect())
+    }
+
     fn create_multiple(
         &self,
         table: String,

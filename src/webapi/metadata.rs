@@ -71,6 +71,84 @@ pub fn parse_one(response: &Response, name: &str) -> Result<TableInfo, Error> {
     definition_of(response, &json(response)?, name)
 }
 
+/// A column of a table and its type (`AttributeType`: `String`, `Integer`,
+/// `Money`, `Boolean`, `Lookup`, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    pub logical_name: String,
+    pub attribute_type: String,
+}
+
+/// The read of a table's columns with their types.
+pub fn attributes(org_url: &str, logical_name: &str) -> Result<Request, Error> {
+    check_identifier("table", logical_name)?;
+    Ok(get(
+        org_url,
+        &format!(
+            "EntityDefinitions(LogicalName='{logical_name}')/Attributes?$select=LogicalName,AttributeType"
+        ),
+    ))
+}
+
+/// The columns an `attributes` answer lists; an entry without a valid name
+/// or type is an invalid response.
+pub fn parse_attributes(response: &Response) -> Result<Vec<Attribute>, Error> {
+    let body = json(response)?;
+    let Some(items) = body.get("value").and_then(Value::as_array) else {
+        return Err(invalid(response, "without a value array"));
+    };
+    items
+        .iter()
+        .map(|item| {
+            let text = |property: &str| {
+                item.get(property)
+                    .and_then(Value::as_str)
+                    .filter(|v| check_identifier(property, v).is_ok())
+                    .map(str::to_string)
+            };
+            match (text("LogicalName"), text("AttributeType")) {
+                (Some(logical_name), Some(attribute_type)) => Ok(Attribute {
+                    logical_name,
+                    attribute_type,
+                }),
+                _ => Err(invalid(
+                    response,
+                    "with a column without a valid name and type",
+                )),
+            }
+        })
+        .collect()
+}
+
+/// What a text cell (CSV) becomes for a column of this type: a number for
+/// the numeric types (option sets are numbers too), a boolean for
+/// `Boolean`, else the text itself. A cell that is not of its column's
+/// type is refused with the column's name, not the cell's text.
+pub fn typed_cell(column: &str, attribute_type: Option<&str>, cell: &str) -> Result<Value, String> {
+    let bad = |what: &str| format!("column {column} needs {what}");
+    match attribute_type {
+        Some("Integer" | "BigInt" | "Picklist" | "State" | "Status") => cell
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| bad("a whole number")),
+        Some("Decimal" | "Double" | "Money") => cell
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| bad("a number")),
+        Some("Boolean") => match cell.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" => Ok(Value::Bool(false)),
+            _ => Err(bad("true or false")),
+        },
+        _ => Ok(Value::String(cell.to_string())),
+    }
+}
+
 /// The error for a name that is neither an entity set nor a logical name:
 /// Dataverse's 404 to the second lookup (its code and request id), saying
 /// that both names were tried.
@@ -192,6 +270,57 @@ mod tests {
         let info = parse_one(&answer(intersect), "listmember").unwrap();
         assert_eq!(info.primary_name, None);
         assert_eq!(info.table_type, "Standard");
+    }
+
+    #[test]
+    fn columns_and_their_types_type_the_cells_of_a_csv_row() {
+        assert_eq!(
+            attributes(ORG, "account").unwrap().url,
+            format!(
+                "{ORG}/api/data/v9.2/EntityDefinitions(LogicalName='account')/Attributes?$select=LogicalName,AttributeType"
+            )
+        );
+        let listed = answer(
+            r#"{"value":[{"LogicalName":"name","AttributeType":"String","MetadataId":"x"},{"LogicalName":"revenue","AttributeType":"Money"}]}"#,
+        );
+        let columns = parse_attributes(&listed).unwrap();
+        assert_eq!(columns.len(), 2);
+        assert_eq!(columns[1].attribute_type, "Money");
+        assert!(parse_attributes(&answer(r#"{"value":[{"LogicalName":"x"}]}"#)).is_err());
+        assert!(
+            parse_attributes(&answer(
+                r#"{"value":[{"LogicalName":"a b","AttributeType":"String"}]}"#
+            ))
+            .is_err()
+        );
+        for (kind, cell, expected) in [
+            ("Integer", " 42 ", serde_json::json!(42)),
+            ("Picklist", "100000001", serde_json::json!(100000001)),
+            ("Money", "1250.5", serde_json::json!(1250.5)),
+            ("Boolean", "Yes", serde_json::json!(true)),
+            ("Boolean", "0", serde_json::json!(false)),
+            ("String", "0012", serde_json::json!("0012")),
+        ] {
+            assert_eq!(
+                typed_cell("c", Some(kind), cell).unwrap(),
+                expected,
+                "{kind} {cell}"
+            );
+        }
+        assert_eq!(
+            typed_cell("c", None, "007").unwrap(),
+            serde_json::json!("007")
+        );
+        for (kind, cell) in [
+            ("Integer", "4.5"),
+            ("Money", "lots"),
+            ("Money", "inf"),
+            ("Boolean", "maybe"),
+        ] {
+            let err = typed_cell("revenue", Some(kind), cell).unwrap_err();
+            assert!(err.starts_with("column revenue needs"), "{err}");
+            assert!(!err.contains(cell), "{err}");
+        }
     }
 
     #[test]

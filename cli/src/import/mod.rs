@@ -11,6 +11,9 @@
 //! same values, never created twice; with `--upsert-key` every call is an
 //! upsert anyway. A checkpoint marked done refuses to run again.
 //!
+//! CSV cells are text; each is typed by its column's `AttributeType`
+//! (numbers, option sets, booleans), read from the table's definition.
+//!
 //! A batch Dataverse refuses (4xx: a row's own problem; the message is
 //! one transaction, so none of it was written) is sent again row by row,
 //! so that only the rows at fault go to the rejects file (NDJSON: the row
@@ -28,7 +31,7 @@ use std::time::Instant;
 use dataverse_wasm::client::{BatchOutcome, BulkReport, CallOptions};
 use dataverse_wasm::error::Error;
 use dataverse_wasm::webapi::bulk::{self, Message};
-use dataverse_wasm::webapi::metadata::TableInfo;
+use dataverse_wasm::webapi::metadata::{self, TableInfo};
 use serde_json::{Map, Value, json};
 
 use crate::backend::Backend;
@@ -92,8 +95,21 @@ pub async fn import<B: Backend>(
     }
     state.save(&checkpoint_path)?;
 
+    // CSV cells are text: each is typed by its column's type.
+    let column_types = match format {
+        Format::Csv => Some(
+            backend
+                .attributes(&table.entity_set, call)
+                .await?
+                .into_iter()
+                .map(|a| (a.logical_name, a.attribute_type))
+                .collect(),
+        ),
+        Format::Ndjson => None,
+    };
     let mut importer = Importer {
         table: &table,
+        column_types,
         upsert_key: &args.upsert_key,
         seed: state.seed(),
         batch_size: args.batch_size,
@@ -187,6 +203,8 @@ struct Written {
 
 struct Importer<'a> {
     table: &'a TableInfo,
+    /// For CSV: each column's type, to type its text cells.
+    column_types: Option<std::collections::HashMap<String, String>>,
     upsert_key: &'a [String],
     seed: u64,
     batch_size: usize,
@@ -314,6 +332,14 @@ impl Importer<'_> {
     /// its `@odata.id`.
     fn prepare(&self, index: u64, row: &Map<String, Value>) -> Result<Value, String> {
         let mut row = row.clone();
+        if let Some(types) = &self.column_types {
+            for (column, cell) in row.iter_mut() {
+                if let Value::String(text) = cell {
+                    *cell =
+                        metadata::typed_cell(column, types.get(column).map(String::as_str), text)?;
+                }
+            }
+        }
         if let Some(odata_type) = row.get("@odata.type") {
             let expected = format!("Microsoft.Dynamics.CRM.{}", self.table.logical_name);
             if odata_type.as_str() != Some(expected.as_str()) {

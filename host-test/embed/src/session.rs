@@ -16,7 +16,7 @@ pub use crate::bindings::exports::dataverse::client::types::{
     Method, ServiceFailure, Throttling,
 };
 pub use crate::bindings::exports::dataverse::client::web_api::{
-    BatchOptions, BatchOutcome, BatchRequest, BatchResponseItem, BatchResult, BulkBatch,
+    Attribute, BatchOptions, BatchOutcome, BatchRequest, BatchResponseItem, BatchResult, BulkBatch,
     BulkOptions, BulkResult, ChangePage, Created, EntityRef, FetchPage, Operation, OperationKind,
     OperationResult, Page, Query, RequestOptions, Row, TableInfo, TokenInfo, WebRequest,
     WebResponse, WhoAmIResponse, Written, WrittenBatch,
@@ -663,6 +663,19 @@ impl Session {
         let api = self.bindings.dataverse_client_web_api().client();
         Ok(api
             .call_table(&mut self.store, self.client, name, options)
+            .await??)
+    }
+
+    /// A table's columns and their types.
+    pub async fn attributes(
+        &mut self,
+        table: &str,
+        options: Option<&RequestOptions>,
+    ) -> Result<Vec<Attribute>, CallError> {
+        self.store.set_epoch_deadline(self.deadline_ticks);
+        let api = self.bindings.dataverse_client_web_api().client();
+        Ok(api
+            .call_attributes(&mut self.store, self.client, table, options)
             .await??)
     }
 

@@ -77,6 +77,65 @@ pub(crate) fn handle(
     }
 }
 
+/// `EntityDefinitions(LogicalName='…')/Attributes`: the table's columns
+/// with `LogicalName` and `AttributeType` (and `MetadataId`), as
+/// Dataverse's `AttributeMetadata`.
+pub(crate) fn attributes(
+    ctx: &Ctx,
+    state: &State,
+    req: &Request<Bytes>,
+    key: Option<&str>,
+    column_key: Option<&str>,
+) -> Result<Reply, DvError> {
+    require(req, Method::GET)?;
+    if column_key.is_some() {
+        return Err(bad_request(
+            "The fake Dataverse lists a table's attributes only.",
+        ));
+    }
+    let name = key
+        .and_then(|k| k.strip_prefix("LogicalName='"))
+        .and_then(|k| k.strip_suffix('\''))
+        .ok_or_else(|| bad_request("Attributes need EntityDefinitions(LogicalName='…')."))?;
+    let table = state
+        .tables
+        .values()
+        .find(|t| t.logical_name == name)
+        .ok_or_else(|| {
+            DvError::new(
+                StatusCode::NOT_FOUND,
+                "0x80040217",
+                format!("Could not find entity with name '{name}'."),
+            )
+        })?;
+    let value: Vec<Value> = table
+        .columns
+        .iter()
+        .map(|(column, column_type)| {
+            let attribute_type = if *column == table.primary_key {
+                "Uniqueidentifier"
+            } else if table.lookup_by_column(column).is_some() {
+                "Lookup"
+            } else {
+                match column_type {
+                    super::table::ColumnType::Guid => "Uniqueidentifier",
+                    super::table::ColumnType::String => "String",
+                    super::table::ColumnType::Money => "Money",
+                }
+            };
+            json!({
+                "LogicalName": column,
+                "AttributeType": attribute_type,
+                "MetadataId": stable_guid(&format!("attribute/{name}/{column}")),
+            })
+        })
+        .collect();
+    Ok(Reply::json(json!({
+        "@odata.context": format!("{}/$metadata#{SET}('{name}')/Attributes(LogicalName,AttributeType)", ctx.base),
+        "value": value,
+    })))
+}
+
 /// `LogicalName eq 'x'` or `EntitySetName eq 'x'`: the only filters the fake
 /// knows (a real org knows more; a client needs no other).
 fn parse_filter(filter: &str) -> Result<(String, String), DvError> {
@@ -187,5 +246,24 @@ mod tests {
             "/api/data/v9.2/EntityDefinitions?$filter=contains(LogicalName,'a')",
         );
         assert_eq!(unsupported.status(), 400);
+        let columns = api_get(
+            &fake,
+            &token,
+            "/api/data/v9.2/EntityDefinitions(LogicalName='account')/Attributes?$select=LogicalName,AttributeType",
+        );
+        let value = json(&columns)["value"].as_array().unwrap().clone();
+        let type_of = |name: &str| {
+            value
+                .iter()
+                .find(|c| c["LogicalName"] == name)
+                .map(|c| c["AttributeType"].as_str().unwrap().to_string())
+        };
+        assert_eq!(type_of("revenue").as_deref(), Some("Money"));
+        assert_eq!(type_of("accountid").as_deref(), Some("Uniqueidentifier"));
+        assert_eq!(
+            type_of("_primarycontactid_value").as_deref(),
+            Some("Lookup")
+        );
+        assert_eq!(type_of("name").as_deref(), Some("String"));
     }
 }

@@ -256,6 +256,9 @@ fn route(ctx: &Ctx, state: &mut State, req: &Request<Bytes>) -> Result<Reply, Dv
             Ok(service_document(&ctx.base, state))
         }
         [s] if s.name == metadata::SET => metadata::handle(ctx, state, req, s.args.as_deref()),
+        [s, columns] if s.name == metadata::SET && columns.name == "Attributes" => {
+            metadata::attributes(ctx, state, req, s.args.as_deref(), columns.args.as_deref())
+        }
         [s] if s.name == "$batch" && s.args.is_none() => {
             require(req, Method::POST)?;
             batch::handle(ctx, state, req)
