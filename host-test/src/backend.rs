@@ -72,10 +72,7 @@ impl<'g> SessionBackend<'g> {
                 self.attempts += call.attempts;
                 Ok((value, call))
             }
-            Err(error) => {
-                self.count_failed(&error);
-                Err(failed(error))
-            }
+            Err(error) => self.failed(error),
         }
     }
 
@@ -98,11 +95,15 @@ impl<'g> SessionBackend<'g> {
                     .sum::<u32>();
                 Ok((table, report))
             }
-            Err(error) => {
-                self.count_failed(&error);
-                Err(failed(error))
-            }
+            Err(error) => self.failed(error),
         }
+    }
+
+    /// A failed call: its attempts counted, the failure as the command
+    /// layer reports it.
+    fn failed<T>(&mut self, error: CallError) -> Result<T, Failure> {
+        self.count_failed(&error);
+        Err(failed(error))
     }
 
     fn count_failed(&mut self, error: &CallError) {
@@ -431,10 +432,7 @@ impl Backend for SessionBackend<'_> {
                     attribute_type: a.attribute_type,
                 })
                 .collect()),
-            Err(error) => {
-                self.count_failed(&error);
-                Err(failed(error))
-            }
+            Err(error) => self.failed(error),
         }
     }
 
@@ -485,10 +483,7 @@ impl Backend for SessionBackend<'_> {
                 self.attempts += done.chunks + 1;
                 Ok(done.bytes)
             }
-            Err(error) => {
-                self.count_failed(&error);
-                Err(failed(error))
-            }
+            Err(error) => self.failed(error),
         }
     }
 
@@ -511,10 +506,7 @@ impl Backend for SessionBackend<'_> {
                 self.attempts += done.chunks;
                 Ok((done.bytes, done.file_name))
             }
-            Err(error) => {
-                self.count_failed(&error);
-                Err(failed(error))
-            }
+            Err(error) => self.failed(error),
         }
     }
 
@@ -557,10 +549,7 @@ impl Backend for SessionBackend<'_> {
             .await;
         match result {
             Ok(table) => Ok(table.into()),
-            Err(error) => {
-                self.count_failed(&error);
-                Err(failed(error))
-            }
+            Err(error) => self.failed(error),
         }
     }
 
