@@ -193,6 +193,49 @@ pub fn parse_response(
     response: &Response,
     now: u64,
 ) -> Result<Issued, Error> {
+    read_response(endpoint, id, response, now).map_err(|error| scrub(endpoint, error))
+}
+
+/// An error that quotes the endpoint's answer without App Service's
+/// `X-IDENTITY-HEADER` value in it: the endpoint had it from the request,
+/// and a broken or hostile one may send it back (in a content type, an
+/// error description) to land in the caller's logs.
+fn scrub(endpoint: &Endpoint, error: Error) -> Error {
+    let Endpoint::AppService { header, .. } = endpoint else {
+        return error;
+    };
+    let secret = header.expose();
+    match error {
+        Error::Authentication(mut failure) if !secret.is_empty() => {
+            for text in [&mut failure.error, &mut failure.description] {
+                if text.contains(secret) {
+                    *text = text.replace(secret, "****");
+                }
+            }
+            for text in [
+                &mut failure.hint,
+                &mut failure.trace_id,
+                &mut failure.correlation_id,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if text.contains(secret) {
+                    *text = text.replace(secret, "****");
+                }
+            }
+            Error::Authentication(failure)
+        }
+        other => other,
+    }
+}
+
+fn read_response(
+    endpoint: &Endpoint,
+    id: &ManagedIdentityId,
+    response: &Response,
+    now: u64,
+) -> Result<Issued, Error> {
     // A `Value`, not a derived struct: the component links its parser
     // anyway, and each derived visitor costs kilobytes.
     let body = serde_json::from_slice::<Value>(&response.body)

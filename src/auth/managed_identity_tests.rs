@@ -424,3 +424,33 @@ fn the_tenant_is_read_from_a_jwt_token_only_when_it_names_a_plain_one() {
     assert_eq!(token_tenant(&Secret::new("opaque")), None);
     assert_eq!(token_tenant(&Secret::new("a.%%%.c")), None);
 }
+
+#[test]
+fn an_identity_header_the_endpoint_sends_back_never_shows_in_the_error() {
+    // Found by the identity_response fuzz target: the endpoint quoted the
+    // request's X-IDENTITY-HEADER in its content type, and the error quoting
+    // the content type showed it.
+    let mut echoed = answer(400, "");
+    echoed.headers = vec![(
+        "Content-Type".into(),
+        format!("text/{HEADER}; charset=utf-8"),
+    )];
+    let refused = answer(
+        400,
+        &format!(
+            r#"{{"error":"invalid_request","error_description":"bad header {HEADER}","correlationId":"{HEADER}"}}"#
+        ),
+    );
+    for response in [echoed, refused] {
+        let error = parse_response(
+            &app_service(),
+            &ManagedIdentityId::SystemAssigned,
+            &response,
+            1_000,
+        )
+        .unwrap_err();
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains(HEADER), "{shown}");
+        assert!(matches!(error, Error::Authentication(_)), "{shown}");
+    }
+}
