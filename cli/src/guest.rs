@@ -344,7 +344,7 @@ impl Backend for GuestBackend<'_> {
         options: &CallOptions,
     ) -> Result<(u64, Option<String>), Failure> {
         let client = self.client()?;
-        let (mut written, mut name) = (0u64, None);
+        let (mut written, mut name, mut size) = (0u64, None, None::<u64>);
         loop {
             let piece = client
                 .download_chunk(
@@ -356,6 +356,13 @@ impl Backend for GuestBackend<'_> {
                     options,
                 )?
                 .value;
+            if *size.get_or_insert(piece.file_size) != piece.file_size {
+                return Err(Failure::host(format!(
+                    "the file changed during the download: {} bytes, then {}",
+                    size.unwrap_or(0),
+                    piece.file_size
+                )));
+            }
             sink.write_all(&piece.data)
                 .map_err(|e| Failure::host(format!("the file could not be written: {e}")))?;
             written += piece.data.len() as u64;

@@ -693,3 +693,53 @@ async fn delete_multiple_removes_the_rows_a_file_lists_in_batches() {
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     assert_eq!(fake.account_names().len(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imports_of_0_1_1000_and_1001_rows_at_the_largest_batch() {
+    let fake = Fake::demo();
+    let server = fake::serve_tls(fake.clone()).await.unwrap();
+    let folder = Folder::new("counts");
+    let connection = fake::demo_connection_string();
+    let mut total = 0;
+    for (n, requests) in [(0usize, 0usize), (1, 1), (1_000, 1), (1_001, 2)] {
+        let file = folder.file(&format!("rows-{n}.ndjson"));
+        // Each file its own names, so the counts add up across runs.
+        let text: String = (0..n)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"name": format!("Imported {:05}", total + i)})
+                )
+            })
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let before = bulk_posts(&fake, "CreateMultiple").len();
+        let run = run_against(
+            &server,
+            Some(&connection),
+            &[
+                "--json",
+                "import",
+                "accounts",
+                &file,
+                "--batch-size",
+                "1000",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{n}: {}", run.stderr);
+        let done = summary(&run.stdout);
+        assert_eq!(
+            (done["Rows"].as_u64(), done["Created"].as_u64()),
+            (Some(n as u64), Some(n as u64)),
+            "{n}"
+        );
+        assert_eq!(
+            bulk_posts(&fake, "CreateMultiple").len() - before,
+            requests,
+            "{n}"
+        );
+        total += n;
+    }
+    assert_each_imported_once(&fake, total);
+}

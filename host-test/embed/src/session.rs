@@ -598,6 +598,7 @@ impl Session {
             chunks: 0,
             file_name: None,
         };
+        let mut size: Option<u64> = None;
         loop {
             self.store.set_epoch_deadline(self.deadline_ticks);
             let piece = api
@@ -617,6 +618,15 @@ impl Session {
                     done.bytes
                 )))
             })?;
+            // A size that changes between chunks is a file that changed
+            // under the download (or a server that would keep it going).
+            if *size.get_or_insert(piece.file_size) != piece.file_size {
+                return Err(CallError::Host(wasmtime::Error::msg(format!(
+                    "the file changed during the download: {} bytes, then {}",
+                    size.unwrap_or(0),
+                    piece.file_size
+                ))));
+            }
             done.bytes += piece.data.len() as u64;
             done.chunks += 1;
             done.file_name = piece.file_name.or(done.file_name);
