@@ -8,6 +8,11 @@
 //!
 //! The nested cargo uses its own target directory (`target/wasm`): sharing
 //! the outer one would deadlock on cargo's build-directory lock.
+//!
+//! Then it compiles the client component for this machine with wasmtime's
+//! Cranelift, so a host's first run loads machine code instead of spending
+//! most of a second compiling (issue 13). That costs the build a second,
+//! compile-only wasmtime (a build dependency cannot share the host's).
 
 use std::env;
 use std::path::PathBuf;
@@ -100,4 +105,37 @@ fn main() {
         println!("cargo:rustc-env={var}_WASM={}", path.display());
         println!("cargo:rustc-env={var}_SHA256={digest}");
     }
+    let client = release.join(GUESTS[0].1);
+    let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
+    let precompiled = out.join("dataverse_client.cwasm");
+    std::fs::write(&precompiled, precompile(&client)).expect("writing the precompiled client");
+    println!(
+        "cargo:rustc-env=DATAVERSE_CLIENT_CWASM={}",
+        precompiled.display()
+    );
+}
+
+/// The client component as wasmtime's machine code for the machine this
+/// build runs on, or nothing when the build is for another machine
+/// (cross-compiled): a host then compiles it on first use, as before.
+///
+/// The engine must produce what `dataverse_host::engine::new_engine` would:
+/// the same wasmtime (both pinned to one version) and the same settings
+/// that change code generation — epoch interruption. The pooling allocator
+/// does not change code. `dataverse-host`'s test
+/// `the_precompiled_client_loads_in_the_hosts_engine` fails if they drift;
+/// a host that cannot load it falls back to compiling, so a drift costs
+/// speed, never correctness.
+fn precompile(component: &std::path::Path) -> Vec<u8> {
+    if env::var("TARGET").ok() != env::var("HOST").ok() {
+        return Vec::new();
+    }
+    let wasm =
+        std::fs::read(component).unwrap_or_else(|e| panic!("reading {}: {e}", component.display()));
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let engine = wasmtime::Engine::new(&config).expect("configuring wasmtime");
+    engine
+        .precompile_component(&wasm)
+        .unwrap_or_else(|e| panic!("precompiling {}: {e:?}", component.display()))
 }

@@ -44,20 +44,25 @@ fn main() -> ExitCode {
 /// The client component in wasmtime: `--component`, else the one built into
 /// this binary — the signing one (`client-signing`) when `signing`.
 fn load_runtime(global: &Global, signing: bool) -> Result<Runtime, Failure> {
-    let (wasm, sha256) = if signing {
+    // Only the plain client is precompiled into this binary (the signing
+    // one, for Key Vault certificates, is compiled once into the cache).
+    let (precompiled, wasm, sha256) = if signing {
         (
+            &[][..],
             dataverse_artifacts::SIGNING_CLIENT,
             dataverse_artifacts::SIGNING_CLIENT_SHA256,
         )
     } else {
         (
+            dataverse_artifacts::CLIENT_PRECOMPILED,
             dataverse_artifacts::CLIENT,
             dataverse_artifacts::CLIENT_SHA256,
         )
     };
+    let limits = dataverse_host::Limits::default();
     let runtime = match &global.component {
         Some(path) => Runtime::load(path),
-        None => Runtime::from_prehashed(wasm, sha256, dataverse_host::Limits::default()),
+        None => Runtime::from_precompiled(precompiled, wasm, sha256, limits),
     }
     .map_err(Failure::host)?
     // AuthType=ManagedIdentity / WorkloadIdentity: the platform's identity

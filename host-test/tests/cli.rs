@@ -75,7 +75,13 @@ fn a_copy_of_the_binary_runs_anywhere_with_an_empty_cache() {
         .filter_map(|entry| entry.ok())
         .filter(|entry| entry.file_name().to_string_lossy().ends_with(".cwasm"))
         .collect();
+    // The client was compiled when the binary was built: its first run on
+    // this machine caches that artifact rather than compiling (issue 13).
     assert_eq!(cached.len(), 1, "one precompiled component");
+    assert_eq!(
+        std::fs::read(cached[0].path()).unwrap(),
+        dataverse_artifacts::CLIENT_PRECOMPILED
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

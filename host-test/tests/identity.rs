@@ -168,7 +168,8 @@ fn fresh_cache(name: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn a_key_vault_certificate_runs_on_the_signing_component_and_the_cli_signs() {
     let cache = fresh_cache("kv-cache");
-    // A client secret compiles the plain component only.
+    // A client secret caches the plain component only (built into the
+    // binary precompiled).
     let out = key_vault_run(
         Fake::demo(),
         &fake::demo_connection_string(),

@@ -22,6 +22,12 @@ pub const CLIENT: &[u8] = include_bytes!(env!("DATAVERSE_CLIENT_WASM"));
 pub const CLIENT_SHA256: &str = env!("DATAVERSE_CLIENT_SHA256");
 /// Where the build wrote [`CLIENT`].
 pub const CLIENT_PATH: &str = env!("DATAVERSE_CLIENT_WASM");
+/// [`CLIENT`] compiled by wasmtime 48.0.8 for the machine that built this
+/// crate (empty when it was cross-compiled). Only a wasmtime of that
+/// version, on a CPU with the same features, configured as
+/// `dataverse-host`'s engine, can load it; `dataverse_host::Runtime::from_precompiled`
+/// tries it and compiles [`CLIENT`] when it cannot.
+pub const CLIENT_PRECOMPILED: &[u8] = include_bytes!(env!("DATAVERSE_CLIENT_CWASM"));
 
 /// The client component that asks its host to sign (world `client-signing`).
 pub const SIGNING_CLIENT: &[u8] = include_bytes!(env!("DATAVERSE_SIGNING_CLIENT_WASM"));

@@ -1,7 +1,7 @@
 //! The wasmtime engine every instance runs in (pooling allocator, epoch
 //! interruption) and the on-disk cache of precompiled components.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
@@ -74,38 +74,77 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, HostError> {
     Ok(linker)
 }
 
-/// Precompiled artifacts live in the cache directory, named by the hash of
-/// the wasm and of the engine's compatibility key, so a changed component or
-/// a different wasmtime never loads a stale artifact. `sha256` is the wasm's
-/// digest when the caller already knows it (`dataverse_artifacts` computes
-/// it at build time): hashing 1.3 MB is then skipped on every start.
-pub(crate) fn load_cached(
+/// How [`load`] got its component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Loaded {
+    /// Its artifact was in the cache directory.
+    Cached,
+    /// The caller's precompiled bytes fit this engine (now in the cache too).
+    Precompiled,
+    /// Compiled now (and cached).
+    Compiled,
+}
+
+/// The component `wasm` for `engine`. Precompiled artifacts live in `dir`
+/// (see [`cache_dir`]), named by the hash of the wasm and of the engine's
+/// compatibility key, so a changed component or a different wasmtime never
+/// loads a stale artifact. `sha256` is the wasm's digest when the caller
+/// already knows it (`dataverse_artifacts` computes it at build time):
+/// hashing 1 MB is then skipped on every start. `precompiled` is the wasm
+/// as machine code made when the host was built
+/// (`dataverse_artifacts::CLIENT_PRECOMPILED`), or empty: on a first run it
+/// is written to the cache instead of compiling, and loaded from there like
+/// any cached artifact — mapped from the file, so later runs never touch
+/// the copy inside the binary.
+pub(crate) fn load(
     engine: &Engine,
+    dir: &Path,
     wasm: &[u8],
     sha256: Option<&str>,
-) -> Result<Component, HostError> {
-    let key = cache_key(engine, wasm, sha256);
-    let path = cache_dir().join(format!("dataverse-{key}.cwasm"));
-    if path.exists() {
-        // SAFETY: the file was written by `Engine::precompile_component` of an
-        // engine with the same compatibility hash, into our own cache directory.
-        if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
-            return Ok(component);
+    precompiled: &[u8],
+) -> Result<(Component, Loaded), HostError> {
+    let path = dir.join(format!(
+        "dataverse-{}.cwasm",
+        cache_key(engine, wasm, sha256)
+    ));
+    // SAFETY (both): the file holds `Engine::precompile_component` output —
+    // written below by this function, from this engine or from the build's
+    // precompiled bytes — in our own cache directory; wasmtime refuses an
+    // artifact of an engine it does not fit.
+    if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
+        return Ok((component, Loaded::Cached));
+    }
+    if !precompiled.is_empty() {
+        if write_atomically(dir, &path, precompiled) {
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok((component, Loaded::Precompiled)),
+                // Made for another CPU or engine: compile after all.
+                Err(_) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        // SAFETY: the caller passes `precompile_component` output only.
+        } else if let Ok(component) = unsafe { Component::deserialize(engine, precompiled) } {
+            return Ok((component, Loaded::Precompiled));
         }
     }
     let compiled = engine
         .precompile_component(wasm)
         .map_err(HostError::wasmtime("compiling the component"))?;
-    // Write then rename: concurrent test processes never see a partial file.
-    if std::fs::create_dir_all(cache_dir()).is_ok() {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, &compiled).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
-        }
-    }
+    write_atomically(dir, &path, &compiled);
     // SAFETY: the bytes were produced just now by this engine.
-    unsafe { Component::deserialize(engine, &compiled) }
-        .map_err(HostError::wasmtime("loading the compiled component"))
+    let component = unsafe { Component::deserialize(engine, &compiled) }
+        .map_err(HostError::wasmtime("loading the compiled component"))?;
+    Ok((component, Loaded::Compiled))
+}
+
+/// Writes then renames, so concurrent processes never see a partial file.
+/// A cache that cannot be written only costs speed: false.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> bool {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::create_dir_all(dir).is_ok()
+        && std::fs::write(&tmp, bytes).is_ok()
+        && std::fs::rename(&tmp, path).is_ok()
 }
 
 /// The name of a component's precompiled artifact: its SHA-256 and the
@@ -173,6 +212,49 @@ mod tests {
         );
         assert_ne!(cache_key(&engine, b"other bytes", None), hashed);
         assert_eq!(hashed.len(), 32);
+    }
+
+    /// The client compiled by `dataverse-artifacts`' build script fits the
+    /// engine every runtime makes, whatever its limits: a first run with an
+    /// empty cache writes it there instead of compiling, later runs map it.
+    /// An engine that generates other code (no epoch checks) cannot use it
+    /// and compiles: a drift between the build's settings and the host's
+    /// costs speed, never correctness.
+    #[test]
+    fn a_first_run_loads_the_precompiled_client_instead_of_compiling() {
+        use dataverse_artifacts::{CLIENT, CLIENT_PRECOMPILED, CLIENT_SHA256};
+        assert!(!CLIENT_PRECOMPILED.is_empty(), "built for this machine");
+        let dir = std::env::temp_dir().join(format!("dataverse-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let small = Limits {
+            max_memory_bytes: 16 << 20,
+            max_instances: 1,
+            call_deadline: Duration::from_secs(1),
+        };
+        let how = |engine: &Engine, precompiled: &[u8]| {
+            load(engine, &dir, CLIENT, Some(CLIENT_SHA256), precompiled)
+                .unwrap()
+                .1
+        };
+        let engine = new_engine(&Limits::default()).unwrap();
+        assert_eq!(how(&engine, CLIENT_PRECOMPILED), Loaded::Precompiled);
+        let cached: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert_eq!(cached.len(), 1);
+        let file = cached[0].as_ref().unwrap().path();
+        assert_eq!(std::fs::read(&file).unwrap(), CLIENT_PRECOMPILED);
+        assert_eq!(how(&engine, CLIENT_PRECOMPILED), Loaded::Cached);
+        // Other limits, the same engine settings: the same artifact.
+        assert_eq!(how(&new_engine(&small).unwrap(), &[]), Loaded::Cached);
+
+        // Bytes that are not machine code, or an engine they do not fit:
+        // compiled, and the cache holds this engine's own artifact.
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(how(&engine, b"not machine code"), Loaded::Compiled);
+        let other = Engine::new(&Config::new()).unwrap();
+        assert_eq!(how(&other, CLIENT_PRECOMPILED), Loaded::Compiled);
+        assert_eq!(how(&other, CLIENT_PRECOMPILED), Loaded::Cached);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A guest stuck in a loop does not hold the host: the epoch deadline

@@ -9,7 +9,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Store};
 
 use crate::bindings::{ClientSigning as Client, ClientSigningPre as ClientPre};
-use crate::engine::{load_cached, new_engine};
+use crate::engine::{cache_dir, load, new_engine};
 use crate::error::HostError;
 use crate::identity::IdentityEnvironment;
 use crate::limits::Limits;
@@ -58,7 +58,7 @@ impl Runtime {
     /// [`Runtime::from_wasm`] with explicit limits.
     pub fn from_wasm_with(wasm: &[u8], limits: Limits) -> Result<Runtime, HostError> {
         let engine = new_engine(&limits)?;
-        let component = load_cached(&engine, wasm, None)?;
+        let (component, _) = load(&engine, &cache_dir(), wasm, None, &[])?;
         Runtime::from_component(engine, &component, limits)
     }
 
@@ -68,7 +68,29 @@ impl Runtime {
     /// precompiled artifact. `sha256` must be the digest of `wasm`.
     pub fn from_prehashed(wasm: &[u8], sha256: &str, limits: Limits) -> Result<Runtime, HostError> {
         let engine = new_engine(&limits)?;
-        let component = load_cached(&engine, wasm, Some(sha256))?;
+        let (component, _) = load(&engine, &cache_dir(), wasm, Some(sha256), &[])?;
+        Runtime::from_component(engine, &component, limits)
+    }
+
+    /// [`Runtime::from_prehashed`] with `precompiled`, the component as
+    /// this wasmtime's machine code (such as
+    /// `dataverse_artifacts::CLIENT_PRECOMPILED`, compiled when the crate was
+    /// built): a first run with an empty cache writes it there instead of
+    /// compiling. When this engine cannot use it (another CPU, another
+    /// wasmtime, or empty) the wasm is compiled as by
+    /// [`Runtime::from_prehashed`].
+    ///
+    /// `precompiled` must come from `Engine::precompile_component` of the
+    /// bytes `wasm`; wasmtime checks that it fits this engine, not that it
+    /// is the same component.
+    pub fn from_precompiled(
+        precompiled: &[u8],
+        wasm: &[u8],
+        sha256: &str,
+        limits: Limits,
+    ) -> Result<Runtime, HostError> {
+        let engine = new_engine(&limits)?;
+        let (component, _) = load(&engine, &cache_dir(), wasm, Some(sha256), precompiled)?;
         Runtime::from_component(engine, &component, limits)
     }
 

@@ -171,7 +171,8 @@ pub async fn serve(
     // interruption so a request that runs away traps instead of holding a
     // thread (its instance is then dropped, never reused).
     let engine = crate::engine::new_engine(&LIMITS)?;
-    let component = crate::engine::load_cached(&engine, wasm, None)?;
+    let (component, _) =
+        crate::engine::load(&engine, &crate::engine::cache_dir(), wasm, None, &[])?;
     let pre = crate::engine::linker(&engine)?
         .instantiate_pre(&component)
         .and_then(ProxyPre::new)

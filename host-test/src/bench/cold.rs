@@ -223,7 +223,7 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
 }
 
 /// The runtime of the warm calls: the CLI's engine (default `Limits`) and
-/// the component its first run precompiled into the bench's cache, so
+/// the component its first run left in the bench's cache, so
 /// nothing is compiled again and nothing is written to the user's cache.
 fn warm_runtime(cache: &Path) -> Result<Runtime, Failure> {
     let limits = Limits::default();
@@ -234,8 +234,8 @@ fn warm_runtime(cache: &Path) -> Result<Runtime, Failure> {
         .map(|entry| entry.path())
         .find(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
         .ok_or_else(|| Failure::host(format!("no .cwasm in {}", cache.display())))?;
-    // SAFETY: written by `precompile_component` of this very binary (the
-    // CLI's first run) into the bench's private folder; wasmtime refuses
+    // SAFETY: `precompile_component` output (of this binary's build or of
+    // the CLI's first run) in the bench's private folder; wasmtime refuses
     // an artifact of an incompatible engine.
     let component =
         unsafe { Component::deserialize_file(&engine, &cwasm) }.map_err(Failure::host)?;
@@ -274,8 +274,9 @@ struct Cold {
     cwasm_bytes: u64,
 }
 
-/// The first run of each with an empty cache (the CLI compiles the
-/// component and writes its .cwasm; the floor has nothing to compile),
+/// The first run of each with an empty cache (the CLI writes the client
+/// precompiled into it to its cache, or compiles `--component` there; the
+/// floor has nothing to compile),
 /// then `runs` of each, taking turns so that a busy moment of the machine
 /// falls on both.
 fn cold_runs(setup: &Setup, runs: usize) -> Result<Cold, String> {
