@@ -70,6 +70,7 @@ fn cold_bench_prints_the_ratio_table_and_writes_every_figure_as_product_floor_ra
         "first run (empty cache) ms",
         "warm WhoAmI, median µs",
         "warm WhoAmI, p95 µs",
+        "warm WhoAmI, multi-thread runtime, median µs",
         "3-page query, median ms",
         "peak RSS cold, median KiB",
         "on disk, bytes",
@@ -96,6 +97,7 @@ fn cold_bench_prints_the_ratio_table_and_writes_every_figure_as_product_floor_ra
     assert_eq!(report["cold_ms"]["runs"], 2);
     assert_eq!(report["query_3_pages_ms"]["pages"], 3);
     assert!(report["first_run_ms"]["product_vs_cached_cold"].is_f64());
+    assert!(report["warm_whoami_us"]["multi_thread_product"].as_f64() > Some(0.0));
     assert_eq!(
         report["component_bytes"]["product"].as_f64(),
         Some(dataverse_artifacts::CLIENT.len() as f64)

@@ -1,6 +1,7 @@
 //! Outgoing HTTPS over real sockets: curl-style `--connect-to` rewriting
 //! (the Host header and the TLS server name stay the original host), the
-//! Mozilla roots plus the OS trust store plus extra roots (`--cacert`),
+//! Mozilla roots plus extra roots (`--cacert`) plus the OS trust store (read
+//! when a chain needs it),
 //! tunnels through an HTTP proxy ([`Network::with_proxy`], the `proxy`
 //! module), and a pool of keep-alive HTTP/1.1 connections shared by every
 //! instance that sends through the same `Network` (one TLS handshake per
@@ -10,7 +11,7 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -106,21 +107,17 @@ struct Destination {
 
 impl Network {
     /// A network that connects directly (add proxies with
-    /// [`Network::with_proxy`]). It trusts the Mozilla roots, the OS trust
-    /// store (read once, here) and `extra_roots_pem`: PEM certificates, each
-    /// also pinned (see `RootsOrPinned`).
+    /// [`Network::with_proxy`]). It trusts the Mozilla roots,
+    /// `extra_roots_pem` (PEM certificates, each also pinned: see
+    /// `RootsOrPinned`) and the OS trust store — read the first time a
+    /// server's chain leads to none of the others, so a process whose
+    /// servers chain to those (Microsoft's do) never pays for reading it.
     pub fn new(
         connect_to: Vec<ConnectTo>,
         extra_roots_pem: Option<&str>,
     ) -> Result<Network, HostError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        // The OS store holds what the Mozilla list does not: a company's own
-        // root CA, or the one a TLS-inspecting proxy re-signs traffic with.
-        // Unreadable files and certificates webpki cannot use are skipped:
-        // a broken store must not stop a host the Mozilla roots serve.
-        let native = rustls_native_certs::load_native_certs();
-        let _ = roots.add_parsable_certificates(native.certs);
         let mut pinned = Vec::new();
         if let Some(pem) = extra_roots_pem {
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -139,17 +136,18 @@ impl Network {
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .build()
-        .map_err(|e| HostError::Roots(format!("building the certificate verifier: {e}")))?;
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let bundled = verifier(roots.clone(), &provider)?;
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| HostError::Roots(format!("choosing the TLS versions: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
+            .with_custom_certificate_verifier(Arc::new(RootsOrPinned {
+                bundled,
+                roots,
+                provider,
+                with_os_store: OnceLock::new(),
+                pinned,
+            }))
             .with_no_client_auth();
         Ok(Network {
             connect_to,
@@ -505,14 +503,48 @@ impl Body for ResponseBody {
     }
 }
 
-/// Verifies the server's chain against the roots; failing that, accepts a
-/// server certificate that is byte-for-byte one given in `--cacert` and valid
-/// for the server name — what curl does with a self-signed certificate. The
-/// handshake signature is always checked, so the server must hold the key.
+fn verifier(
+    roots: rustls::RootCertStore,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<rustls::client::WebPkiServerVerifier>, HostError> {
+    rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| HostError::Roots(format!("building the certificate verifier: {e}")))
+}
+
+/// Verifies the server's chain against the Mozilla roots and `--cacert`'s;
+/// when they know none of its issuers, against those and the OS trust
+/// store (read then, once). Failing that, it accepts a server certificate
+/// that is byte-for-byte one given in `--cacert` and valid for the server
+/// name — what curl does with a self-signed certificate. The handshake
+/// signature is always checked, so the server must hold the key.
 #[derive(Debug)]
 struct RootsOrPinned {
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    bundled: Arc<rustls::client::WebPkiServerVerifier>,
+    /// What `bundled` was built from, for `with_os_store`.
+    roots: rustls::RootCertStore,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    /// `roots` and the OS store: a company's own root CA, or the one a
+    /// TLS-inspecting proxy re-signs traffic with. Unreadable files and
+    /// certificates webpki cannot use are skipped: a broken store must not
+    /// stop a host the Mozilla roots serve.
+    with_os_store: OnceLock<Option<Arc<rustls::client::WebPkiServerVerifier>>>,
     pinned: Vec<CertificateDer<'static>>,
+}
+
+impl RootsOrPinned {
+    fn with_os_store(&self) -> Option<&rustls::client::WebPkiServerVerifier> {
+        self.with_os_store
+            .get_or_init(|| {
+                let mut roots = self.roots.clone();
+                let native = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(native.certs);
+                (added > 0)
+                    .then(|| verifier(roots, &self.provider).ok())
+                    .flatten()
+            })
+            .as_deref()
+    }
 }
 
 impl ServerCertVerifier for RootsOrPinned {
@@ -524,13 +556,19 @@ impl ServerCertVerifier for RootsOrPinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
+        let verify = |verifier: &rustls::client::WebPkiServerVerifier| {
+            verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        };
+        let mut verdict = verify(&self.bundled);
+        if matches!(
+            verdict,
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))
+        ) && let Some(with_os_store) = self.with_os_store()
+        {
+            verdict = verify(with_os_store);
+        }
         if verdict.is_ok()
             || !self
                 .pinned
@@ -554,7 +592,7 @@ impl ServerCertVerifier for RootsOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        self.bundled.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -563,11 +601,11 @@ impl ServerCertVerifier for RootsOrPinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        self.bundled.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.bundled.supported_verify_schemes()
     }
 }
 

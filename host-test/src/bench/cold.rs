@@ -2,7 +2,8 @@
 //! a process starts, calls Dataverse and exits, and what a long-lived
 //! process pays per call. The product is this CLI (wasmtime, the component
 //! precompiled into its cache) and, for warm calls, the README's embedding
-//! (the `Dataverse` handle); the floor is `dataverse-floor`, the same core
+//! (the `Dataverse` handle on a current-thread runtime; a multi-thread
+//! runtime's figures beside it); the floor is `dataverse-floor`, the same core
 //! natively over a blocking `ureq` transport (`src/bin/dataverse-floor.rs`).
 //! Both reach `host-test fake-server`, a process of its own, over loopback
 //! TLS, with a connection string that names the tenant: a token request and
@@ -144,9 +145,24 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
             .map_err(Failure::host)?
             .map_err(Failure::host)?
     };
-    // On a runtime worker, as a service's handler would run (see in_process).
+    // The README's embedding: a current-thread runtime, so each call and
+    // the connection I/O it spawns stay on one thread.
     let runtime = Arc::new(warm_runtime(&setup.cache)?);
-    let product_warm = tokio::spawn(product_warm(runtime, setup.clone(), warm, queries))
+    let current_thread_warm = {
+        let (runtime, setup) = (runtime.clone(), setup.clone());
+        tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(Failure::host)?
+                .block_on(product_warm(runtime, setup, warm, queries))
+        })
+        .await
+        .map_err(Failure::host)??
+    };
+    // The same calls on a worker of this multi-thread runtime, as a handler
+    // of a multi-thread service would make them: for comparison.
+    let multi_thread_warm = tokio::spawn(product_warm(runtime, setup.clone(), warm, queries))
         .await
         .map_err(Failure::host)??;
     drop(server);
@@ -163,9 +179,10 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
         cold_floor: Stats::of(cold.floor.iter().map(|r| r.wall_ms).collect()),
         rss_product: Stats::of(cold.product.iter().map(|r| r.peak_rss_kib as f64).collect()),
         rss_floor: Stats::of(cold.floor.iter().map(|r| r.peak_rss_kib as f64).collect()),
-        warm_product: Stats::of(product_warm.who_am_i_us),
+        warm_product: Stats::of(current_thread_warm.who_am_i_us),
+        warm_multi_thread: Stats::of(multi_thread_warm.who_am_i_us),
         warm_floor: Stats::of(floor_warm.who_am_i_us),
-        query_product: Stats::of(product_warm.query_ms),
+        query_product: Stats::of(current_thread_warm.query_ms),
         query_floor: Stats::of(floor_warm.query_ms),
     };
     let first_vs_cached = cold.first_product.wall_ms / figures.cold_product.p50;
@@ -195,6 +212,11 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
             "product_p95": f.warm_product.p95,
             "floor_p95": f.warm_floor.p95,
             "ratio_p95": f.warm_product.p95 / f.warm_floor.p95,
+            "runtime": "tokio current_thread (the README's embedding)",
+            "multi_thread_product": f.warm_multi_thread.p50,
+            "multi_thread_product_p95": f.warm_multi_thread.p95,
+            "multi_thread_ratio": f.warm_multi_thread.p50 / f.warm_floor.p50,
+            "multi_thread_ratio_p95": f.warm_multi_thread.p95 / f.warm_floor.p95,
             "calls": warm,
             "target_ratio": WARM_TARGET,
             "target_ratio_p95": WARM_P95_TARGET,
@@ -440,6 +462,7 @@ struct Figures {
     rss_product: Stats,
     rss_floor: Stats,
     warm_product: Stats,
+    warm_multi_thread: Stats,
     warm_floor: Stats,
     query_product: Stats,
     query_floor: Stats,
@@ -457,7 +480,7 @@ fn print_table(
         let verdict = if ratio <= target { "met" } else { "missed" };
         format!("≤ {target:.2} {verdict}")
     };
-    let times: [(&str, f64, f64, String); 7] = [
+    let times: [(&str, f64, f64, String); 9] = [
         (
             "cold process → WhoAmI, median ms",
             f.cold_product.p50,
@@ -490,6 +513,18 @@ fn print_table(
             f.warm_product.p95,
             f.warm_floor.p95,
             target(f.warm_product.p95 / f.warm_floor.p95, WARM_P95_TARGET),
+        ),
+        (
+            "warm WhoAmI, multi-thread runtime, median µs",
+            f.warm_multi_thread.p50,
+            f.warm_floor.p50,
+            String::new(),
+        ),
+        (
+            "warm WhoAmI, multi-thread runtime, p95 µs",
+            f.warm_multi_thread.p95,
+            f.warm_floor.p95,
+            String::new(),
         ),
         (
             "3-page query, median ms",
