@@ -174,6 +174,23 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command serves or measures many things at once (a
+    /// multi-thread runtime), rather than making its calls and exiting (a
+    /// current-thread runtime: each call and the I/O it starts on one
+    /// thread, and no worker threads to start and stop).
+    pub fn runs_concurrently(&self) -> bool {
+        matches!(
+            self,
+            Command::FakeServer { .. }
+                | Command::Bench { .. }
+                | Command::BenchAuth { .. }
+                | Command::Schedule { .. }
+                | Command::Serve { .. }
+        )
+    }
+}
+
 impl Global {
     pub fn output(&self) -> Output {
         self.options.output()

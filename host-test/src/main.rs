@@ -31,7 +31,14 @@ fn main() -> ExitCode {
     let verbose = cli.global.options.verbose;
     let json = cli.global.json();
     let report = |failure| ExitCode::from(dataverse_cli::report(failure, verbose, json));
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = if cli.command.runs_concurrently() {
+        tokio::runtime::Runtime::new()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => return report(Failure::host(e)),
     };
@@ -40,6 +47,15 @@ fn main() -> ExitCode {
         Err(failure) => report(failure),
     }
 }
+
+/// What the CLI's instances may use: the defaults, but for slots. A command
+/// holds one session at a time (a second while it replaces one), and every
+/// slot of the pooling allocator costs a start-up its reservations and an
+/// async stack, and its exit their teardown.
+const CLI_LIMITS: dataverse_host::Limits = dataverse_host::Limits {
+    max_instances: 4,
+    ..dataverse_host::Limits::DEFAULT
+};
 
 /// The client component in wasmtime: `--component`, else the one built into
 /// this binary — the signing one (`client-signing`) when `signing`.
@@ -59,7 +75,7 @@ fn load_runtime(global: &Global, signing: bool) -> Result<Runtime, Failure> {
             dataverse_artifacts::CLIENT_SHA256,
         )
     };
-    let limits = dataverse_host::Limits::default();
+    let limits = CLI_LIMITS;
     let runtime = match &global.component {
         Some(path) => Runtime::load(path),
         None => Runtime::from_precompiled(precompiled, wasm, sha256, limits),

@@ -41,6 +41,9 @@ const WARM_TARGET: f64 = 1.10;
 const WARM_P95_TARGET: f64 = 1.5;
 const RSS_TARGET: f64 = 2.0;
 
+/// First runs (each with an empty cache) of each side: the median counts.
+const FIRST_RUNS: usize = 5;
+
 /// Everything a run needs to reach the fake; shared by the blocking runs
 /// and the async warm calls.
 struct Setup {
@@ -57,10 +60,10 @@ struct Setup {
 
 impl Setup {
     /// `host-test --connection @FILE --connect-to … --cacert … whoami`,
-    /// with its precompiled component cached in `cache`.
-    fn cli_who_am_i(&self) -> std::process::Command {
+    /// with `cache` as its cache.
+    fn cli_who_am_i(&self, cache: &Path) -> std::process::Command {
         let mut command = isolated(&self.cli);
-        command.env("DATAVERSE_CACHE_DIR", &self.cache);
+        command.env("DATAVERSE_CACHE_DIR", cache);
         if let Some(component) = &self.component {
             command.arg("--component").arg(component);
         }
@@ -176,6 +179,20 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
     let product_disk = cli_bytes + wasm_file_bytes + cold.cwasm_bytes;
     let figures = Figures {
         cold_product: Stats::of(cold.product.iter().map(|r| r.wall_ms).collect()),
+        first_product: Stats::of(cold.first_product.iter().map(|r| r.wall_ms).collect()),
+        first_floor: Stats::of(cold.first_floor.iter().map(|r| r.wall_ms).collect()),
+        first_rss_product: Stats::of(
+            cold.first_product
+                .iter()
+                .map(|r| r.peak_rss_kib as f64)
+                .collect(),
+        ),
+        first_rss_floor: Stats::of(
+            cold.first_floor
+                .iter()
+                .map(|r| r.peak_rss_kib as f64)
+                .collect(),
+        ),
         cold_floor: Stats::of(cold.floor.iter().map(|r| r.wall_ms).collect()),
         rss_product: Stats::of(cold.product.iter().map(|r| r.peak_rss_kib as f64).collect()),
         rss_floor: Stats::of(cold.floor.iter().map(|r| r.peak_rss_kib as f64).collect()),
@@ -185,10 +202,9 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
         query_product: Stats::of(current_thread_warm.query_ms),
         query_floor: Stats::of(floor_warm.query_ms),
     };
-    let first_vs_cached = cold.first_product.wall_ms / figures.cold_product.p50;
+    let first_vs_cached = figures.first_product.p50 / figures.cold_product.p50;
     print_table(
         &figures,
-        &cold,
         first_vs_cached,
         product_disk,
         floor_bytes,
@@ -204,7 +220,10 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
             "runs": runs,
             "target_ratio": COLD_TARGET,
         })),
-        "first_run_ms": figure(cold.first_product.wall_ms, cold.first_floor.wall_ms, json!({
+        "first_run_ms": figure(f.first_product.p50, f.first_floor.p50, json!({
+            "product_p95": f.first_product.p95,
+            "floor_p95": f.first_floor.p95,
+            "runs": cold.first_product.len(),
             "product_vs_cached_cold": first_vs_cached,
             "target_product_vs_cached_cold": FIRST_RUN_TARGET,
         })),
@@ -230,8 +249,8 @@ pub async fn run(global: &Global, runs: usize, iterations: usize) -> Result<Valu
             "page_size": QUERY_PAGE_SIZE,
         })),
         "peak_rss_kib": figure(f.rss_product.p50, f.rss_floor.p50, json!({
-            "product_first_run": cold.first_product.peak_rss_kib,
-            "floor_first_run": cold.first_floor.peak_rss_kib,
+            "product_first_run": f.first_rss_product.p50,
+            "floor_first_run": f.first_rss_floor.p50,
             "runs": runs,
             "target_ratio": RSS_TARGET,
         })),
@@ -289,20 +308,34 @@ fn sibling(cli: &Path, name: &str) -> Result<PathBuf, Failure> {
 }
 
 struct Cold {
-    first_product: Run,
-    first_floor: Run,
+    first_product: Vec<Run>,
+    first_floor: Vec<Run>,
     product: Vec<Run>,
     floor: Vec<Run>,
     cwasm_bytes: u64,
 }
 
-/// The first run of each with an empty cache (the CLI writes the client
-/// precompiled into it to its cache, or compiles `--component` there; the
-/// floor has nothing to compile),
-/// then `runs` of each, taking turns so that a busy moment of the machine
-/// falls on both.
+/// First runs of each, the CLI's each with a cache of its own, still empty
+/// (the CLI writes the client precompiled into it to that cache, or
+/// compiles `--component` there; the floor has nothing to compile) — the
+/// last of them in `setup.cache`, which the later runs use; then `runs` of
+/// each. They take turns, so that a busy moment of the machine falls on
+/// both.
 fn cold_runs(setup: &Setup, runs: usize) -> Result<Cold, String> {
-    let first_product = printed_who_am_i(setup.measurer.run(&setup.cli_who_am_i())?)?;
+    let first_runs = runs.clamp(1, FIRST_RUNS);
+    let mut first_product = Vec::with_capacity(first_runs);
+    let mut first_floor = Vec::with_capacity(first_runs);
+    for run in 1..=first_runs {
+        let cache = if run == first_runs {
+            setup.cache.clone()
+        } else {
+            setup.cache.with_file_name(format!("first-run-cache-{run}"))
+        };
+        first_product.push(printed_who_am_i(
+            setup.measurer.run(&setup.cli_who_am_i(&cache))?,
+        )?);
+        first_floor.push(printed_who_am_i(setup.measurer.run(&setup.floor(&[]))?)?);
+    }
     let cwasm_bytes = cached_bytes(&setup.cache)?;
     if cwasm_bytes == 0 {
         return Err(format!(
@@ -310,12 +343,11 @@ fn cold_runs(setup: &Setup, runs: usize) -> Result<Cold, String> {
             setup.cache.display()
         ));
     }
-    let first_floor = printed_who_am_i(setup.measurer.run(&setup.floor(&[]))?)?;
     let mut product = Vec::with_capacity(runs);
     let mut floor = Vec::with_capacity(runs);
     for _ in 0..runs {
         product.push(printed_who_am_i(
-            setup.measurer.run(&setup.cli_who_am_i())?,
+            setup.measurer.run(&setup.cli_who_am_i(&setup.cache))?,
         )?);
         floor.push(printed_who_am_i(setup.measurer.run(&setup.floor(&[]))?)?);
     }
@@ -458,6 +490,10 @@ fn expect_pages(pages: u32) -> Result<(), String> {
 
 struct Figures {
     cold_product: Stats,
+    first_product: Stats,
+    first_floor: Stats,
+    first_rss_product: Stats,
+    first_rss_floor: Stats,
     cold_floor: Stats,
     rss_product: Stats,
     rss_floor: Stats,
@@ -470,7 +506,6 @@ struct Figures {
 
 fn print_table(
     f: &Figures,
-    cold: &Cold,
     first_vs_cached: f64,
     product_disk: u64,
     floor_bytes: u64,
@@ -494,9 +529,9 @@ fn print_table(
             String::new(),
         ),
         (
-            "first run (empty cache) ms",
-            cold.first_product.wall_ms,
-            cold.first_floor.wall_ms,
+            "first run (empty cache), median ms",
+            f.first_product.p50,
+            f.first_floor.p50,
             format!(
                 "{} ({first_vs_cached:.2}× a cached cold run)",
                 target(first_vs_cached, FIRST_RUN_TARGET)
