@@ -123,9 +123,9 @@ fn main() {
 /// the same wasmtime (both pinned to one version) and the same settings
 /// that change code generation — epoch interruption. The pooling allocator
 /// does not change code. `dataverse-host`'s test
-/// `the_precompiled_client_loads_in_the_hosts_engine` fails if they drift;
-/// a host that cannot load it falls back to compiling, so a drift costs
-/// speed, never correctness.
+/// `a_first_run_loads_the_precompiled_client_instead_of_compiling` fails if
+/// they drift; a host that cannot load it falls back to compiling, so a
+/// drift costs speed, never correctness.
 fn precompile(component: &std::path::Path) -> Vec<u8> {
     if env::var("TARGET").ok() != env::var("HOST").ok() {
         return Vec::new();
