@@ -9,13 +9,13 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::error::HostError;
 pub use crate::limits::EPOCH_TICK;
-use crate::limits::Limits;
+use crate::limits::{Allocation, Limits};
 use crate::state::HostState;
 
-/// An engine for the component: the pooling allocator (instantiation is a
-/// few memcpys into pre-reserved slots) sized by `limits`, and epoch
-/// interruption driven by a background thread that lives as long as the
-/// engine does.
+/// An engine for the component: the allocator `limits` name (pooled:
+/// instantiation is a few memcpys into slots reserved for
+/// `limits.max_instances`; or on demand), and epoch interruption driven by
+/// a background thread that lives as long as the engine does.
 pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
     let slots = limits.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::new();
@@ -30,9 +30,13 @@ pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
         // up and as many to tear down.
         .total_stacks(slots)
         .max_memory_size(limits.max_memory_bytes);
+    let strategy = match limits.allocation {
+        Allocation::Pooled => InstanceAllocationStrategy::Pooling(pool),
+        Allocation::OnDemand => InstanceAllocationStrategy::OnDemand,
+    };
     let mut config = Config::new();
     config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .allocation_strategy(strategy)
         .epoch_interruption(true);
     let engine = Engine::new(&config).map_err(HostError::wasmtime("configuring wasmtime"))?;
     let weak = engine.weak();
@@ -230,6 +234,7 @@ mod tests {
             max_memory_bytes: 16 << 20,
             max_instances: 1,
             call_deadline: Duration::from_secs(1),
+            allocation: Allocation::OnDemand,
         };
         let how = |engine: &Engine, precompiled: &[u8]| {
             load(engine, &dir, CLIENT, Some(CLIENT_SHA256), precompiled)

@@ -93,7 +93,7 @@ pub mod upstream;
 pub use decode::{Error, JsonError};
 pub use error::HostError;
 pub use identity::IdentityEnvironment;
-pub use limits::Limits;
+pub use limits::{Allocation, Limits};
 pub use network::{ConnectTo, Network};
 pub use pool::{Dataverse, DataverseConfig, PoolStats};
 pub use proxy::{Proxy, ProxyConfig};

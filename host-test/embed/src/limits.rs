@@ -17,8 +17,27 @@ pub struct Limits {
     /// check with [`crate::GuestTrap::DeadlineExceeded`], so a runaway guest
     /// cannot hold a host thread.
     pub call_deadline: Duration,
-    /// Instances alive at once: the pooling allocator's slots.
+    /// Instances alive at once: the pooling allocator's slots. Only
+    /// [`Allocation::Pooled`] enforces it.
     pub max_instances: u32,
+    /// Whether instance memory is reserved up front or mapped per instance.
+    pub allocation: Allocation,
+}
+
+/// How instances get their linear memory, tables and async stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocation {
+    /// `max_instances` slots reserved when the engine is made (wasmtime's
+    /// pooling allocator): instantiating is a few copies into a slot. The
+    /// reservation costs a process ~2 ms of CPU to set up and tear down
+    /// (measured with 4 slots), so it pays for itself in hosts that make
+    /// many instances: servers, [`crate::Dataverse`] pools.
+    Pooled,
+    /// Mapped when an instance is made and unmapped when it is dropped:
+    /// nothing paid up front, a little more per instance. For a process
+    /// that makes an instance or two and exits (the CLI: −2 ms of its
+    /// cold start). The memory limit still holds (it is the store's).
+    OnDemand,
 }
 
 impl Limits {
@@ -35,6 +54,7 @@ impl Limits {
         // the attempts themselves).
         call_deadline: Duration::from_secs(300),
         max_instances: 64,
+        allocation: Allocation::Pooled,
     };
 }
 

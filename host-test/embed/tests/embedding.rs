@@ -8,7 +8,7 @@ use std::time::Duration;
 use dataverse_fake::{self as fake, Fake, FakeConfig, Fault};
 use dataverse_host::session::DEFAULT_CLIENT_OPTIONS as OPTIONS;
 use dataverse_host::{
-    CallError, Dataverse, DataverseConfig, GuestTrap, Limits, Query, Runtime, Session,
+    Allocation, CallError, Dataverse, DataverseConfig, GuestTrap, Limits, Query, Runtime, Session,
 };
 
 fn runtime_with(limits: Limits) -> Arc<Runtime> {
@@ -86,38 +86,43 @@ async fn a_revoked_token_is_renewed_once_for_every_worker() {
     assert_eq!(dataverse.stats().tokens_shared, 2);
 }
 
+/// Either allocator: the limit is the store's, so an instance mapped on
+/// demand (the CLI's) is held to it as a pooled one is.
 #[tokio::test]
 async fn growing_past_the_memory_limit_is_a_typed_trap() {
-    let fake = Fake::demo();
-    let runtime = runtime_with(Limits {
-        max_memory_bytes: 8 * 1024 * 1024,
-        ..Limits::default()
-    });
-    let mut session = runtime
-        .connect(fake.clone(), &demo_connection(), OPTIONS)
-        .await
-        .expect("connects within 8 MiB");
-    fake.inject(
-        Fault::Oversized {
-            bytes: 32 * 1024 * 1024,
-        },
-        1,
-    );
-    let error = session
-        .retrieve_multiple(&accounts_query(None), None)
-        .await
-        .expect_err("a 32 MiB answer does not fit in 8 MiB");
-    assert!(
-        matches!(
-            error,
-            CallError::Trapped(GuestTrap::MemoryLimit {
-                limit_bytes: 8388608
-            })
-        ),
-        "{error:?}"
-    );
-    assert!(session.peak_memory_bytes() <= 8 * 1024 * 1024);
-    assert!(error.to_string().contains("memory limit"), "{error}");
+    for allocation in [Allocation::Pooled, Allocation::OnDemand] {
+        let fake = Fake::demo();
+        let runtime = runtime_with(Limits {
+            max_memory_bytes: 8 * 1024 * 1024,
+            allocation,
+            ..Limits::default()
+        });
+        let mut session = runtime
+            .connect(fake.clone(), &demo_connection(), OPTIONS)
+            .await
+            .expect("connects within 8 MiB");
+        fake.inject(
+            Fault::Oversized {
+                bytes: 32 * 1024 * 1024,
+            },
+            1,
+        );
+        let error = session
+            .retrieve_multiple(&accounts_query(None), None)
+            .await
+            .expect_err("a 32 MiB answer does not fit in 8 MiB");
+        assert!(
+            matches!(
+                error,
+                CallError::Trapped(GuestTrap::MemoryLimit {
+                    limit_bytes: 8388608
+                })
+            ),
+            "{allocation:?}: {error:?}"
+        );
+        assert!(session.peak_memory_bytes() <= 8 * 1024 * 1024);
+        assert!(error.to_string().contains("memory limit"), "{error}");
+    }
 }
 
 #[tokio::test]
