@@ -17,21 +17,8 @@ use crate::state::HostState;
 /// `limits.max_instances`; or on demand), and epoch interruption driven by
 /// a background thread that lives as long as the engine does.
 pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
-    let slots = limits.max_instances.max(1);
-    let mut pool = PoolingAllocationConfig::new();
-    // One component instance is a handful of core instances (the module and
-    // the canonical-ABI shims), one memory and a few tables.
-    pool.total_component_instances(slots)
-        .total_core_instances(slots * 8)
-        .total_memories(slots * 2)
-        .total_tables(slots * 8)
-        // One async stack per store (a store runs one call at a time). The
-        // default of 1,000 cost a cold process ~1,000 mprotect calls to set
-        // up and as many to tear down.
-        .total_stacks(slots)
-        .max_memory_size(limits.max_memory_bytes);
     let strategy = match limits.allocation {
-        Allocation::Pooled => InstanceAllocationStrategy::Pooling(pool),
+        Allocation::Pooled => InstanceAllocationStrategy::Pooling(pool(limits)),
         Allocation::OnDemand => InstanceAllocationStrategy::OnDemand,
     };
     let mut config = Config::new();
@@ -54,6 +41,24 @@ pub fn new_engine(limits: &Limits) -> Result<Engine, HostError> {
             source,
         })?;
     Ok(engine)
+}
+
+/// The pooling allocator's slots for `limits.max_instances` instances.
+fn pool(limits: &Limits) -> PoolingAllocationConfig {
+    let slots = limits.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    // One component instance is a handful of core instances (the module and
+    // the canonical-ABI shims), one memory and a few tables.
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        // One async stack per store (a store runs one call at a time). The
+        // default of 1,000 cost a cold process ~1,000 mprotect calls to set
+        // up and as many to tear down.
+        .total_stacks(slots)
+        .max_memory_size(limits.max_memory_bytes);
+    pool
 }
 
 /// What every instance of either component may import: WASI (with nothing
